@@ -1,0 +1,93 @@
+"""Times the compiled, sharded train step and prints one JSON line (tokens/s, MFU).
+
+Uses the project's own step (`synthpre_jax.steps.make_train_step`) on fixed-shape random
+batches, the model sizes of gin/models/, and the FLOP count of
+shared/bench/hf_t5_bench.py, so the figures compare side by side with that peer:
+
+  python benchmarks/train_step.py --model t5_1_0_small --batch 64 --inp 512 --tgt 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import numpy as np
+
+from synthpre_jax import flops, gin_utils, optimizers, partitioning, steps, train_state
+from synthpre_jax import train as train_cli
+from synthpre_jax.models import T5Config, Transformer
+
+
+def model_config(name: str, dtype: str, dropout: float) -> T5Config:
+  """The T5Config of gin/models/<name>.gin, with the benchmark's dtype and dropout."""
+  gin_utils.parse_gin([f"models/{name}.gin"],
+                      [f"DROPOUT_RATE = {dropout}", f"ACTIVATION_DTYPE = '{dtype}'"])
+  return train_cli.CONFIGURABLES["T5Config"]()
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--model", default="t5_1_0_small", help="a file name under gin/models/")
+  p.add_argument("--batch", type=int, default=64)
+  p.add_argument("--inp", type=int, default=512)
+  p.add_argument("--tgt", type=int, default=128)
+  p.add_argument("--steps", type=int, default=20)
+  p.add_argument("--warmup", type=int, default=3)
+  p.add_argument("--dtype", default="bfloat16")
+  p.add_argument("--dropout", type=float, default=0.0)
+  p.add_argument("--attention", default="auto", choices=["auto", "xla", "cudnn"])
+  p.add_argument("--remat", default="none", choices=["none", "full", "minimal"])
+  p.add_argument("--fsdp", type=int, default=1)
+  p.add_argument("--model_axis", type=int, default=1)
+  a = p.parse_args()
+
+  cfg = model_config(a.model, a.dtype, a.dropout).replace(
+      attention_implementation=a.attention, remat_policy=a.remat)
+  mesh = partitioning.make_mesh(partitioning.MeshConfig(data=-1, fsdp=a.fsdp,
+                                                        model=a.model_axis))
+  model = Transformer(cfg)
+  tx = optimizers.make_optimizer(optimizers.OptimizerConfig(schedule="rsqrt"))
+  shapes, shardings = train_state.abstract_state(model, tx, mesh)
+  state = train_state.create_state(model, tx, mesh, 0, shardings)
+  step = steps.make_train_step(model, tx, mesh, shardings)
+  rng = np.random.default_rng(0)
+  tgt = rng.integers(2, cfg.vocab_size, (a.batch, a.tgt)).astype(np.int32)
+  batch = dict(
+      encoder_input_tokens=rng.integers(2, cfg.vocab_size, (a.batch, a.inp)).astype(np.int32),
+      decoder_target_tokens=tgt,
+      decoder_input_tokens=np.concatenate([np.zeros((a.batch, 1), np.int32), tgt[:, :-1]], 1),
+      decoder_loss_weights=np.ones_like(tgt))
+  batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh)) for k, v in batch.items()}
+  key = jax.random.key(0)
+
+  t0 = time.perf_counter()
+  state, sums = step(state, batch, key)
+  jax.block_until_ready(sums)
+  compile_s = time.perf_counter() - t0
+  for _ in range(a.warmup - 1):
+    state, sums = step(state, batch, key)
+  jax.block_until_ready(sums)
+  t0 = time.perf_counter()
+  for _ in range(a.steps):
+    state, sums = step(state, batch, key)
+  jax.block_until_ready((state, sums))
+  dt = (time.perf_counter() - t0) / a.steps
+
+  fl = flops.flops_per_step(cfg, a.batch, a.inp, a.tgt)
+  peak = flops.peak_flops_per_device()
+  n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes.params))
+  print(json.dumps(dict(
+      project="synthpre_jax", model=a.model, dtype=a.dtype, batch=a.batch, inp=a.inp,
+      tgt=a.tgt, attention=model.config.attention_implementation, remat=a.remat,
+      step_s=round(dt, 5), tokens_per_s=round(a.batch * (a.inp + a.tgt) / dt),
+      mfu=round(fl / dt / (peak * jax.device_count()), 4) if peak else None,
+      compile_s=round(compile_s, 2), params_m=round(n_params / 1e6, 1),
+      devices=jax.device_count(), device=jax.devices()[0].device_kind,
+      jax=jax.__version__, loss_sum=float(sums["loss_sum"]))))
+
+
+if __name__ == "__main__":
+  main()

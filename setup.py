@@ -1,0 +1,45 @@
+"""Install synthpre_jax, the SeqIO task package `tasks`, and the Gin files."""
+
+import setuptools
+
+# Versions that resolve together on Python 3.11 (jax 0.10.x is the newest the package
+# index offers here; the code also runs on the 0.11.x of common GPU images).
+INSTALL_REQUIRES = [
+    "jax>=0.10.0,<0.12",
+    "jaxlib>=0.10.0,<0.12",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "gin-config==0.5.0",
+    "clu==0.0.12",
+    "numpy>=2.0,<3",
+    "etils[epath]>=1.7",
+]
+# The data layer (SeqIO tasks, TFDS loaders, TensorBoard summaries). The core
+# (model, trainer, checkpoints) imports without these, e.g. on lean GPU images.
+DATA_REQUIRES = [
+    "seqio==0.0.20",
+    "tensorflow==2.21.0",
+    "tensorflow-text==2.21.1",
+    "tensorflow-datasets==4.9.10",
+    "tensorboard==2.21.0",
+]
+TEST_REQUIRES = ["pytest==9.2.0"]
+
+setuptools.setup(
+    name="synthpre_jax",
+    version="0.1.0",
+    description="How much of pre-training's benefit survives when pre-training is made "
+                "simpler: synthetic, natural and statistics-only pre-training of T5 in JAX.",
+    python_requires=">=3.11",
+    packages=setuptools.find_packages(include=["synthpre_jax", "synthpre_jax.*",
+                                               "tasks", "tasks.*"])
+    + ["synthpre_jax_gin"],
+    package_dir={"synthpre_jax_gin": "gin"},
+    package_data={"synthpre_jax_gin": ["*.gin", "*/*.gin", "*/*/*.gin"]},
+    install_requires=INSTALL_REQUIRES + DATA_REQUIRES,
+    extras_require={"test": TEST_REQUIRES, "core": []},
+    entry_points={"console_scripts": [
+        "synthpre-train=synthpre_jax.train:main",
+    ]},
+)

@@ -1,0 +1,165 @@
+"""Orbax checkpoints: atomic saves, keep-last-N plus keep-best, resume, and transfer.
+
+Layout: `<MODEL_DIR>/checkpoints/<step>/{params,opt_state,meta}`. Orbax writes each step
+into a temporary directory and renames it when complete, so a killed run never leaves a
+checkpoint that looks finished; leftovers are cleaned at the next start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional, Sequence
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from etils import epath
+from flax import traverse_util
+from orbax.checkpoint import checkpoint_managers as ocp_managers
+
+from synthpre_jax.train_state import TrainState
+
+TRANSFER_MODES = ("all", "all_but_embeddings")
+EMBEDDING_NAMES = ("token_embedder/embedding",)
+BEST_METRIC = "token_accuracy"
+
+
+def flat_names(tree: Any) -> dict[str, Any]:
+  """`{'encoder/layers_0/...': leaf}` for a nested parameter dict."""
+  return traverse_util.flatten_dict(tree, sep="/")
+
+
+def checkpoint_dir(model_dir: str) -> epath.Path:
+  return epath.Path(model_dir) / "checkpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+  """How often and how many: `period` in steps, keep the last `keep` plus the best one
+  by validation token accuracy (`keep_best=True`)."""
+  period: int = 1000
+  keep: int = 3
+  keep_best: bool = True
+  async_save: bool = True
+
+  def __post_init__(self):
+    if self.period < 1 or self.keep < 1:
+      raise ValueError(f"CheckpointConfig: period ({self.period}) and keep ({self.keep}) "
+                       "must be >= 1.")
+
+
+def make_manager(model_dir: str, config: CheckpointConfig) -> ocp.CheckpointManager:
+  """The run's CheckpointManager (creates the directory)."""
+  policies = [ocp_managers.LatestN(n=config.keep)]
+  if config.keep_best:
+    policies.append(ocp_managers.BestN(
+        get_metric_fn=lambda m: m[BEST_METRIC], n=1,
+        keep_checkpoints_without_metrics=False))
+  options = ocp.CheckpointManagerOptions(
+      create=True, cleanup_tmp_directories=True,
+      enable_async_checkpointing=config.async_save,
+      preservation_policy=ocp_managers.AnyPreservationPolicy(policies))
+  return ocp.CheckpointManager(checkpoint_dir(model_dir), options=options)
+
+
+def save(manager: ocp.CheckpointManager, state: TrainState, *,
+         metrics: Optional[dict] = None, meta: Optional[dict] = None) -> None:
+  """Saves params and optimizer state at `state.step` (asynchronously when enabled)."""
+  step = int(jax.device_get(state.step))
+  manager.save(step, args=ocp.args.Composite(
+      params=ocp.args.StandardSave(state.params),
+      opt_state=ocp.args.StandardSave(state.opt_state),
+      meta=ocp.args.JsonSave(meta or {})), metrics=metrics, force=True)
+
+
+def _abstract(shapes: Any, shardings: Any) -> Any:
+  return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                      shapes, shardings)
+
+
+def restore_state(manager: ocp.CheckpointManager, step: int, shapes: TrainState,
+                  shardings: TrainState) -> TrainState:
+  """Restores the full training state of `step` directly into its shardings."""
+  restored = manager.restore(step, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(_abstract(shapes.params, shardings.params)),
+      opt_state=ocp.args.StandardRestore(
+          _abstract(shapes.opt_state, shardings.opt_state))))
+  # Orbax returns optax's NamedTuples as plain tuples: rebuild the exact structure.
+  opt_def = jax.tree_util.tree_structure(shapes.opt_state)
+  opt_state = jax.tree_util.tree_unflatten(opt_def,
+                                           jax.tree_util.tree_leaves(restored["opt_state"]))
+  step_arr = jax.device_put(np.asarray(step, np.int32), shardings.step)
+  return TrainState(step=step_arr, params=restored["params"], opt_state=opt_state)
+
+
+def resolve_params_path(path: str) -> epath.Path:
+  """Accepts a model dir, its `checkpoints/` dir, or one step dir; returns the step's
+  `params` directory, or raises FileNotFoundError saying what was looked for."""
+  p = epath.Path(path)
+  if not p.exists():
+    raise FileNotFoundError(
+        f"INITIAL_CHECKPOINT_PATH {path!r} does not exist. Point it at a run's MODEL_DIR, "
+        "its checkpoints/ directory, or one checkpoints/<step> directory.")
+  if (p / "params").exists():
+    return p / "params"
+  root = p / "checkpoints" if (p / "checkpoints").exists() else p
+  steps = sorted(int(c.name) for c in root.iterdir() if c.name.isdigit()
+                 and (c / "params").exists())
+  if not steps:
+    raise FileNotFoundError(
+        f"INITIAL_CHECKPOINT_PATH {path!r} holds no finished checkpoint (looked for "
+        f"{root}/<step>/params). Is the pre-training run done or still writing its first?")
+  return root / str(steps[-1]) / "params"
+
+
+def params_metadata(params_path: epath.Path) -> dict[str, tuple]:
+  """{name: shape} of a saved parameter tree, read without loading any array."""
+  meta = ocp.PyTreeCheckpointer().metadata(params_path)
+  tree = getattr(getattr(meta, "item_metadata", meta), "tree", meta)
+  return {k: tuple(v.shape) for k, v in flat_names(tree).items()}
+
+
+def check_compatible(saved: dict[str, tuple], expected: dict[str, tuple],
+                     source: str) -> None:
+  """Raises ValueError naming the first parameter missing or of a different shape."""
+  for name in sorted(expected):
+    if name not in saved:
+      raise ValueError(
+          f"Checkpoint {source} does not match the model: parameter {name!r} "
+          f"(shape {expected[name]}) is missing from it. Is the Gin model file the one "
+          "the checkpoint was trained with?")
+    if tuple(saved[name]) != tuple(expected[name]):
+      raise ValueError(
+          f"Checkpoint {source} does not match the model: parameter {name!r} has shape "
+          f"{tuple(saved[name])} in the checkpoint but {tuple(expected[name])} in the "
+          "model. Use the Gin model file the checkpoint was trained with.")
+  extra = sorted(set(saved) - set(expected))
+  if extra:
+    raise ValueError(f"Checkpoint {source} has parameters the model lacks, first "
+                     f"{extra[0]!r} ({len(extra)} in all).")
+
+
+def load_params(params_path: epath.Path, shapes: Any, shardings: Any) -> Any:
+  """Restores a parameter tree from a step's `params` directory into `shardings`."""
+  return ocp.StandardCheckpointer().restore(params_path, _abstract(shapes, shardings))
+
+
+def transfer(loaded: Any, fresh: Any, mode: str) -> tuple[Any, list[str], list[str]]:
+  """Combines loaded and freshly initialised params by transfer mode.
+
+  Returns (params, names taken from the checkpoint, names kept fresh).
+  """
+  if mode not in TRANSFER_MODES:
+    raise ValueError(f"Unknown transfer mode {mode!r}; choose one of {TRANSFER_MODES}.")
+  keep_fresh = set(EMBEDDING_NAMES) if mode == "all_but_embeddings" else set()
+  flat_loaded, flat_fresh = flat_names(loaded), flat_names(fresh)
+  out = {k: (flat_fresh[k] if k in keep_fresh else v) for k, v in flat_loaded.items()}
+  taken = sorted(k for k in out if k not in keep_fresh)
+  return traverse_util.unflatten_dict(out, sep="/"), taken, sorted(keep_fresh & set(out))
+
+
+def summarize_names(names: Sequence[str], limit: int = 4) -> str:
+  """'a, b, c, ... (+N more)' for the restore log."""
+  names = list(names)
+  head = ", ".join(names[:limit])
+  return head + (f", ... (+{len(names) - limit} more)" if len(names) > limit else "")

@@ -1,0 +1,76 @@
+"""The T5 architecture configuration: one frozen dataclass, validated up front."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import jax.numpy as jnp
+
+_ACTIVATIONS = ("relu", "gelu", "linear", "silu")
+_DTYPES = ("float32", "bfloat16", "float16")
+_ATTENTION_IMPLS = ("auto", "xla", "cudnn")
+_REMAT = ("none", "full", "minimal")
+
+
+@dataclasses.dataclass(frozen=True)
+class T5Config:
+  """Hyper-parameters of a T5 encoder-decoder (T5X `network.T5Config` names).
+
+  `dtype` is the compute dtype; parameters are always stored in float32.
+  `attention_implementation='auto'` picks cuDNN's fused kernel on GPU with a
+  16-bit dtype and XLA otherwise.
+  """
+
+  vocab_size: int = 32128
+  emb_dim: int = 512
+  num_heads: int = 8
+  head_dim: int = 64
+  num_encoder_layers: int = 6
+  num_decoder_layers: int = 6
+  mlp_dim: int = 2048
+  mlp_activations: Sequence[str] = ("relu",)
+  dropout_rate: float = 0.1
+  logits_via_embedding: bool = True
+  dtype: str = "float32"
+  relative_attention_num_buckets: int = 32
+  relative_attention_max_distance: int = 128
+  attention_implementation: str = "auto"
+  remat_policy: str = "none"
+
+  def __post_init__(self):
+    object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
+    positive = ("vocab_size", "emb_dim", "num_heads", "head_dim",
+                "num_encoder_layers", "num_decoder_layers", "mlp_dim",
+                "relative_attention_num_buckets",
+                "relative_attention_max_distance")
+    for name in positive:
+      value = getattr(self, name)
+      if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"T5Config.{name} must be a positive int, got {value!r}.")
+    if not 0.0 <= self.dropout_rate < 1.0:
+      raise ValueError(
+          f"T5Config.dropout_rate must be in [0, 1), got {self.dropout_rate}.")
+    bad = [a for a in self.mlp_activations if a not in _ACTIVATIONS]
+    if not self.mlp_activations or bad:
+      raise ValueError(
+          f"T5Config.mlp_activations={self.mlp_activations!r}: each entry must "
+          f"be one of {_ACTIVATIONS} (T5 v1.0: ('relu',); v1.1: ('gelu', 'linear')).")
+    if self.dtype not in _DTYPES:
+      raise ValueError(f"T5Config.dtype={self.dtype!r}; choose one of {_DTYPES}.")
+    if self.attention_implementation not in _ATTENTION_IMPLS:
+      raise ValueError(
+          f"T5Config.attention_implementation={self.attention_implementation!r}; "
+          f"choose one of {_ATTENTION_IMPLS}.")
+    if self.remat_policy not in _REMAT:
+      raise ValueError(f"T5Config.remat_policy={self.remat_policy!r}; choose one of {_REMAT}.")
+    if self.relative_attention_num_buckets % 2:
+      raise ValueError("T5Config.relative_attention_num_buckets must be even "
+                       "(the encoder splits buckets between the two directions).")
+
+  @property
+  def compute_dtype(self) -> jnp.dtype:
+    return jnp.dtype(self.dtype)
+
+  def replace(self, **changes) -> "T5Config":
+    return dataclasses.replace(self, **changes)

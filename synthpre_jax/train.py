@@ -1,0 +1,110 @@
+"""Command line: `python -m synthpre_jax.train --gin_file=... --gin.MODEL_DIR="'/tmp/run'"`.
+
+The Gin edge of the project: binds the macros (MODEL_DIR, MIXTURE_OR_TASK_NAME,
+TASK_FEATURE_LENGTHS, TRAIN_STEPS, BATCH_SIZE, INITIAL_CHECKPOINT_PATH, TRANSFER_MODE,
+...) to `train`, builds the SeqIO input pipeline and hands everything to the
+TensorFlow-free `synthpre_jax.trainer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Mapping, Optional, Sequence
+
+import gin
+
+from synthpre_jax import checkpoints
+from synthpre_jax import gin_utils
+from synthpre_jax import optimizers
+from synthpre_jax import partitioning
+from synthpre_jax import trainer
+from synthpre_jax.models import T5Config
+
+# Gin names of the config dataclasses; calling a value builds it with the bindings.
+CONFIGURABLES = {
+    cls.__name__: gin.external_configurable(cls, module=None)
+    for cls in (T5Config, optimizers.OptimizerConfig, partitioning.MeshConfig,
+                checkpoints.CheckpointConfig)
+}
+
+
+@gin.configurable(denylist=["devices"])
+def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQUIRED,
+          task_feature_lengths: Mapping[str, int] = gin.REQUIRED,
+          train_steps: int = gin.REQUIRED, batch_size: int = 128,
+          model_config: T5Config = gin.REQUIRED,
+          optimizer_config: optimizers.OptimizerConfig = optimizers.OptimizerConfig(),
+          mesh_config: partitioning.MeshConfig = partitioning.MeshConfig(),
+          checkpoint_config: checkpoints.CheckpointConfig = checkpoints.CheckpointConfig(),
+          seed: int = 0, data_seed: int = 0, shuffle: bool = True, pack: bool = False,
+          log_period: int = 100, eval_period: int = 1000, eval_steps: Optional[int] = 20,
+          eval_split: Optional[str] = "validation",
+          initial_checkpoint_path: Optional[str] = None, transfer_mode: str = "all",
+          allow_truncation: bool = False, z_loss: float = 1e-4,
+          loss_normalizing_factor: Optional[str] = None,
+          devices: Optional[list] = None) -> trainer.TrainResult:
+  """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin."""
+  from synthpre_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+
+  log = logging.getLogger("synthpre_jax")
+  pipeline.resolve_task(mixture_or_task_name)
+  for warning in pipeline.check_feature_lengths(
+      mixture_or_task_name, task_feature_lengths, allow_truncation=allow_truncation):
+    log.warning(warning)
+  train_config = trainer.TrainConfig(
+      model_dir=model_dir, train_steps=train_steps, batch_size=batch_size,
+      inputs_length=task_feature_lengths["inputs"],
+      targets_length=task_feature_lengths["targets"], seed=seed, log_period=log_period,
+      eval_period=eval_period, eval_steps=eval_steps, z_loss=z_loss,
+      loss_normalizing_factor=loss_normalizing_factor,
+      initial_checkpoint_path=initial_checkpoint_path, transfer_mode=transfer_mode)
+  trainer.ensure_writable(model_dir)
+  gin_utils.write_config(model_dir)
+
+  def train_data(start_step: int):
+    return pipeline.get_batches(
+        task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
+        split="train", global_batch_size=batch_size, seed=data_seed, shuffle=shuffle,
+        start_step=start_step, pack=pack)
+
+  def eval_data():
+    return pipeline.get_batches(
+        task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
+        split=eval_split, global_batch_size=batch_size, seed=data_seed, shuffle=False,
+        num_epochs=1 if eval_steps is None else None, pack=False)
+
+  return trainer.train(model_config=model_config, train_config=train_config,
+                       optimizer_config=optimizer_config, mesh_config=mesh_config,
+                       checkpoint_config=checkpoint_config, train_data=train_data,
+                       eval_data=eval_data if eval_split else None, devices=devices)
+
+
+def setup_logging() -> None:
+  """Our progress lines at INFO; Orbax/absl chatter only from WARNING up."""
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                      stream=sys.stderr, force=True)
+  for noisy in ("absl", "jax"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+  for handler in logging.getLogger().handlers:
+    # gin's package-resource reader logs a false alarm for every search-path include.
+    handler.addFilter(lambda r: not str(r.msg).startswith(
+        ("Path not found", "system_path_file_exists")))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  setup_logging()
+  args, bindings = gin_utils.parse_args(sys.argv[1:] if argv is None else argv,
+                                        "Train a T5 model (pre-training or fine-tuning).")
+  try:
+    gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
+    train()
+  except (ValueError, FileNotFoundError, PermissionError,
+          trainer.TrainingDivergedError) as e:
+    logging.getLogger("synthpre_jax").error("%s", e)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,258 @@
+"""The training loop: restore decisions, sharded steps, logging, eval and checkpoints.
+
+Library code: takes plain config dataclasses and data callables, no Gin and no
+TensorFlow (the data callables come from the data layer). See `synthpre_jax.train` for
+the Gin-wired command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+
+import jax
+import numpy as np
+from etils import epath
+
+from synthpre_jax import checkpoints
+from synthpre_jax import flops as flops_lib
+from synthpre_jax import losses
+from synthpre_jax import metric_writers
+from synthpre_jax import optimizers
+from synthpre_jax import partitioning
+from synthpre_jax import steps as steps_lib
+from synthpre_jax import train_state as state_lib
+from synthpre_jax.models import T5Config, Transformer
+
+log = logging.getLogger("synthpre_jax")
+
+NumpyBatch = Mapping[str, np.ndarray]
+TrainDataFn = Callable[[int], Iterator[NumpyBatch]]   # start_step -> per-process batches
+EvalDataFn = Callable[[], Iterable[NumpyBatch]]
+
+
+class TrainingDivergedError(RuntimeError):
+  """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """What a run does. `batch_size` is global (all processes); lengths are for logging
+  tokens/s and MFU. `transfer_mode` applies to `initial_checkpoint_path` only."""
+  model_dir: str
+  train_steps: int
+  batch_size: int
+  inputs_length: int
+  targets_length: int
+  seed: int = 0
+  log_period: int = 100
+  eval_period: int = 1000
+  eval_steps: Optional[int] = 20
+  z_loss: float = 1e-4
+  loss_normalizing_factor: Optional[str] = None
+  initial_checkpoint_path: Optional[str] = None
+  transfer_mode: str = "all"
+
+  def __post_init__(self):
+    for name in ("train_steps", "batch_size", "log_period", "eval_period"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}.")
+    if self.transfer_mode not in checkpoints.TRANSFER_MODES:
+      raise ValueError(f"Unknown TRANSFER_MODE {self.transfer_mode!r}; choose one of "
+                       f"{checkpoints.TRANSFER_MODES}.")
+
+
+@dataclasses.dataclass
+class TrainResult:
+  state: state_lib.TrainState
+  train_metrics: dict[str, float]
+  eval_metrics: dict[str, float]
+  restore_log: list[str]
+
+
+def ensure_writable(model_dir: str) -> None:
+  """Creates MODEL_DIR and proves it can be written, or raises with what to fix."""
+  path = epath.Path(model_dir)
+  probe = path / f".write_probe_{uuid.uuid4().hex}"
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe.write_text("ok")
+    probe.unlink()
+  except (OSError, ValueError) as e:
+    raise PermissionError(
+        f"MODEL_DIR {model_dir!r} cannot be written ({type(e).__name__}: {e}). Choose a "
+        "directory you can create files in, e.g. --gin.MODEL_DIR=\"'/tmp/my_run'\".") from e
+
+
+def _to_global(batch: NumpyBatch, mesh) -> dict[str, jax.Array]:
+  sharding = partitioning.batch_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in batch.items()}
+
+
+def _sum_metrics(pending: list[dict]) -> dict[str, float]:
+  fetched = jax.device_get(pending)
+  keys = fetched[0].keys()
+  out = {k: float(np.sum([m[k] for m in fetched])) for k in keys if k != "learning_rate"}
+  if "learning_rate" in keys:
+    out["learning_rate"] = float(fetched[-1]["learning_rate"])
+  return out
+
+
+def evaluate(eval_step: Callable, params: Any, batches: Iterable[NumpyBatch], mesh,
+             max_steps: Optional[int]) -> dict[str, float]:
+  """Teacher-forced validation: loss, token accuracy, sequence accuracy."""
+  pending = []
+  for i, batch in enumerate(batches):
+    if max_steps is not None and i >= max_steps:
+      break
+    pending.append(eval_step(params, _to_global(batch, mesh)))
+  if not pending:
+    raise ValueError("The validation split yielded no batch: is it smaller than one "
+                     "global batch, or EVAL_STEPS 0?")
+  return losses.summarize(_sum_metrics(pending))
+
+
+def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager):
+  """Applies the restore rules and returns (state, human-readable decision lines)."""
+  lines = [f"MODEL_DIR: {cfg.model_dir}"]
+  latest = manager.latest_step()
+  if latest is not None:
+    lines.append(f"  found checkpoint step {latest} in {checkpoints.checkpoint_dir(cfg.model_dir)}"
+                 " -> resuming from it (params, optimizer state, step, data position)")
+    if cfg.initial_checkpoint_path:
+      lines.append(f"  INITIAL_CHECKPOINT_PATH={cfg.initial_checkpoint_path} IGNORED: a "
+                   "checkpoint in MODEL_DIR takes precedence")
+    return checkpoints.restore_state(manager, latest, shapes, shardings), lines
+  lines.append("  no checkpoint in MODEL_DIR -> starting at step 0")
+  if not cfg.initial_checkpoint_path:
+    lines.append(f"  INITIAL_CHECKPOINT_PATH: none -> all parameters freshly initialised "
+                 f"(seed {cfg.seed})")
+    return state_lib.create_state(model, tx, mesh, cfg.seed, shardings), lines
+  params_path = checkpoints.resolve_params_path(cfg.initial_checkpoint_path)
+  expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes.params).items()}
+  checkpoints.check_compatible(checkpoints.params_metadata(params_path), expected,
+                               str(params_path))
+  state = state_lib.create_state(model, tx, mesh, cfg.seed, shardings)
+  loaded = checkpoints.load_params(params_path, shapes.params, shardings.params)
+  params, taken, fresh = checkpoints.transfer(loaded, state.params, cfg.transfer_mode)
+  lines.append(f"  INITIAL_CHECKPOINT_PATH: {params_path} (transfer mode "
+               f"{cfg.transfer_mode!r})")
+  lines.append(f"    loaded {len(taken)} tensors: {checkpoints.summarize_names(taken)}")
+  lines.append(f"    kept fresh (seed {cfg.seed}): "
+               f"{checkpoints.summarize_names(fresh) if fresh else 'nothing'}")
+  lines.append("    optimizer state: fresh; step: 0")
+  return state.replace(params=params), lines
+
+
+def _check_finite(metrics: dict[str, float], step: int, manager) -> None:
+  loss = metrics["loss_sum"]
+  if np.isfinite(loss):
+    return
+  manager.wait_until_finished()
+  last = manager.latest_step()
+  where = (f"the last good checkpoint, step {last}, is kept in {manager.directory}"
+           if last is not None else "no checkpoint had been written yet")
+  raise TrainingDivergedError(
+      f"Training diverged: the loss became {loss} by step {step}; stopped before saving "
+      f"it. {where}. Lower the learning rate or check the data.")
+
+
+def train(*, model_config: T5Config, train_config: TrainConfig,
+          optimizer_config: optimizers.OptimizerConfig,
+          mesh_config: partitioning.MeshConfig, checkpoint_config: checkpoints.CheckpointConfig,
+          train_data: TrainDataFn, eval_data: Optional[EvalDataFn] = None,
+          devices: Optional[list] = None) -> TrainResult:
+  """Trains (or resumes) a T5 model and returns its final state and metrics."""
+  cfg = train_config
+  ensure_writable(cfg.model_dir)
+  mesh = partitioning.make_mesh(mesh_config, devices)
+  shards = partitioning.data_shards(mesh)
+  if cfg.batch_size % shards or cfg.batch_size % jax.process_count():
+    raise ValueError(f"BATCH_SIZE {cfg.batch_size} must be divisible by the number of "
+                     f"data shards (data x fsdp = {shards}) and of processes "
+                     f"({jax.process_count()}).")
+  model = Transformer(model_config)
+  tx = optimizers.make_optimizer(optimizer_config)
+  shapes, shardings = state_lib.abstract_state(model, tx, mesh)
+  manager = checkpoints.make_manager(cfg.model_dir, checkpoint_config)
+  state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings, manager)
+  log.info("Restore decisions:\n%s", "\n".join(restore_log))
+
+  train_step = steps_lib.make_train_step(
+      model, tx, mesh, shardings, z_loss=cfg.z_loss,
+      loss_normalizing_factor=cfg.loss_normalizing_factor,
+      learning_rate_fn=optimizers.make_schedule(optimizer_config))
+  eval_step = steps_lib.make_eval_step(model, mesh, shardings.params, z_loss=cfg.z_loss)
+  dropout_key = jax.random.key(cfg.seed + 1)
+  train_writer = metric_writers.MetricWriter(cfg.model_dir, "train")
+  eval_writer = metric_writers.MetricWriter(cfg.model_dir, "validation")
+  flops_step = flops_lib.flops_per_step(model_config, cfg.batch_size, cfg.inputs_length,
+                                        cfg.targets_length)
+  peak = flops_lib.peak_flops_per_device(mesh.devices.flat[0])
+  tokens_per_step = cfg.batch_size * (cfg.inputs_length + cfg.targets_length)
+  meta = {"model_config": dataclasses.asdict(model_config),
+          "batch_size": cfg.batch_size, "seed": cfg.seed}
+
+  start = int(jax.device_get(state.step))
+  train_metrics: dict[str, float] = {}
+  eval_metrics: dict[str, float] = {}
+  pending: list[dict] = []
+  batches = train_data(start)
+  t_last, step_last = time.perf_counter(), start
+  if start >= cfg.train_steps:
+    log.info("Nothing to do: the checkpoint is at step %d >= TRAIN_STEPS %d.", start,
+             cfg.train_steps)
+  try:
+    for step in range(start, cfg.train_steps):
+      try:
+        batch = next(batches)
+      except StopIteration:
+        raise ValueError(f"The training data ran out at step {step}; use an infinite "
+                         "(repeated) training split.") from None
+      state, sums = train_step(state, _to_global(batch, mesh), dropout_key)
+      pending.append(sums)
+      done = step + 1
+      is_last = done == cfg.train_steps
+      want_log = done % cfg.log_period == 0 or is_last
+      want_eval = eval_data is not None and (done % cfg.eval_period == 0 or is_last)
+      want_ckpt = done % checkpoint_config.period == 0 or is_last
+      if want_log or want_ckpt:
+        summed = _sum_metrics(pending)
+        pending = []
+        _check_finite(summed, done, manager)
+        if want_log:
+          now = time.perf_counter()
+          rate = (done - step_last) / max(now - t_last, 1e-9)
+          t_last, step_last = now, done
+          train_metrics = losses.summarize(summed)
+          train_metrics.update(steps_per_second=rate, tokens_per_second=rate * tokens_per_step,
+                               learning_rate=summed.get("learning_rate", float("nan")))
+          mfu = (rate * flops_step / (peak * mesh.devices.size)) if peak else None
+          if mfu is not None:
+            train_metrics["mfu"] = mfu
+          train_writer.write_scalars(done, train_metrics)
+          log.info("step %d/%d | loss %.4f | token_acc %.4f | %.2f steps/s | "
+                   "%.0f tokens/s | MFU %s | lr %.3g", done, cfg.train_steps,
+                   train_metrics["loss"], train_metrics["token_accuracy"], rate,
+                   rate * tokens_per_step, f"{mfu:.1%}" if mfu is not None else "n/a",
+                   train_metrics["learning_rate"])
+      if want_eval:
+        eval_metrics = evaluate(eval_step, state.params, eval_data(), mesh, cfg.eval_steps)
+        eval_writer.write_scalars(done, eval_metrics)
+        log.info("eval at step %d | loss %.4f | token_acc %.4f | seq_acc %.4f", done,
+                 eval_metrics["loss"], eval_metrics["token_accuracy"],
+                 eval_metrics["sequence_accuracy"])
+      if want_ckpt:
+        checkpoints.save(manager, state, meta=meta,
+                         metrics={checkpoints.BEST_METRIC: eval_metrics["token_accuracy"]}
+                         if want_eval else None)
+  finally:
+    manager.wait_until_finished()
+    train_writer.flush()
+    eval_writer.flush()
+  return TrainResult(state=state, train_metrics=train_metrics, eval_metrics=eval_metrics,
+                     restore_log=restore_log)

@@ -1,0 +1,10 @@
+"""SeqIO task registrations and the generators behind them; `import tasks` registers all.
+
+Registration needs seqio (and so TensorFlow). Where seqio is not installed (lean
+accelerator hosts, benchmarks) it is skipped, so the pure-numpy generators under
+`tasks.synthetic` stay importable without TensorFlow.
+"""
+import importlib.util
+
+if importlib.util.find_spec("seqio") is not None:
+  from tasks import registry  # noqa: F401  (registers the tasks)

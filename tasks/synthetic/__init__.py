@@ -1,0 +1,11 @@
+"""Synthetic pre-training tasks: token-id layout (config) and pure-numpy generators."""
+from tasks.synthetic.config import NAME_PREFIX_LEN, PAPER, TINY, SyntheticConfig
+from tasks.synthetic.generators import (GENERATORS, TaskGenerator, generate,
+                                        generate_batch, max_lengths,
+                                        partition_no_zeros, rand_tokens, register)
+
+__all__ = [
+    "GENERATORS", "NAME_PREFIX_LEN", "PAPER", "TINY", "SyntheticConfig",
+    "TaskGenerator", "generate", "generate_batch", "max_lengths",
+    "partition_no_zeros", "rand_tokens", "register",
+]
