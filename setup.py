@@ -15,8 +15,9 @@ INSTALL_REQUIRES = [
     "numpy>=2.0,<3",
     "etils[epath]>=1.7",
 ]
-# The data layer (SeqIO tasks, TFDS loaders, TensorBoard summaries). The core
-# (model, trainer, checkpoints) imports without these, e.g. on lean GPU images.
+# The data layer (SeqIO tasks, TFDS loaders, TensorBoard summaries), installed by
+# default. The core (model, trainer, checkpoints) never imports them at module level,
+# so it also runs where they are absent (e.g. a lean GPU image: `pip install --no-deps`).
 DATA_REQUIRES = [
     "seqio==0.0.20",
     "tensorflow==2.21.0",
@@ -38,7 +39,7 @@ setuptools.setup(
     package_dir={"synthpre_jax_gin": "gin"},
     package_data={"synthpre_jax_gin": ["*.gin", "*/*.gin", "*/*/*.gin"]},
     install_requires=INSTALL_REQUIRES + DATA_REQUIRES,
-    extras_require={"test": TEST_REQUIRES, "core": []},
+    extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": [
         "synthpre-train=synthpre_jax.train:main",
     ]},

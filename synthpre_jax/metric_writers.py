@@ -15,11 +15,21 @@ from etils import epath
 
 
 class JsonlWriter:
-  """Appends one JSON object per write: {"step": s, "<metric>": value, ...}."""
+  """Appends one JSON object per write: {"step": s, "<metric>": value, ...}.
 
-  def __init__(self, path: epath.Path):
+  On resume from step k, records after k (written by the interrupted run, and about to
+  be written again) are dropped first, so each step appears once.
+  """
+
+  def __init__(self, path: epath.Path, resume_step: int = 0):
     self._path = path
     self._path.parent.mkdir(parents=True, exist_ok=True)
+    if self._path.exists():
+      kept = [line for line in self._path.read_text().splitlines()
+              if line.strip() and json.loads(line)["step"] <= resume_step]
+      tmp = self._path.parent / (self._path.name + ".tmp")
+      tmp.write_text("".join(line + "\n" for line in kept))
+      tmp.replace(self._path)
 
   def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
     record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
@@ -36,12 +46,12 @@ class JsonlWriter:
 class MetricWriter:
   """Fans scalars out to the JSONL writer and, when available, TensorBoard."""
 
-  def __init__(self, model_dir: str, name: str):
+  def __init__(self, model_dir: str, name: str, resume_step: int = 0):
     self._writers = []
     if jax.process_index() != 0:
       return
     logdir = epath.Path(model_dir) / name
-    self._writers.append(JsonlWriter(logdir / "metrics.jsonl"))
+    self._writers.append(JsonlWriter(logdir / "metrics.jsonl", resume_step))
     try:  # clu's SummaryWriter needs TensorFlow; accelerator images may lack it.
       from clu.metric_writers import SummaryWriter  # pylint: disable=g-import-not-at-top
       self._writers.append(SummaryWriter(str(logdir)))

@@ -26,7 +26,6 @@ LOGICAL_AXIS_RULES: tuple[tuple[str, Any], ...] = (
     ("mlp", "model"),
     ("heads", "model"),
     ("joined_kv", "model"),
-    ("kv", None),
     ("relpos_buckets", None),
     ("activation_batch", BATCH_AXES),
     ("activation_length", None),

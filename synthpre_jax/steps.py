@@ -56,6 +56,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, mesh: Me
     grads, sums = jax.grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    # 1 when an update left a NaN/inf in the parameters (checked before any save).
+    sums = dict(sums, nonfinite=1.0 - jnp.isfinite(optax.global_norm(params)).astype(jnp.float32))
     if learning_rate_fn is not None:
       sums = dict(sums, learning_rate=learning_rate_fn(state.step))
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), sums

@@ -48,7 +48,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   from synthpre_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
   log = logging.getLogger("synthpre_jax")
-  pipeline.resolve_task(mixture_or_task_name)
+  pipeline.check_vocabulary(mixture_or_task_name, model_config.vocab_size)
   for warning in pipeline.check_feature_lengths(
       mixture_or_task_name, task_feature_lengths, allow_truncation=allow_truncation):
     log.warning(warning)
@@ -72,7 +72,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
     return pipeline.get_batches(
         task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
         split=eval_split, global_batch_size=batch_size, seed=data_seed, shuffle=False,
-        num_epochs=1 if eval_steps is None else None, pack=False)
+        num_epochs=1, pack=False, pad_last_batch=True)
 
   return trainer.train(model_config=model_config, train_config=train_config,
                        optimizer_config=optimizer_config, mesh_config=mesh_config,

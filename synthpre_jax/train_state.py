@@ -54,10 +54,3 @@ def create_state(model: nn.Module, tx: optax.GradientTransformation, mesh: Mesh,
 
   with partitioning.activate(mesh):
     return jax.jit(init, out_shardings=shardings)(jax.random.key(seed))
-
-
-def init_params(model: nn.Module, mesh: Mesh, seed: int, param_shardings: Any) -> Any:
-  """Only the default-initialised parameters (used for fresh, non-transferred tensors)."""
-  with partitioning.activate(mesh):
-    return jax.jit(lambda rng: nn.unbox(_init_params(model, rng)),
-                   out_shardings=param_shardings)(jax.random.key(seed))

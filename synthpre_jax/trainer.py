@@ -50,7 +50,7 @@ class TrainConfig:
   seed: int = 0
   log_period: int = 100
   eval_period: int = 1000
-  eval_steps: Optional[int] = 20
+  eval_steps: Optional[int] = 20  # batches per evaluation; None = the whole split
   z_loss: float = 1e-4
   loss_normalizing_factor: Optional[str] = None
   initial_checkpoint_path: Optional[str] = None
@@ -150,15 +150,16 @@ def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager
 
 def _check_finite(metrics: dict[str, float], step: int, manager) -> None:
   loss = metrics["loss_sum"]
-  if np.isfinite(loss):
+  if np.isfinite(loss) and metrics.get("nonfinite", 0.0) == 0.0:
     return
   manager.wait_until_finished()
   last = manager.latest_step()
   where = (f"the last good checkpoint, step {last}, is kept in {manager.directory}"
            if last is not None else "no checkpoint had been written yet")
   raise TrainingDivergedError(
-      f"Training diverged: the loss became {loss} by step {step}; stopped before saving "
-      f"it. {where}. Lower the learning rate or check the data.")
+      f"Training diverged: the loss or the parameters became NaN/inf by step {step} "
+      f"(loss {loss}); stopped before saving them. {where}. Lower the learning rate or "
+      "check the data.")
 
 
 def train(*, model_config: T5Config, train_config: TrainConfig,
@@ -188,8 +189,9 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
       learning_rate_fn=optimizers.make_schedule(optimizer_config))
   eval_step = steps_lib.make_eval_step(model, mesh, shardings.params, z_loss=cfg.z_loss)
   dropout_key = jax.random.key(cfg.seed + 1)
-  train_writer = metric_writers.MetricWriter(cfg.model_dir, "train")
-  eval_writer = metric_writers.MetricWriter(cfg.model_dir, "validation")
+  start = int(jax.device_get(state.step))
+  train_writer = metric_writers.MetricWriter(cfg.model_dir, "train", resume_step=start)
+  eval_writer = metric_writers.MetricWriter(cfg.model_dir, "validation", resume_step=start)
   flops_step = flops_lib.flops_per_step(model_config, cfg.batch_size, cfg.inputs_length,
                                         cfg.targets_length)
   peak = flops_lib.peak_flops_per_device(mesh.devices.flat[0])
@@ -197,7 +199,6 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
   meta = {"model_config": dataclasses.asdict(model_config),
           "batch_size": cfg.batch_size, "seed": cfg.seed}
 
-  start = int(jax.device_get(state.step))
   train_metrics: dict[str, float] = {}
   eval_metrics: dict[str, float] = {}
   pending: list[dict] = []
@@ -219,7 +220,8 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
       is_last = done == cfg.train_steps
       want_log = done % cfg.log_period == 0 or is_last
       want_eval = eval_data is not None and (done % cfg.eval_period == 0 or is_last)
-      want_ckpt = done % checkpoint_config.period == 0 or is_last
+      # Every evaluation is checkpointed too, so keep-best can choose among all of them.
+      want_ckpt = done % checkpoint_config.period == 0 or is_last or want_eval
       if want_log or want_ckpt:
         summed = _sum_metrics(pending)
         pending = []
@@ -252,7 +254,7 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
                          if want_eval else None)
   finally:
     manager.wait_until_finished()
-    train_writer.flush()
-    eval_writer.flush()
+    train_writer.close()
+    eval_writer.close()
   return TrainResult(state=state, train_metrics=train_metrics, eval_metrics=eval_metrics,
                      restore_log=restore_log)

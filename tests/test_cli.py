@@ -120,6 +120,11 @@ def test_bad_inputs_get_clear_errors_and_leave_no_checkpoint(tmp_path, capsys, p
                      "--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': 68}")
     assert rc == 1 and "truncat" in text.lower() and "inputs" in text
 
+    rc, text = _main(capsys, *quick, f"--gin.MODEL_DIR='{run}'",
+                     "--gin.MIXTURE_OR_TASK_NAME='set'",
+                     "--gin.TASK_FEATURE_LENGTHS={'inputs': 224, 'targets': 224}")
+    assert rc == 1 and "vocabulary of 32128 ids but the model's T5Config.vocab_size is 512" in text
+
     assert _finished_steps(run) == []
     assert not list((run / "checkpoints").glob("*")) if (run / "checkpoints").exists() else True
   finally:

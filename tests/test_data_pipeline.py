@@ -121,3 +121,30 @@ def test_process_defaults_come_from_jax():
   assert batch["encoder_input_tokens"].shape == (4, 68)
   inputs, _ = _padded_example("identity", 0, split="validation")
   np.testing.assert_array_equal(batch["encoder_input_tokens"][0], inputs)
+
+
+def test_finite_split_pads_the_last_batch_with_weightless_rows():
+  import seqio
+  import tensorflow as tf
+
+  name = "test_finite_five_examples"
+  if name not in seqio.TaskRegistry.names():
+    vocab = seqio.PassThroughVocabulary(size=512, eos_id=1)
+    data = {"inputs": [[5, 6, 7]] * 5, "targets": [[8, 9]] * 5}
+    seqio.TaskRegistry.add(
+        name,
+        source=seqio.FunctionDataSource(
+            lambda split, shuffle_files, seed=None: tf.data.Dataset.from_tensor_slices(
+                {k: tf.constant(v, tf.int32) for k, v in data.items()}),
+            splits=["validation"]),
+        output_features={k: seqio.Feature(vocab, add_eos=True, dtype=tf.int32)
+                         for k in ("inputs", "targets")},
+        preprocessors=[seqio.preprocessors.append_eos_after_trim], metric_fns=[])
+  batches = list(pipeline.get_batches(
+      task_name=name, feature_lengths={"inputs": 8, "targets": 4}, split="validation",
+      global_batch_size=4, seed=None, shuffle=False, num_epochs=1, process_index=0,
+      process_count=1, pad_last_batch=True))
+  assert [b["decoder_target_tokens"].shape for b in batches] == [(4, 4), (4, 4)]
+  weights = np.concatenate([b["decoder_loss_weights"] for b in batches])
+  assert weights.sum(axis=1).tolist() == [3, 3, 3, 3, 3, 0, 0, 0]
+  assert not batches[1]["encoder_input_tokens"][1:].any()

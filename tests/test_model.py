@@ -148,7 +148,10 @@ def test_bfloat16_compute_keeps_float32_params():
   params = model.init(jax.random.key(0), tokens, tokens)["params"]
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(params))
   logits = model.apply({"params": params}, tokens, tokens)
-  assert logits.dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(logits)))
+  # Logits stay float32 by default (as T5X), bf16 on request.
+  assert logits.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(logits)))
+  low = Transformer(cfg.replace(logits_dtype="bfloat16")).apply({"params": params}, tokens, tokens)
+  assert low.dtype == jnp.bfloat16
 
 
 def test_config_rejects_bad_values():

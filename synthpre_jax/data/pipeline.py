@@ -95,12 +95,26 @@ def check_feature_lengths(task_name: str, feature_lengths: Mapping[str, int], *,
   return problems
 
 
+def check_vocabulary(task_name: str, model_vocab_size: int) -> None:
+  """Raises ValueError if a feature's vocabulary has ids the model cannot embed."""
+  provider = resolve_task(task_name)
+  for feature, spec in provider.output_features.items():
+    size = spec.vocabulary.vocab_size
+    if size > model_vocab_size:
+      raise ValueError(
+          f"Task {task_name!r}: feature {feature!r} uses a vocabulary of {size} ids but the "
+          f"model's T5Config.vocab_size is {model_vocab_size}; ids beyond it cannot be "
+          "embedded. Use a model Gin file with a large enough vocabulary (the *_tiny "
+          "tasks go with models/*_tiny.gin, the others with small/base/large).")
+
+
 def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: str,
                 global_batch_size: int, seed: Optional[int], shuffle: bool,
                 start_step: int = 0, num_epochs: Optional[int] = None,
                 process_index: Optional[int] = None,
                 process_count: Optional[int] = None,
-                pack: bool = False) -> Iterator[dict[str, np.ndarray]]:
+                pack: bool = False,
+                pad_last_batch: bool = False) -> Iterator[dict[str, np.ndarray]]:
   """This process's batches of `task_name` as numpy dicts of model features.
 
   Keys: encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
@@ -109,6 +123,9 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
   of SeqIO shard p of n. `start_step` skips that many batches (see the module
   docstring for how resume works). `num_epochs=None` repeats forever. Arguments are
   checked and the pipeline built at call time; examples are made as batches are drawn.
+  `pad_last_batch=True` (evaluation over a finite split) keeps a short last batch and
+  pads it with all-zero rows, which carry no loss weight, instead of dropping it; with
+  several processes their shards must then yield the same number of batches.
   """
   if process_index is None or process_count is None:
     import jax
@@ -140,20 +157,25 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
       shard_info=seqio.ShardInfo(index=process_index, num_shards=process_count),
       num_epochs=num_epochs, use_cached=False)
   ds = seqio.EncDecFeatureConverter(pack=pack)(ds, dict(feature_lengths))
-  ds = ds.batch(global_batch_size // process_count, drop_remainder=True)
+  per_process = global_batch_size // process_count
+  ds = ds.batch(per_process, drop_remainder=not pad_last_batch)
   ds = ds.skip(start_step).prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = True
   ds = ds.with_options(options)
-  batches = _iterate(ds)
+  batches = _iterate(ds, per_process)
   _OPEN_ITERATORS.add(batches)
   return batches
 
 
-def _iterate(ds: Any) -> Iterator[dict[str, np.ndarray]]:
+def _iterate(ds: Any, rows: int) -> Iterator[dict[str, np.ndarray]]:
   it = ds.as_numpy_iterator()
   try:
     for batch in it:
-      yield {k: np.asarray(v, dtype=np.int32) for k, v in batch.items()}
+      out = {k: np.asarray(v, dtype=np.int32) for k, v in batch.items()}
+      short = rows - len(next(iter(out.values())))
+      if short:
+        out = {k: np.pad(v, ((0, short), (0, 0))) for k, v in out.items()}
+      yield out
   finally:
     del it  # deletes the tf.data iterator and stops its threads

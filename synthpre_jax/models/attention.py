@@ -46,7 +46,8 @@ def explicit_attention(query: jax.Array, key: jax.Array, value: jax.Array, *,
                        kv_lengths: Optional[jax.Array], mask: Optional[jax.Array],
                        dropout_rate: float = 0.0,
                        dropout_rng: Optional[jax.Array] = None) -> jax.Array:
-  """Unfused attention with optional dropout on the probabilities (T5X semantics)."""
+  """Unfused attention with optional dropout on the probabilities (T5X semantics: one
+  dropout mask per (batch, head, key), shared by all queries)."""
   logits = jnp.einsum("btnh,bsnh->bnts", query, key,
                       preferred_element_type=jnp.float32)
   if bias is not None:
@@ -57,7 +58,8 @@ def explicit_attention(query: jax.Array, key: jax.Array, value: jax.Array, *,
     logits = jnp.where(full_mask, logits, _NEG_INF)
   probs = jax.nn.softmax(logits, axis=-1)
   if dropout_rate > 0.0 and dropout_rng is not None:
-    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+    mask_shape = probs.shape[:-2] + (1, probs.shape[-1])
+    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, mask_shape)
     probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
   return jnp.einsum("bnts,bsnh->btnh", probs.astype(value.dtype), value)
 

@@ -17,7 +17,8 @@ _REMAT = ("none", "full", "minimal")
 class T5Config:
   """Hyper-parameters of a T5 encoder-decoder (T5X `network.T5Config` names).
 
-  `dtype` is the compute dtype; parameters are always stored in float32.
+  `dtype` is the compute dtype; parameters are always stored in float32. The output
+  logits are computed in `logits_dtype` (float32 as T5X, for a stable softmax).
   `attention_implementation='auto'` picks cuDNN's fused kernel on GPU with a
   16-bit dtype and XLA otherwise.
   """
@@ -33,6 +34,7 @@ class T5Config:
   dropout_rate: float = 0.1
   logits_via_embedding: bool = True
   dtype: str = "float32"
+  logits_dtype: str = "float32"
   relative_attention_num_buckets: int = 32
   relative_attention_max_distance: int = 128
   attention_implementation: str = "auto"
@@ -56,8 +58,9 @@ class T5Config:
       raise ValueError(
           f"T5Config.mlp_activations={self.mlp_activations!r}: each entry must "
           f"be one of {_ACTIVATIONS} (T5 v1.0: ('relu',); v1.1: ('gelu', 'linear')).")
-    if self.dtype not in _DTYPES:
-      raise ValueError(f"T5Config.dtype={self.dtype!r}; choose one of {_DTYPES}.")
+    for name in ("dtype", "logits_dtype"):
+      if getattr(self, name) not in _DTYPES:
+        raise ValueError(f"T5Config.{name}={getattr(self, name)!r}; choose one of {_DTYPES}.")
     if self.attention_implementation not in _ATTENTION_IMPLS:
       raise ValueError(
           f"T5Config.attention_implementation={self.attention_implementation!r}; "

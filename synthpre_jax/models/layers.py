@@ -77,13 +77,14 @@ class Embed(nn.Module):
   def __call__(self, ids: jax.Array) -> jax.Array:
     return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)
 
-  def attend(self, x: jax.Array) -> jax.Array:
-    return jnp.dot(x.astype(self.dtype), self.embedding.T.astype(self.dtype))
+  def attend(self, x: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    return jnp.dot(x.astype(dtype), self.embedding.T.astype(dtype))
 
 
 def relative_position_bucket(relative_position: np.ndarray, *, bidirectional: bool,
                              num_buckets: int, max_distance: int) -> np.ndarray:
-  """T5's bucketing of key-minus-query offsets (exact below num_buckets/4, log above)."""
+  """T5's bucketing of key-minus-query offsets: each direction (bidirectional) or the
+  past only (causal) gets exact buckets for small offsets, then log-spaced ones."""
   n = -np.asarray(relative_position)
   ret = np.zeros_like(n)
   if bidirectional:

@@ -42,13 +42,16 @@ def _segment_mask(q_segments: jax.Array, kv_segments: jax.Array) -> jax.Array:
 
 
 class _Hidden(nn.Module):
-  """Residual dropout, broadcast over the sequence axis as in T5X."""
+  """Dropout on hidden states; broadcast over the sequence axis as in T5X, except the
+  encoder's final dropout (T5X draws that one per position)."""
   rate: float
   deterministic: bool
+  broadcast: bool = True
 
   @nn.compact
   def __call__(self, x):
-    return nn.Dropout(self.rate, broadcast_dims=(-2,))(x, deterministic=self.deterministic)
+    dims = (-2,) if self.broadcast else ()
+    return nn.Dropout(self.rate, broadcast_dims=dims)(x, deterministic=self.deterministic)
 
 
 class EncoderLayer(nn.Module):
@@ -125,7 +128,7 @@ class Encoder(nn.Module):
     for i in range(cfg.num_encoder_layers):
       x = layer_cls(cfg, impl, det, name=f"layers_{i}")(x, bias, kv_lengths, mask)
     x = layers.LayerNorm(dtype=dtype, name="encoder_norm")(x)
-    return _Hidden(cfg.dropout_rate, det)(x)
+    return _Hidden(cfg.dropout_rate, det, broadcast=False)(x)
 
 
 class Decoder(nn.Module):
@@ -159,11 +162,13 @@ class Decoder(nn.Module):
           y, encoded, bias, self_mask, enc_lengths, cross_mask)
     y = layers.LayerNorm(dtype=dtype, name="decoder_norm")(y)
     y = _Hidden(cfg.dropout_rate, det)(y)
+    logits_dtype = jnp.dtype(cfg.logits_dtype)
     if cfg.logits_via_embedding:
-      logits = self.shared_embedding.attend(y) / jnp.sqrt(jnp.asarray(y.shape[-1], dtype))
+      logits = self.shared_embedding.attend(y, logits_dtype)
+      logits = logits / jnp.sqrt(jnp.asarray(y.shape[-1], logits_dtype))
     else:
       logits = layers.Dense(cfg.vocab_size, ("embed", "vocab"), layers.MLP_KERNEL_INIT,
-                            dtype, name="logits_dense")(y)
+                            logits_dtype, name="logits_dense")(y)
     return layers.constrain(logits, ("activation_batch", "activation_length",
                                      "activation_vocab"))
 
