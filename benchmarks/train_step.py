@@ -18,7 +18,7 @@ import numpy as np
 
 from synthpre_jax import flops, gin_utils, optimizers, partitioning, steps, train_state
 from synthpre_jax import train as train_cli
-from synthpre_jax.models import T5Config, Transformer
+from synthpre_jax.models import T5Config, Transformer, attention
 
 
 def model_config(name: str, dtype: str, dropout: float) -> T5Config:
@@ -81,7 +81,8 @@ def main() -> None:
   n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes.params))
   print(json.dumps(dict(
       project="synthpre_jax", model=a.model, dtype=a.dtype, batch=a.batch, inp=a.inp,
-      tgt=a.tgt, attention=model.config.attention_implementation, remat=a.remat,
+      tgt=a.tgt, remat=a.remat,
+      attention=attention.resolve_implementation(cfg.attention_implementation, cfg.compute_dtype),
       step_s=round(dt, 5), tokens_per_s=round(a.batch * (a.inp + a.tgt) / dt),
       mfu=round(fl / dt / (peak * jax.device_count()), 4) if peak else None,
       compile_s=round(compile_s, 2), params_m=round(n_params / 1e6, 1),
