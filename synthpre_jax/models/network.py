@@ -54,72 +54,87 @@ class _Hidden(nn.Module):
     return nn.Dropout(self.rate, broadcast_dims=dims)(x, deterministic=self.deterministic)
 
 
-class EncoderLayer(nn.Module):
-  """Pre-norm self-attention + MLP block of the encoder."""
+class _PreNormLayer(nn.Module):
+  """Shared parts of the encoder and decoder layers: pre-norm residual sub-layers."""
   config: T5Config
   implementation: Optional[str]
   deterministic: bool = True
+
+  def _attention(self, name: str) -> layers.MultiHeadDotProductAttention:
+    cfg = self.config
+    return layers.MultiHeadDotProductAttention(
+        cfg.num_heads, cfg.head_dim, cfg.dropout_rate, self.implementation,
+        cfg.compute_dtype, name=name)
+
+  def _residual(self, x, norm_name: str, fn):
+    """x + dropout(fn(norm(x))), the T5 pre-norm sub-layer."""
+    y = layers.LayerNorm(dtype=self.config.compute_dtype, name=norm_name)(x)
+    return x + _Hidden(self.config.dropout_rate, self.deterministic)(fn(y))
+
+  def _mlp(self, x):
+    cfg = self.config
+    mlp = layers.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, cfg.dropout_rate,
+                          cfg.compute_dtype, name="mlp")
+    x = self._residual(x, "pre_mlp_layer_norm",
+                       lambda y: mlp(y, deterministic=self.deterministic))
+    return layers.constrain(x, _EMBED_AXES)
+
+
+class EncoderLayer(_PreNormLayer):
+  """Pre-norm self-attention + MLP block of the encoder."""
 
   @nn.compact
   def __call__(self, x, bias, kv_lengths, mask):
-    cfg, dtype = self.config, self.config.compute_dtype
-    y = layers.LayerNorm(dtype=dtype, name="pre_attention_layer_norm")(x)
-    y = layers.MultiHeadDotProductAttention(
-        cfg.num_heads, cfg.head_dim, cfg.dropout_rate, self.implementation, dtype,
-        name="attention")(y, y, bias=bias, kv_lengths=kv_lengths, mask=mask,
-                          deterministic=self.deterministic)
-    x = x + _Hidden(cfg.dropout_rate, self.deterministic)(y)
-    y = layers.LayerNorm(dtype=dtype, name="pre_mlp_layer_norm")(x)
-    y = layers.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, cfg.dropout_rate, dtype,
-                        name="mlp")(y, deterministic=self.deterministic)
-    x = x + _Hidden(cfg.dropout_rate, self.deterministic)(y)
-    return layers.constrain(x, _EMBED_AXES)
+    attention = self._attention("attention")
+    x = self._residual(x, "pre_attention_layer_norm", lambda y: attention(
+        y, y, bias=bias, kv_lengths=kv_lengths, mask=mask,
+        deterministic=self.deterministic))
+    return self._mlp(x)
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(_PreNormLayer):
   """Pre-norm causal self-attention, cross-attention and MLP block of the decoder."""
-  config: T5Config
-  implementation: Optional[str]
-  deterministic: bool = True
 
   @nn.compact
   def __call__(self, x, encoded, self_bias, self_mask, enc_lengths, cross_mask):
-    cfg, dtype = self.config, self.config.compute_dtype
-    attn = lambda name: layers.MultiHeadDotProductAttention(  # noqa: E731
-        cfg.num_heads, cfg.head_dim, cfg.dropout_rate, self.implementation, dtype,
-        name=name)
-    y = layers.LayerNorm(dtype=dtype, name="pre_self_attention_layer_norm")(x)
-    y = attn("self_attention")(y, y, bias=self_bias, is_causal=True, mask=self_mask,
-                               deterministic=self.deterministic)
-    x = x + _Hidden(cfg.dropout_rate, self.deterministic)(y)
-    y = layers.LayerNorm(dtype=dtype, name="pre_cross_attention_layer_norm")(x)
-    y = attn("encoder_decoder_attention")(
+    self_attention = self._attention("self_attention")
+    cross_attention = self._attention("encoder_decoder_attention")
+    x = self._residual(x, "pre_self_attention_layer_norm", lambda y: self_attention(
+        y, y, bias=self_bias, is_causal=True, mask=self_mask,
+        deterministic=self.deterministic))
+    x = self._residual(x, "pre_cross_attention_layer_norm", lambda y: cross_attention(
         y, encoded, bias=None, kv_lengths=enc_lengths, mask=cross_mask,
-        deterministic=self.deterministic)
-    x = x + _Hidden(cfg.dropout_rate, self.deterministic)(y)
-    y = layers.LayerNorm(dtype=dtype, name="pre_mlp_layer_norm")(x)
-    y = layers.MlpBlock(cfg.mlp_dim, cfg.mlp_activations, cfg.dropout_rate, dtype,
-                        name="mlp")(y, deterministic=self.deterministic)
-    x = x + _Hidden(cfg.dropout_rate, self.deterministic)(y)
-    return layers.constrain(x, _EMBED_AXES)
+        deterministic=self.deterministic))
+    return self._mlp(x)
 
 
-class Encoder(nn.Module):
-  """Embedding, shared relative-position bias, N encoder layers, final norm."""
+class _Stack(nn.Module):
+  """Shared start of the encoder and decoder: embedding, dropout, the stack's one
+  relative-position bias table."""
   config: T5Config
   shared_embedding: nn.Module
+
+  def _embed_and_bias(self, tokens, *, bidirectional: bool, deterministic: bool):
+    cfg = self.config
+    x = layers.constrain(self.shared_embedding(tokens.astype(jnp.int32)), _EMBED_AXES)
+    x = _Hidden(cfg.dropout_rate, deterministic)(x)
+    length = tokens.shape[-1]
+    bias = layers.RelativePositionBiases(
+        cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance,
+        cfg.num_heads, cfg.compute_dtype, name="relpos_bias")(length, length, bidirectional)
+    impl = attention_lib.resolve_implementation(cfg.attention_implementation,
+                                                cfg.compute_dtype)
+    return x, bias, impl
+
+
+class Encoder(_Stack):
+  """Embedding, shared relative-position bias, N encoder layers, final norm."""
 
   @nn.compact
   def __call__(self, tokens, segment_ids=None, enable_dropout: bool = False):
     cfg, dtype = self.config, self.config.compute_dtype
     det = not enable_dropout
-    impl = attention_lib.resolve_implementation(cfg.attention_implementation, dtype)
-    x = layers.constrain(self.shared_embedding(tokens.astype(jnp.int32)), _EMBED_AXES)
-    x = _Hidden(cfg.dropout_rate, det)(x)
-    length = tokens.shape[-1]
-    bias = layers.RelativePositionBiases(
-        cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance,
-        cfg.num_heads, dtype, name="relpos_bias")(length, length, True)
+    x, bias, impl = self._embed_and_bias(tokens, bidirectional=True, deterministic=det)
     if segment_ids is None:
       kv_lengths, mask = _lengths(tokens), None
     else:
@@ -131,10 +146,8 @@ class Encoder(nn.Module):
     return _Hidden(cfg.dropout_rate, det, broadcast=False)(x)
 
 
-class Decoder(nn.Module):
+class Decoder(_Stack):
   """Embedding, shared causal relative-position bias, N decoder layers, logits."""
-  config: T5Config
-  shared_embedding: nn.Module
 
   @nn.compact
   def __call__(self, encoded, encoder_tokens, decoder_input_tokens,
@@ -142,14 +155,8 @@ class Decoder(nn.Module):
                enable_dropout: bool = False):
     cfg, dtype = self.config, self.config.compute_dtype
     det = not enable_dropout
-    impl = attention_lib.resolve_implementation(cfg.attention_implementation, dtype)
-    y = layers.constrain(
-        self.shared_embedding(decoder_input_tokens.astype(jnp.int32)), _EMBED_AXES)
-    y = _Hidden(cfg.dropout_rate, det)(y)
-    length = decoder_input_tokens.shape[-1]
-    bias = layers.RelativePositionBiases(
-        cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance,
-        cfg.num_heads, dtype, name="relpos_bias")(length, length, False)
+    y, bias, impl = self._embed_and_bias(decoder_input_tokens, bidirectional=False,
+                                         deterministic=det)
     if decoder_segment_ids is None:
       self_mask, cross_mask, enc_lengths = None, None, _lengths(encoder_tokens)
     else:
