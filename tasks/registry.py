@@ -12,7 +12,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from tasks.synthetic import generators
+from tasks.synthetic import generators, lime
 from tasks.synthetic.config import EOS_ID, PAPER, TINY, SyntheticConfig
 
 # The fixed seed of every synthetic stream. Changing it changes all the data.
@@ -50,7 +50,9 @@ class IndexedSource(seqio.FunctionDataSource):
                             shard_info=shard_info)
 
 
-def make_dataset_fn(task: str, cfg: SyntheticConfig) -> Callable[..., tf.data.Dataset]:
+def make_dataset_fn(task: str, cfg: SyntheticConfig,
+                    generate: Callable[..., tuple] = generators.generate
+                    ) -> Callable[..., tf.data.Dataset]:
   """The dataset_fn of one synthetic task: an infinite stream of {inputs, targets}."""
 
   def dataset_fn(split: str, shuffle_files: bool, seed: Optional[int] = None,
@@ -59,7 +61,7 @@ def make_dataset_fn(task: str, cfg: SyntheticConfig) -> Callable[..., tf.data.Da
     index, num_shards = (shard_info.index, shard_info.num_shards) if shard_info else (0, 1)
 
     def gen(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-      return generators.generate(task, cfg, split, DATA_SEED, int(i))
+      return generate(task, cfg, split, DATA_SEED, int(i))
 
     def to_features(i: tf.Tensor) -> dict[str, tf.Tensor]:
       inputs, targets = tf.numpy_function(gen, [i], [tf.int32, tf.int32], stateful=False)
@@ -73,15 +75,18 @@ def make_dataset_fn(task: str, cfg: SyntheticConfig) -> Callable[..., tf.data.Da
   return dataset_fn
 
 
-def register_synthetic(task: str, name: str, cfg: SyntheticConfig) -> seqio.Task:
+def register_synthetic(task: str, name: str, cfg: SyntheticConfig, *,
+                       generate: Callable[..., tuple] = generators.generate,
+                       max_lengths: Callable[..., dict] = generators.max_lengths
+                       ) -> seqio.Task:
   """Registers `generate(task, cfg, ...)` as SeqIO task `name` (EOS appended)."""
   vocab = seqio.PassThroughVocabulary(size=cfg.vocab_size, eos_id=EOS_ID)
   features = {k: seqio.Feature(vocab, add_eos=True, dtype=tf.int32)
               for k in ("inputs", "targets")}
-  TASK_MAX_LENGTHS[name] = generators.max_lengths(task, cfg)
+  TASK_MAX_LENGTHS[name] = max_lengths(task, cfg)
   return seqio.TaskRegistry.add(
       name,
-      source=IndexedSource(make_dataset_fn(task, cfg), splits=SPLITS),
+      source=IndexedSource(make_dataset_fn(task, cfg, generate), splits=SPLITS),
       output_features=features,
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
       metric_fns=[],
@@ -91,3 +96,23 @@ def register_synthetic(task: str, name: str, cfg: SyntheticConfig) -> seqio.Task
 for _task in generators.GENERATORS:
   for _suffix, _cfg in CONFIGS.items():
     register_synthetic(_task, _task + _suffix, _cfg)
+
+# The paper's 18 "simple" tasks in equal parts (spec order), for each registered layout.
+SIMPLE_TASKS = (
+    "identity", "reverse", "set", "deduplicate", "duplicate", "first_token",
+    "last_token", "length", "longest_word", "count", "search", "delete", "sort",
+    "replace", "union", "intersect", "set1_minus_set2", "set2_minus_set1")
+seqio.MixtureRegistry.add("simple_tasks", list(SIMPLE_TASKS), default_rate=1.0)
+seqio.MixtureRegistry.add("simple_tasks_tiny", [t + "_tiny" for t in SIMPLE_TASKS],
+                          default_rate=1.0)
+
+# LIME (Wu et al. 2021): lime_{deduct,abduct,induct}[_tiny] and the mixture lime[_tiny].
+LIME_CONFIGS: dict[str, SyntheticConfig] = {"": PAPER, "_tiny": lime.LIME_TINY}
+for _suffix, _cfg in LIME_CONFIGS.items():
+  for _mode in lime.LIME_MODES:
+    register_synthetic(
+        _mode, lime.lime_task_name(_mode) + _suffix, _cfg, generate=lime.generate_lime,
+        max_lengths=lambda mode, cfg: lime.lime_max_lengths(cfg, mode))
+  seqio.MixtureRegistry.add(
+      "lime" + _suffix, [lime.lime_task_name(m) + _suffix for m in lime.LIME_MODES],
+      default_rate=1.0)

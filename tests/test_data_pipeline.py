@@ -148,3 +148,24 @@ def test_finite_split_pads_the_last_batch_with_weightless_rows():
   weights = np.concatenate([b["decoder_loss_weights"] for b in batches])
   assert weights.sum(axis=1).tolist() == [3, 3, 3, 3, 3, 0, 0, 0]
   assert not batches[1]["encoder_input_tokens"][1:].any()
+
+
+def test_every_spec_task_id_is_registered_with_its_tiny_variant():
+  import seqio
+  from tasks import registry
+
+  simple = list(registry.SIMPLE_TASKS)
+  lime_ids = ["lime_deduct", "lime_abduct", "lime_induct"]
+  assert len(simple) == 18
+  for name in simple + lime_ids:
+    for suffix in ("", "_tiny"):
+      assert pipeline.resolve_task(name + suffix).name == name + suffix
+  for suffix in ("", "_tiny"):
+    mixture = seqio.get_mixture_or_task("lime" + suffix)
+    assert sorted(t.name for t in mixture.tasks) == sorted(t + suffix for t in lime_ids)
+  with pytest.raises(ValueError, match="TRUNCATE"):
+    pipeline.check_feature_lengths("lime_tiny", {"inputs": 100, "targets": 100})
+  batch = next(pipeline.get_batches(
+      task_name="lime_tiny", feature_lengths={"inputs": 128, "targets": 100}, split="train",
+      global_batch_size=4, seed=0, shuffle=False, process_index=0, process_count=1))
+  assert batch["encoder_input_tokens"].shape == (4, 128)

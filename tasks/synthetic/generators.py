@@ -3,13 +3,18 @@
 No TensorFlow here, so hosts and benchmarks can generate data without it. Adding a task
 is one small `@register(...)` function returning (sequence, target); `generate` adds the
 name prefix and divider, and `max_lengths` reports the longest possible features.
+
+This module holds the registry, the shared helpers and the public API; the tasks live in
+`tasks/synthetic/unary.py` and `tasks/synthetic/binary.py`, imported (and so registered)
+at the bottom of this module.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import zlib
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -19,28 +24,33 @@ from tasks.synthetic.config import NAME_PREFIX_LEN, SyntheticConfig
 # without EOS, from the example's own random generator.
 SampleFn = Callable[[np.random.Generator, SyntheticConfig], "tuple[np.ndarray, np.ndarray]"]
 LengthFn = Callable[[SyntheticConfig], int]
+# Raises ValueError, naming the offending config field, if the task cannot be sampled
+# under a config (e.g. a max_len too small for the sampler's fixed parts).
+CheckFn = Callable[[str, SyntheticConfig], None]
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskGenerator:
-  """A task's sampler and the longest body / target (no EOS) it can produce."""
+  """A task's sampler, the longest body / target (no EOS) it can produce, and the check
+  of the configs it supports."""
 
   sample: SampleFn
   max_body_len: LengthFn
   max_target_len: LengthFn
+  check: Optional[CheckFn] = None
 
 
 GENERATORS: dict[str, TaskGenerator] = {}
 
 
 def register(name: str, *, max_body_len: LengthFn = lambda cfg: cfg.max_len,
-             max_target_len: LengthFn = lambda cfg: cfg.max_len
-             ) -> Callable[[SampleFn], SampleFn]:
+             max_target_len: LengthFn = lambda cfg: cfg.max_len,
+             check: Optional[CheckFn] = None) -> Callable[[SampleFn], SampleFn]:
   """Decorator adding a sampler to `GENERATORS` under `name` with its length bounds."""
   def add(fn: SampleFn) -> SampleFn:
     if name in GENERATORS:
       raise ValueError(f"Synthetic task {name!r} is already registered.")
-    GENERATORS[name] = TaskGenerator(fn, max_body_len, max_target_len)
+    GENERATORS[name] = TaskGenerator(fn, max_body_len, max_target_len, check)
     return fn
   return add
 
@@ -85,26 +95,33 @@ def unique_in_order(seq: np.ndarray) -> np.ndarray:
   return seq[np.sort(first)]
 
 
-# ------------------------------------------------------------------ tasks
+# Answer words. The reference code writes numbers and yes/no with SentencePiece pieces;
+# here they are fixed ids at the bottom of the token pool, the same rule for every
+# config: digit d (0..9) -> pool_low + d, "yes" -> pool_low + 10, "no" -> pool_low + 11
+# (PAPER: digits 2..11, yes 12, no 13). They are ordinary pool ids, so they may also
+# occur as random tokens in inputs, as the reference's pieces could.
+YES_OFFSET = 10
+NO_OFFSET = 11
+NUM_ANSWER_IDS = 12
 
 
-@register("identity")
-def identity(rng: np.random.Generator, cfg: SyntheticConfig):
-  """seq = rand_tokens(L); target = seq."""
-  seq = rand_tokens(rng, cfg, sample_length(rng, cfg))
-  return seq, seq.copy()
+def number_tokens(cfg: SyntheticConfig, n: int) -> np.ndarray:
+  """The decimal digits of n >= 0, one token per digit (`137 -> [d1, d3, d7]`)."""
+  return np.asarray([cfg.pool_low + int(c) for c in str(int(n))], np.int32)
 
 
-@register("set")
-def set_(rng: np.random.Generator, cfg: SyntheticConfig):
-  """k tokens (with replacement) repeated by a positive partition of L, shuffled;
-  target = the unique tokens in order of first occurrence."""
-  length = sample_length(rng, cfg)
-  k = int(rng.integers(1, length + 1))
-  sizes = partition_no_zeros(rng, length, k)
-  seq = np.repeat(rand_tokens(rng, cfg, k), sizes)
-  rng.shuffle(seq)
-  return seq, unique_in_order(seq)
+def require(task: str, cfg: SyntheticConfig, ok: bool, field: str, need: str) -> None:
+  """Raises a ValueError naming `field` (a config attribute) unless ok."""
+  if not ok:
+    raise ValueError(
+        f"Synthetic task {task!r} cannot be sampled with this config: {field} must be "
+        f"{need}, got {field}={getattr(cfg, field)} ({cfg})")
+
+
+def require_answer_ids(task: str, cfg: SyntheticConfig) -> None:
+  """The pool must hold the `NUM_ANSWER_IDS` answer-word ids."""
+  require(task, cfg, cfg.pool_size >= NUM_ANSWER_IDS, "pool_size",
+          f">= {NUM_ANSWER_IDS} (digits 0-9, yes, no are pool ids)")
 
 
 # ------------------------------------------------------------------ public API
@@ -118,18 +135,35 @@ def _get(task: str) -> TaskGenerator:
   return GENERATORS[task]
 
 
+@functools.lru_cache(maxsize=None)
+def _checked(task: str, cfg: SyntheticConfig) -> TaskGenerator:
+  """The task's generator after its config check (cached per (task, cfg))."""
+  gen = _get(task)
+  if gen.check is not None:
+    gen.check(task, cfg)
+  return gen
+
+
 def generate(task: str, cfg: SyntheticConfig, split: str, seed: int,
              index: int) -> tuple[np.ndarray, np.ndarray]:
   """Example `index` of (task, split, seed): int32 (inputs, targets) without EOS.
 
-  inputs = cfg.name_prefix(task) + [cfg.task_divider] + sampled sequence.
+  inputs = cfg.name_prefix(task) + [cfg.task_divider] + sampled body (for binary tasks
+  body = seq + [cfg.arg_divider] + query). An empty target becomes [cfg.empty_target],
+  as in the reference code (set operations with an empty result, or `delete` of a
+  query from an empty sequence). Raises ValueError if the task cannot be sampled with
+  `cfg` (see each task's `check`).
   """
-  gen = _get(task)
+  gen = _checked(task, cfg)
   body, target = gen.sample(example_rng(task, split, seed, index), cfg)
-  if len(body) > gen.max_body_len(cfg) or len(target) > gen.max_target_len(cfg):
+  if len(target) == 0:
+    target = np.asarray([cfg.empty_target], np.int32)
+  if (not cfg.min_len <= len(body) <= gen.max_body_len(cfg)
+      or len(target) > gen.max_target_len(cfg)):
     raise AssertionError(  # a generator bug: max_lengths would be wrong
-        f"{task}: body/target lengths {len(body)}/{len(target)} exceed the declared "
-        f"maxima {gen.max_body_len(cfg)}/{gen.max_target_len(cfg)}")
+        f"{task}: body/target lengths {len(body)}/{len(target)} violate the length "
+        f"range [{cfg.min_len}, {gen.max_body_len(cfg)}] / the declared maximum "
+        f"target length {gen.max_target_len(cfg)}")
   inputs = np.concatenate(
       [np.asarray(cfg.name_prefix(task) + (cfg.task_divider,), np.int32),
        np.asarray(body, np.int32)])
@@ -143,7 +177,15 @@ def generate_batch(task: str, cfg: SyntheticConfig, split: str, seed: int, start
 
 
 def max_lengths(task: str, cfg: SyntheticConfig) -> dict[str, int]:
-  """Longest possible `inputs` / `targets` of the task, INCLUDING SeqIO's EOS."""
-  gen = _get(task)
+  """Longest possible `inputs` / `targets` of the task, INCLUDING SeqIO's EOS.
+
+  Raises ValueError if the task cannot be sampled with `cfg`, so registering a task
+  under an impossible config fails at registration time.
+  """
+  gen = _checked(task, cfg)
   return {"inputs": NAME_PREFIX_LEN + 1 + gen.max_body_len(cfg) + 1,
           "targets": gen.max_target_len(cfg) + 1}
+
+
+# Registers the tasks (they import the helpers above, so this comes last).
+from tasks.synthetic import binary, unary  # noqa: E402,F401  pylint: disable=wrong-import-position
