@@ -14,6 +14,7 @@ INSTALL_REQUIRES = [
     "clu==0.0.12",
     "numpy>=2.0,<3",
     "etils[epath]>=1.7",
+    "matplotlib==3.11.2",  # param_stats --plot (imported only when plotting)
 ]
 # The data layer (SeqIO tasks, TFDS loaders, TensorBoard summaries), installed by
 # default. The core (model, trainer, checkpoints) never imports them at module level,
@@ -42,5 +43,6 @@ setuptools.setup(
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": [
         "synthpre-train=synthpre_jax.train:main",
+        "synthpre-param-stats=synthpre_jax.param_stats:main",
     ]},
 )

@@ -92,13 +92,14 @@ def restore_state(manager: ocp.CheckpointManager, step: int, shapes: TrainState,
   return TrainState(step=step_arr, params=restored["params"], opt_state=opt_state)
 
 
-def resolve_params_path(path: str) -> epath.Path:
+def resolve_params_path(path: str, macro: str = "INITIAL_CHECKPOINT_PATH") -> epath.Path:
   """Accepts a model dir, its `checkpoints/` dir, or one step dir; returns the step's
-  `params` directory, or raises FileNotFoundError saying what was looked for."""
+  `params` directory, or raises FileNotFoundError saying what was looked for (naming
+  the Gin macro `macro` that set the path)."""
   p = epath.Path(path)
   if not p.exists():
     raise FileNotFoundError(
-        f"INITIAL_CHECKPOINT_PATH {path!r} does not exist. Point it at a run's MODEL_DIR, "
+        f"{macro} {path!r} does not exist. Point it at a run's MODEL_DIR, "
         "its checkpoints/ directory, or one checkpoints/<step> directory.")
   if (p / "params").exists():
     return p / "params"
@@ -107,7 +108,7 @@ def resolve_params_path(path: str) -> epath.Path:
                  and (c / "params").exists())
   if not steps:
     raise FileNotFoundError(
-        f"INITIAL_CHECKPOINT_PATH {path!r} holds no finished checkpoint (looked for "
+        f"{macro} {path!r} holds no finished checkpoint (looked for "
         f"{root}/<step>/params). Is the pre-training run done or still writing its first?")
   return root / str(steps[-1]) / "params"
 

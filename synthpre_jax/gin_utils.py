@@ -24,6 +24,8 @@ REQUIRED_MACRO_HINTS = {
     "TRAIN_STEPS": "gin/pretrain.gin or gin/finetune.gin",
     "INITIAL_CHECKPOINT_PATH": ("the command line for fine-tuning: "
                                 "--gin.INITIAL_CHECKPOINT_PATH=\"'/path/to/pretrain_run'\""),
+    "INIT_STATS_CHECKPOINT": ("the command line with gin/init/moment_matching.gin: "
+                              "--gin.INIT_STATS_CHECKPOINT=\"'/path/to/pretrain_run'\""),
 }
 
 

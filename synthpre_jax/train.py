@@ -3,7 +3,9 @@
 The Gin edge of the project: binds the macros (MODEL_DIR, MIXTURE_OR_TASK_NAME,
 TASK_FEATURE_LENGTHS, TRAIN_STEPS, BATCH_SIZE, INITIAL_CHECKPOINT_PATH, TRANSFER_MODE,
 ...) to `train`, builds the SeqIO input pipeline and hands everything to the
-TensorFlow-free `synthpre_jax.trainer`.
+TensorFlow-free `synthpre_jax.trainer`. Initialization from parameter statistics is
+bound here too: `train.init_transform = @moment_matching_init()` or
+`@pre_attention_norm_constant_init()` (see gin/init/).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import gin
 
 from synthpre_jax import checkpoints
 from synthpre_jax import gin_utils
+from synthpre_jax import moment_matching
 from synthpre_jax import optimizers
 from synthpre_jax import partitioning
 from synthpre_jax import trainer
@@ -27,6 +30,11 @@ CONFIGURABLES = {
     for cls in (T5Config, optimizers.OptimizerConfig, partitioning.MeshConfig,
                 checkpoints.CheckpointConfig)
 }
+# Init transforms (applied at step 0 only), bound as `train.init_transform = @name()`.
+CONFIGURABLES["moment_matching_init"] = gin.external_configurable(
+    moment_matching.MomentMatchingInit, name="moment_matching_init", module=None)
+CONFIGURABLES["pre_attention_norm_constant_init"] = gin.external_configurable(
+    moment_matching.ConstantNormInit, name="pre_attention_norm_constant_init", module=None)
 
 
 @gin.configurable(denylist=["devices"])
@@ -43,6 +51,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           initial_checkpoint_path: Optional[str] = None, transfer_mode: str = "all",
           allow_truncation: bool = False, z_loss: float = 1e-4,
           loss_normalizing_factor: Optional[str] = None,
+          init_transform: Optional[trainer.InitTransform] = None,
           devices: Optional[list] = None) -> trainer.TrainResult:
   """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin."""
   from synthpre_jax.data import pipeline  # pylint: disable=g-import-not-at-top
@@ -77,7 +86,8 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   return trainer.train(model_config=model_config, train_config=train_config,
                        optimizer_config=optimizer_config, mesh_config=mesh_config,
                        checkpoint_config=checkpoint_config, train_data=train_data,
-                       eval_data=eval_data if eval_split else None, devices=devices)
+                       eval_data=eval_data if eval_split else None, devices=devices,
+                       init_transform=init_transform)
 
 
 def setup_logging() -> None:

@@ -32,6 +32,9 @@ log = logging.getLogger("synthpre_jax")
 NumpyBatch = Mapping[str, np.ndarray]
 TrainDataFn = Callable[[int], Iterator[NumpyBatch]]   # start_step -> per-process batches
 EvalDataFn = Callable[[], Iterable[NumpyBatch]]
+# (params, mesh, param shardings, seed) -> (params, restore-log lines); run at step 0 only,
+# after the INITIAL_CHECKPOINT_PATH transfer (e.g. synthpre_jax.moment_matching).
+InitTransform = Callable[[Any, Any, Any, int], tuple[Any, list[str]]]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -116,7 +119,12 @@ def evaluate(eval_step: Callable, params: Any, batches: Iterable[NumpyBatch], me
   return losses.summarize(_sum_metrics(pending))
 
 
-def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager):
+def _describe(init_transform: InitTransform) -> str:
+  return getattr(init_transform, "description", None) or repr(init_transform)
+
+
+def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager,
+                   init_transform: Optional[InitTransform] = None):
   """Applies the restore rules and returns (state, human-readable decision lines)."""
   lines = [f"MODEL_DIR: {cfg.model_dir}"]
   latest = manager.latest_step()
@@ -126,8 +134,23 @@ def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager
     if cfg.initial_checkpoint_path:
       lines.append(f"  INITIAL_CHECKPOINT_PATH={cfg.initial_checkpoint_path} IGNORED: a "
                    "checkpoint in MODEL_DIR takes precedence")
+    if init_transform is not None:
+      lines.append(f"  init transform {_describe(init_transform)} NOT applied: it runs "
+                   "only when a run starts at step 0")
     return checkpoints.restore_state(manager, latest, shapes, shardings), lines
   lines.append("  no checkpoint in MODEL_DIR -> starting at step 0")
+  state, more = _step0_state(cfg, model, tx, mesh, shapes, shardings)
+  lines.extend(more)
+  if init_transform is not None:
+    params, more = init_transform(state.params, mesh, shardings.params, cfg.seed)
+    lines.extend("  " + line for line in more)
+    state = state.replace(params=params)
+  return state, lines
+
+
+def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings):
+  """The fresh state, with INITIAL_CHECKPOINT_PATH's parameters transferred into it."""
+  lines = []
   if not cfg.initial_checkpoint_path:
     lines.append(f"  INITIAL_CHECKPOINT_PATH: none -> all parameters freshly initialised "
                  f"(seed {cfg.seed})")
@@ -166,8 +189,15 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
           optimizer_config: optimizers.OptimizerConfig,
           mesh_config: partitioning.MeshConfig, checkpoint_config: checkpoints.CheckpointConfig,
           train_data: TrainDataFn, eval_data: Optional[EvalDataFn] = None,
-          devices: Optional[list] = None) -> TrainResult:
-  """Trains (or resumes) a T5 model and returns its final state and metrics."""
+          devices: Optional[list] = None,
+          init_transform: Optional[InitTransform] = None) -> TrainResult:
+  """Trains (or resumes) a T5 model and returns its final state and metrics.
+
+  `init_transform(params, mesh, param_shardings, seed) -> (params, log lines)` changes
+  the initial parameters of a run that starts at step 0 (after the
+  INITIAL_CHECKPOINT_PATH transfer; never on resume), e.g.
+  `moment_matching.MomentMatchingInit`. The optimizer state stays the fresh one
+  (Adafactor's initial state does not depend on the parameter values)."""
   cfg = train_config
   ensure_writable(cfg.model_dir)
   mesh = partitioning.make_mesh(mesh_config, devices)
@@ -180,7 +210,8 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
   tx = optimizers.make_optimizer(optimizer_config)
   shapes, shardings = state_lib.abstract_state(model, tx, mesh)
   manager = checkpoints.make_manager(cfg.model_dir, checkpoint_config)
-  state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings, manager)
+  state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings, manager,
+                                      init_transform)
   log.info("Restore decisions:\n%s", "\n".join(restore_log))
 
   train_step = steps_lib.make_train_step(

@@ -25,6 +25,8 @@ def test_core_imports_without_tensorflow_or_seqio():
       import synthpre_jax.models, synthpre_jax.trainer, synthpre_jax.checkpoints
       import synthpre_jax.steps, synthpre_jax.partitioning, synthpre_jax.train
       import synthpre_jax.data.pipeline
+      import synthpre_jax.param_groups, synthpre_jax.moment_matching, synthpre_jax.param_stats
+      assert 'matplotlib' not in sys.modules  # imported only when plotting
       print('ok')
   """)
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
