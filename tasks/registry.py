@@ -6,7 +6,7 @@ data is a pure function of the index and a shard is just a residue class of indi
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import seqio
@@ -75,7 +75,7 @@ def make_dataset_fn(task: str, cfg: SyntheticConfig,
   return dataset_fn
 
 
-def register_synthetic(task: str, name: str, cfg: SyntheticConfig, *,
+def register_synthetic(task: str, name: str, cfg: Any, *,
                        generate: Callable[..., tuple] = generators.generate,
                        max_lengths: Callable[..., dict] = generators.max_lengths
                        ) -> seqio.Task:
@@ -116,3 +116,12 @@ for _suffix, _cfg in LIME_CONFIGS.items():
   seqio.MixtureRegistry.add(
       "lime" + _suffix, [lime.lime_task_name(m) + _suffix for m in lime.LIME_MODES],
       default_rate=1.0)
+
+# Nesting-dependency artificial language (Ri & Tsuruoka 2022), T5 span-corrupted:
+# nesting_language (T5 ids, sequences of up to 256 tokens) and nesting_language_tiny.
+from tasks.synthetic import nesting  # noqa: E402  pylint: disable=wrong-import-position
+for _suffix, _cfg in nesting.NESTING_CONFIGS.items():
+  register_synthetic(
+      nesting.NESTING_TASK, nesting.NESTING_TASK + _suffix, _cfg,
+      generate=nesting.generate_nesting,
+      max_lengths=lambda task, cfg: nesting.nesting_max_lengths(cfg))

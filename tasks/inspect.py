@@ -1,0 +1,200 @@
+"""Look at the synthetic data: examples and length statistics of a registered task.
+
+  python -m tasks.inspect set --num 5              # 5 examples of `set` (T5 ids)
+  python -m tasks.inspect set_tiny --stats --num 2000
+  python -m tasks.inspect set --config tiny        # same as set_tiny
+  python -m tasks.inspect all --stats --config tiny
+
+Examples are drawn straight from the pure-numpy generators (`tasks.synthetic.catalog`),
+exactly as the SeqIO tasks produce them before EOS: example i of a split is
+`generate(task, cfg, split, seed, i)`, with seed 0 by default (`registry.DATA_SEED`).
+Ids are printed raw, except the structural / special ids, which are printed by name
+(<task_div>, <arg_div>, <word_div>, <empty>; LIME's <sep>, <UPPER>, :, [, ] ...; the
+nesting language's span-corruption sentinels <extra_id_j>).
+
+Statistics (EOS excluded from the lengths): min / mean / max and a 10-bin text
+histogram of input and target lengths, the share of drawn examples whose inputs repeat
+an earlier one, and the task's max lengths (EOS included) from
+`tasks.registry.TASK_MAX_LENGTHS` when the registry is loaded (it is, whenever seqio is
+installed: `python -m` imports the `tasks` package), else from the same generator
+function the registry calls.
+
+An unknown task name exits with code 2 and lists the registered synthetic tasks,
+closest first.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+
+from tasks.synthetic import catalog
+
+# = tasks.registry.DATA_SEED (not imported: the registry needs TensorFlow).
+DEFAULT_SEED = 0
+DEFAULT_NUM = {"examples": 5, "stats": 2000}
+HIST_BINS = 10
+BAR_WIDTH = 40
+
+
+class UsageError(Exception):
+  """A bad task name or option combination (exit code 2)."""
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def render_ids(ids: np.ndarray, names: dict[int, str]) -> str:
+  """`[12, 7, <task_div>, ...]`: raw ids, special ids by name."""
+  return "[" + ", ".join(names.get(i, str(i)) for i in np.asarray(ids).tolist()) + "]"
+
+
+def _draw(spec: catalog.SyntheticTask, split: str, seed: int, start: int, num: int):
+  return [spec.generate(spec.task, spec.cfg, split, seed, i)
+          for i in range(start, start + num)]
+
+
+def _header(spec: catalog.SyntheticTask, split: str, seed: int, start: int,
+            num: int) -> str:
+  return (f"== {spec.name}: {num} example(s) of split {split!r}, seed {seed}, indices "
+          f"{start}..{start + num - 1} ==\n   {spec.describe()}")
+
+
+def format_examples(spec: catalog.SyntheticTask, split: str, seed: int, start: int,
+                    num: int) -> str:
+  names = spec.special_names()
+  lines = [_header(spec, split, seed, start, num),
+           "   special ids: " + ", ".join(f"{n}={i}" for i, n in names.items())]
+  if spec.family == "simple":
+    lines.append(f"   inputs start with the task's name prefix "
+                 f"{list(spec.cfg.name_prefix(spec.task))} and <task_div>")
+  for i, (inputs, targets) in enumerate(_draw(spec, split, seed, start, num), start):
+    lines.append(f"example {i}")
+    lines.append(f"  inputs  ({len(inputs)}): {render_ids(inputs, names)}")
+    lines.append(f"  targets ({len(targets)}): {render_ids(targets, names)}")
+  return "\n".join(lines)
+
+
+def histogram(values: Sequence[int], bins: int = HIST_BINS,
+              width: int = BAR_WIDTH) -> list[str]:
+  """Text histogram of integer values: at most `bins` equal-width integer bins."""
+  v = np.asarray(values, np.int64)
+  lo, hi = int(v.min()), int(v.max())
+  bin_width = math.ceil((hi - lo + 1) / bins)
+  nbins = math.ceil((hi - lo + 1) / bin_width)
+  counts = np.bincount((v - lo) // bin_width, minlength=nbins)
+  top = int(counts.max())
+  label_w = len(str(hi))
+  out = []
+  for b, c in enumerate(counts.tolist()):
+    a, z = lo + b * bin_width, min(lo + (b + 1) * bin_width - 1, hi)
+    label = f"{a:>{label_w}}" if bin_width == 1 else f"{a:>{label_w}}-{z:<{label_w}}"
+    bar = "#" * (round(width * c / top) if c else 0)
+    out.append(f"    {label} |{bar:<{width}}| {c}")
+  return out
+
+
+def _registry_max_lengths(name: str) -> Optional[dict[str, int]]:
+  registry = sys.modules.get("tasks.registry")
+  return None if registry is None else registry.TASK_MAX_LENGTHS.get(name)
+
+
+def format_stats(spec: catalog.SyntheticTask, split: str, seed: int, start: int,
+                 num: int) -> str:
+  examples = _draw(spec, split, seed, start, num)
+  lines = [_header(spec, split, seed, start, num)]
+  computed = spec.max_lengths()
+  registered = _registry_max_lengths(spec.name)
+  source = "tasks.registry.TASK_MAX_LENGTHS"
+  if registered is None:
+    registered, source = computed, "computed by the generator; registry not loaded"
+  elif registered != computed:
+    lines.append(f"   WARNING: registry max lengths {registered} differ from the "
+                 f"generator's {computed}: tasks/synthetic/catalog.py is out of date")
+  lines.append(f"   max lengths (EOS included; {source}): inputs "
+               f"{registered['inputs']}, targets {registered['targets']}")
+  for feature, k in (("inputs", 0), ("targets", 1)):
+    lens = [len(ex[k]) for ex in examples]
+    bound = registered[feature] - 1
+    over = sum(n > bound for n in lens)
+    lines.append(f"{feature} length (EOS excluded): min {min(lens)}, mean "
+                 f"{np.mean(lens):.1f}, max {max(lens)} (bound {bound})"
+                 + (f"  WARNING: {over} longer than the bound" if over else ""))
+    lines += histogram(lens)
+  seen, dups = set(), 0
+  for inputs, _ in examples:
+    key = np.asarray(inputs, np.int32).tobytes()
+    dups += key in seen
+    seen.add(key)
+  lines.append(f"duplicate inputs: {100 * dups / num:.2f}% ({dups} of {num} drawn "
+               f"examples repeat an earlier example's inputs)")
+  return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ command line
+
+
+def resolve(name: str, config: Optional[str]) -> list[catalog.SyntheticTask]:
+  """The tasks that `name` (a task, or `all`) and `--config` select."""
+  tasks = catalog.synthetic_tasks()
+  if name == "all":
+    return [t for t in tasks.values() if config in (None, t.config_name)]
+  if name not in tasks:
+    raise UsageError(f"unknown synthetic task {name!r}. Registered synthetic tasks "
+                     f"(closest first): {', '.join(catalog.closest_names(name))}")
+  spec = tasks[name]
+  if config is None or config == spec.config_name:
+    return [spec]
+  if config == "tiny" and name + "_tiny" in tasks:
+    return [tasks[name + "_tiny"]]
+  raise UsageError(f"--config {config} conflicts with task {name!r} (a "
+                   f"{spec.config_name} task); drop --config or the '_tiny' suffix")
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(
+      prog="python -m tasks.inspect",
+      description="Show examples (default) or length statistics (--stats) of a "
+                  "registered synthetic task, drawn from its pure-numpy generator.")
+  p.add_argument("task", help="a registered synthetic task (e.g. set, set_tiny, "
+                              "lime_deduct, nesting_language) or 'all'")
+  p.add_argument("--stats", action="store_true",
+                 help="print length statistics instead of examples")
+  p.add_argument("--num", type=int, default=None,
+                 help="examples to draw (default 5, or 2000 with --stats)")
+  p.add_argument("--split", default="train", help="split (default train)")
+  p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                 help=f"data seed (default {DEFAULT_SEED}, the registry's DATA_SEED)")
+  p.add_argument("--start", type=int, default=0, help="first example index (default 0)")
+  p.add_argument("--config", choices=("paper", "tiny"), default=None,
+                 help="id layout: paper (T5 ids) or tiny; 'set --config tiny' is "
+                      "set_tiny. Default: as the task name says")
+  args = p.parse_args(argv)
+  if args.num is None:
+    args.num = DEFAULT_NUM["stats" if args.stats else "examples"]
+  for flag in ("num", "seed", "start"):
+    if getattr(args, flag) < (1 if flag == "num" else 0):
+      p.error(f"--{flag} must be {'>= 1' if flag == 'num' else '>= 0'}")
+  return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  args = parse_args(argv)
+  try:
+    specs = resolve(args.task, args.config)
+  except UsageError as e:
+    print(f"python -m tasks.inspect: error: {e}", file=sys.stderr)
+    return 2
+  fmt = format_stats if args.stats else format_examples
+  for n, spec in enumerate(specs):
+    if n:
+      print()
+    print(fmt(spec, args.split, args.seed, args.start, args.num), flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
