@@ -1,0 +1,315 @@
+"""The paper's fixed, deduplicated splits (tasks/fixed_splits.py): build, dedup, reuse,
+cache keys, corruption handling, temp-dir cleanup, SeqIO reading and sharding.
+
+Every build here is a few hundred examples into a tmp_path cache directory."""
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+
+import numpy as np
+import pytest
+import seqio
+
+import tasks  # noqa: F401  (registers the tasks)
+from synthpre_jax.data import pipeline
+from tasks import build_fixed_splits as build_cli
+from tasks import fixed_splits as fs
+from tasks import registry
+from tasks.synthetic import generators, lime
+from tasks.synthetic.config import EOS_ID, TINY
+
+SMALL = dict(num_generated=300, num_train=200, num_validation=50, num_files=4)
+
+
+def build(tmp_path, task="set", cfg=TINY, generate_fn=generators.generate, **kw):
+  args = {**SMALL, "seed": 0, "num_workers": 1, **kw}
+  return fs.build_fixed_splits(task, cfg, generate_fn=generate_fn,
+                               cache_dir=tmp_path / "cache", **args)
+
+
+def examples(fixed, split, **kw):
+  return [{k: v.tolist() if hasattr(v, "tolist") else v for k, v in ex.items()}
+          for ex in fixed.dataset(split, with_index=True, **kw).as_numpy_iterator()]
+
+
+def file_state(fixed):
+  return {p.name: (p.stat().st_mtime_ns, p.stat().st_size)
+          for p in sorted(fixed.directory.iterdir())}
+
+
+# A STUB generator, for the dedup test only: it tests the dedup logic, which needs
+# known duplicates (real generators almost never repeat an input). Example i with
+# i % 5 == 3 repeats the inputs of example i - 1, example 50 repeats example 0's; the
+# targets always differ (index-specific), so "keep the first" is observable.
+def _dup_stub(task, cfg, split, seed, index):
+  del task, cfg, split, seed
+  key = 0 if index == 50 else (index - 1 if index % 5 == 3 else index)
+  return np.asarray([7, 100 + key], np.int32), np.asarray([index], np.int32)
+
+
+def _is_dup(i):
+  return i % 5 == 3 or i == 50
+
+
+class Counting:
+  """generators.generate that counts its calls."""
+
+  def __init__(self):
+    self.calls = 0
+
+  def __call__(self, *args):
+    self.calls += 1
+    return generators.generate(*args)
+
+
+def test_dedup_drops_exactly_the_duplicate_inputs_keeping_the_first(tmp_path):
+  fixed = build(tmp_path, generate_fn=_dup_stub, num_generated=200, num_train=100,
+                num_validation=20)
+  kept = [i for i in range(200) if not _is_dup(i)][:120]
+  got = examples(fixed, "train") + examples(fixed, "validation")
+  assert [ex["index"] for ex in got] == kept
+  assert [ex["targets"] for ex in got] == [[i] for i in kept]  # the first one kept
+  assert [ex["inputs"] for ex in got] == [[7, 100 + i] for i in kept]
+  generated = kept[-1] + 1  # generation stops once both splits are full
+  m = fixed.manifest
+  assert m["num_examples_generated"] == generated
+  assert m["num_duplicates_dropped"] == sum(map(_is_dup, range(generated)))
+  assert fixed.num_examples == {"train": 100, "validation": 20}
+
+
+def test_too_few_unique_examples_is_a_clear_error_and_leaves_nothing(tmp_path):
+  with pytest.raises(ValueError, match=r"deduplication left 24 unique examples of the "
+                     r"30 generated \(6 duplicate.*Raise num_generated"):
+    build(tmp_path, generate_fn=_dup_stub, num_generated=30, num_train=25,
+          num_validation=5)
+  assert list((tmp_path / "cache").iterdir()) == []
+  with pytest.raises(ValueError, match="must be <= num_generated"):
+    build(tmp_path, num_generated=10, num_train=10, num_validation=1)
+
+
+def test_splits_are_the_generator_stream_in_order_and_manifest_is_complete(tmp_path):
+  fixed = build(tmp_path)
+  assert not fixed.reused
+  train, val = examples(fixed, "train"), examples(fixed, "validation")
+  # The reference: the "fixed" stream, first-occurrence dedup on inputs.
+  seen, kept = set(), []
+  for i in range(300):
+    inputs, targets = generators.generate("set", TINY, "fixed", 0, i)
+    if tuple(inputs) not in seen:
+      seen.add(tuple(inputs))
+      kept.append((i, inputs.tolist(), targets.tolist()))
+  assert [(e["index"], e["inputs"], e["targets"]) for e in train + val] == kept[:250]
+  assert len(train) == 200 and len(val) == 50
+
+  m = json.loads((fixed.directory / "manifest.json").read_text())
+  p = m["params"]
+  assert (p["task"], p["seed"], p["config"]) == ("set", 0, dataclasses.asdict(TINY))
+  assert (p["num_generated"], p["num_train"], p["num_validation"], p["num_files"]) == (
+      300, 200, 50, 4)
+  assert p["generator_version"] == fs.GENERATOR_VERSION
+  assert p["generate_fn"] == "tasks.synthetic.generators.generate"
+  assert fixed.directory.name == f"set-{fs.cache_key(p)[:16]}"
+  for split, n in (("train", 200), ("validation", 50)):
+    files = m["splits"][split]["files"]
+    assert [f["num_examples"] for f in files] == [len(range(f, n, 4)) for f in range(4)]
+    for f in files:
+      data = (fixed.directory / f["name"]).read_bytes()
+      assert (len(data), hashlib.sha256(data).hexdigest()) == (f["bytes"], f["sha256"])
+
+
+def test_second_call_reuses_without_regenerating(tmp_path):
+  first = build(tmp_path)
+  before = file_state(first)
+  counting = Counting()
+  counting.__qualname__ = "generate"  # the same cache key as generators.generate
+  counting.__module__ = "tasks.synthetic.generators"
+  second = build(tmp_path, generate_fn=counting)
+  assert second.reused and second.directory == first.directory
+  assert counting.calls == 2 * SMALL["num_files"]  # only the first-record spot checks
+  assert file_state(second) == before
+  assert second.manifest == first.manifest
+
+
+def test_changed_parameter_goes_to_a_new_directory_and_leaves_the_old(tmp_path):
+  a = build(tmp_path)
+  before = file_state(a)
+  for change in ({"seed": 1}, {"num_train": 190}, {"cfg": dataclasses.replace(TINY, max_len=60)},
+                 {"num_files": 2}):
+    b = build(tmp_path, **change)
+    assert not b.reused and b.directory != a.directory
+    assert b.directory.parent == a.directory.parent
+  assert file_state(a) == before
+  assert build(tmp_path).reused
+
+
+def _truncate(d):
+  f = d / "train.tfrecord-00001-of-00004"
+  f.write_bytes(f.read_bytes()[:-100])
+
+
+def _flip_byte(d):  # same size, different content
+  f = d / "validation.tfrecord-00000-of-00004"
+  data = bytearray(f.read_bytes())
+  data[len(data) // 2] ^= 0xFF
+  f.write_bytes(bytes(data))
+
+
+def _edit_params(d):
+  m = json.loads((d / "manifest.json").read_text())
+  m["params"]["seed"] = 5
+  (d / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_truncate, "has .* bytes, the manifest says"),
+    (_flip_byte, "fails its SHA-256 check"),
+    (lambda d: (d / "manifest.json").unlink(), "manifest.json is missing"),
+    (lambda d: (d / "manifest.json").write_text('{"params": '), "unreadable"),
+    (lambda d: (d / "train.tfrecord-00003-of-00004").unlink(), "is missing"),
+    (_edit_params, r"parameters differ from the request in \['seed'\]"),
+])
+def test_damaged_cache_is_detected_warned_and_rebuilt_identically(tmp_path, caplog,
+                                                                  damage, reason):
+  original = build(tmp_path)
+  want = {s: examples(original, s) for s in fs.SPLITS}
+  damage(original.directory)
+  with caplog.at_level(logging.WARNING, logger="synthpre_jax.fixed_splits"):
+    rebuilt = build(tmp_path)
+  assert not rebuilt.reused and rebuilt.directory == original.directory
+  warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+  assert len(warnings) == 1 and "invalid" in warnings[0], warnings
+  assert re.search(reason, warnings[0]), warnings[0]
+  assert {s: examples(rebuilt, s) for s in fs.SPLITS} == want
+  assert rebuilt.manifest["splits"] == original.manifest["splits"]  # same bytes
+  assert [p.name for p in (tmp_path / "cache").iterdir()] == [original.directory.name]
+
+
+def test_changed_generator_output_without_version_bump_is_rebuilt(tmp_path, caplog):
+  small = dict(num_train=150, num_validation=50)
+  build(tmp_path, generate_fn=_dup_stub, **small)
+
+  def changed(task, cfg, split, seed, index):
+    inputs, targets = _dup_stub(task, cfg, split, seed, index)
+    return inputs, targets + 1
+  changed.__qualname__ = _dup_stub.__qualname__
+  with caplog.at_level(logging.WARNING, logger="synthpre_jax.fixed_splits"):
+    rebuilt = build(tmp_path, generate_fn=changed, **small)
+  assert not rebuilt.reused
+  assert "without a GENERATOR_VERSION bump" in caplog.text
+  assert examples(rebuilt, "train")[0]["targets"] == [1]
+
+
+def test_temp_dirs_of_killed_builds_are_removed(tmp_path):
+  cache = tmp_path / "cache"
+  cache.mkdir()
+  host = socket.gethostname()
+
+  def temp(name, owner=None, age=0):
+    d = cache / name
+    d.mkdir()
+    (d / "train.tfrecord-00000-of-00004").write_bytes(b"partial")
+    if owner is not None:
+      (d / "owner.json").write_text(json.dumps(owner))
+    for p in [*d.iterdir(), d]:
+      t = p.stat().st_mtime - age
+      os.utime(p, (t, t))
+    return d
+
+  dead = temp(".tmp-set-aaaa-11111111", {"host": host, "pid": 4_194_304 + 17})
+  old = temp(".tmp-set-bbbb-22222222", None, age=2 * fs.STALE_TEMP_SECONDS)
+  live = temp(".tmp-set-cccc-33333333", {"host": host, "pid": os.getppid()})
+  remote = temp(".tmp-set-dddd-44444444", {"host": host + "-other", "pid": 1})
+  fixed = build(tmp_path)
+  assert not dead.exists() and not old.exists()
+  assert live.exists() and remote.exists()  # a live or recent build elsewhere: kept
+  assert sorted(p.name for p in cache.iterdir()) == sorted(
+      [fixed.directory.name, live.name, remote.name])
+
+
+def test_every_registered_synthetic_task_has_a_fixed_twin():
+  bases = [t + s for s in registry.CONFIGS for t in generators.GENERATORS]
+  bases += [lime.lime_task_name(m) + s for s in registry.LIME_CONFIGS
+            for m in lime.LIME_MODES]
+  names = set(seqio.TaskRegistry.names())
+  for base in bases:
+    assert base + "_fixed" in names
+    assert registry.TASK_MAX_LENGTHS[base + "_fixed"] == registry.TASK_MAX_LENGTHS[base]
+  spec = fs.FIXED_TASKS["lime_abduct_tiny_fixed"]
+  assert (spec.task, spec.cfg, spec.generate_fn) == ("abduct", lime.LIME_TINY,
+                                                     lime.generate_lime)
+  assert fs.FIXED_SIZES[fs.FIXED_TASKS["set_fixed"].sizes_key] == fs.FixedSizes(
+      1_050_000, 1_000_000, 10_000, 64)
+  for mix in ("simple_tasks", "simple_tasks_tiny", "lime", "lime_tiny"):
+    fixed_mix = seqio.get_mixture_or_task(mix + "_fixed")
+    base_mix = seqio.get_mixture_or_task(mix)
+    assert sorted((t.name, fixed_mix.get_rate(t)) for t in fixed_mix.tasks) == sorted(
+        (t.name + "_fixed", base_mix.get_rate(t)) for t in base_mix.tasks)
+  # The trainer's length check knows the new names.
+  with pytest.raises(ValueError, match="set_tiny_fixed"):
+    pipeline.check_feature_lengths("set_tiny_fixed", {"inputs": 8, "targets": 8})
+
+
+@pytest.fixture
+def small_registered(tmp_path, monkeypatch):
+  monkeypatch.setenv(fs.ENV_DATA_DIR, str(tmp_path / "data"))
+  monkeypatch.setitem(fs.FIXED_SIZES, "_tiny", fs.FixedSizes(**SMALL))
+  monkeypatch.setattr(fs, "_BUILT", {})
+  return tmp_path / "data"
+
+
+def test_seqio_task_builds_lazily_reads_the_cache_and_shards(small_registered):
+  task = seqio.get_mixture_or_task("set_tiny_fixed")
+  assert not small_registered.exists()  # nothing is built before get_dataset
+
+  def read(split, shard_info=None):
+    ds = task.get_dataset(sequence_length=None, split=split, shuffle=False,
+                          shard_info=shard_info)
+    return [(ex["inputs"].tolist(), ex["targets"].tolist()) for ex in ds.as_numpy_iterator()]
+
+  fixed = fs.ensure_built("set_tiny_fixed")
+  assert fixed.directory.parent == small_registered
+  assert fixed.num_examples == {"train": 200, "validation": 50}
+  for split in fs.SPLITS:
+    cached = [(e["inputs"] + [EOS_ID], e["targets"] + [EOS_ID])
+              for e in examples(fixed, split)]
+    full = read(split)
+    assert full == cached
+    for n in (2, 3):  # 2 divides the 4 files (file level); 3 does not (record level)
+      shards = [read(split, seqio.ShardInfo(index=p, num_shards=n)) for p in range(n)]
+      assert [shards[p] == full[p::n] for p in range(n)] == [True] * n
+      assert sum(len(s) for s in shards) == len(full)  # disjoint and covering
+  assert [p.name for p in small_registered.iterdir()] == [fixed.directory.name]
+  assert fixed.directory.name.startswith("set_tiny_fixed-")
+
+
+def test_read_split_sharding_covers_every_shard_count(tmp_path):
+  fixed = build(tmp_path, num_train=37, num_validation=5, num_files=4)
+  full = [e["index"] for e in examples(fixed, "train")]
+  assert len(full) == 37
+  for n in (1, 2, 3, 4, 5, 8):
+    shards = [[e["index"] for e in examples(fixed, "train", shard_index=p, num_shards=n)]
+              for p in range(n)]
+    assert shards == [full[p::n] for p in range(n)]
+
+
+def test_cli_builds_then_reuses(small_registered, capsys):
+  assert build_cli.main(["set_tiny_fixed"]) == 0
+  assert "set_tiny_fixed: built" in capsys.readouterr().out
+  fs._BUILT.clear()
+  assert build_cli.main(["set_tiny_fixed"]) == 0
+  out = capsys.readouterr().out
+  assert "set_tiny_fixed: reused" in out and "train 200, validation 50" in out
+
+
+# Spawns 2 worker processes, each importing TensorFlow (~7 s here); also checks that
+# records are byte-identical across processes (protobuf map order is not, by default).
+def test_worker_processes_give_identical_files(tmp_path, monkeypatch):
+  monkeypatch.setattr(fs, "CHUNK", 40)
+  serial = build(tmp_path / "a")
+  parallel = build(tmp_path / "b", num_workers=2)
+  assert parallel.manifest["splits"] == serial.manifest["splits"]
+  assert parallel.manifest["num_workers"] == 2
