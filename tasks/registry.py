@@ -12,15 +12,15 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from tasks.synthetic import generators, lime
-from tasks.synthetic.config import EOS_ID, PAPER, TINY, SyntheticConfig
+from tasks.synthetic import catalog, generators, lime
+from tasks.synthetic.config import EOS_ID, SyntheticConfig
 
 # The fixed seed of every synthetic stream. Changing it changes all the data.
 DATA_SEED = 0
 SPLITS = ("train", "validation")
 
 # (suffix of the task name, token layout) of each registered variant.
-CONFIGS: dict[str, SyntheticConfig] = {"": PAPER, "_tiny": TINY}
+CONFIGS: dict[str, SyntheticConfig] = catalog.SIMPLE_CONFIGS
 
 # Longest possible inputs/targets (EOS included) per registered task, for
 # `synthpre_jax.data.pipeline.check_feature_lengths`.
@@ -93,9 +93,10 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
   )
 
 
-for _task in generators.GENERATORS:
-  for _suffix, _cfg in CONFIGS.items():
-    register_synthetic(_task, _task + _suffix, _cfg)
+# Every generator x id layout, from the TF-free catalog (the one list of them).
+for _entry in catalog.synthetic_tasks().values():
+  register_synthetic(_entry.task, _entry.name, _entry.cfg, generate=_entry.generate,
+                     max_lengths=lambda task, cfg, e=_entry: e.max_lengths())
 
 # The paper's 18 "simple" tasks in equal parts (spec order), for each registered layout.
 SIMPLE_TASKS = (
@@ -106,22 +107,9 @@ seqio.MixtureRegistry.add("simple_tasks", list(SIMPLE_TASKS), default_rate=1.0)
 seqio.MixtureRegistry.add("simple_tasks_tiny", [t + "_tiny" for t in SIMPLE_TASKS],
                           default_rate=1.0)
 
-# LIME (Wu et al. 2021): lime_{deduct,abduct,induct}[_tiny] and the mixture lime[_tiny].
-LIME_CONFIGS: dict[str, SyntheticConfig] = {"": PAPER, "_tiny": lime.LIME_TINY}
-for _suffix, _cfg in LIME_CONFIGS.items():
-  for _mode in lime.LIME_MODES:
-    register_synthetic(
-        _mode, lime.lime_task_name(_mode) + _suffix, _cfg, generate=lime.generate_lime,
-        max_lengths=lambda mode, cfg: lime.lime_max_lengths(cfg, mode))
+# LIME (Wu et al. 2021): the mixture lime[_tiny] of lime_{deduct,abduct,induct}.
+LIME_CONFIGS: dict[str, SyntheticConfig] = catalog.LIME_CONFIGS
+for _suffix in LIME_CONFIGS:
   seqio.MixtureRegistry.add(
       "lime" + _suffix, [lime.lime_task_name(m) + _suffix for m in lime.LIME_MODES],
       default_rate=1.0)
-
-# Nesting-dependency artificial language (Ri & Tsuruoka 2022), T5 span-corrupted:
-# nesting_language (T5 ids, sequences of up to 256 tokens) and nesting_language_tiny.
-from tasks.synthetic import nesting  # noqa: E402  pylint: disable=wrong-import-position
-for _suffix, _cfg in nesting.NESTING_CONFIGS.items():
-  register_synthetic(
-      nesting.NESTING_TASK, nesting.NESTING_TASK + _suffix, _cfg,
-      generate=nesting.generate_nesting,
-      max_lengths=lambda task, cfg: nesting.nesting_max_lengths(cfg))

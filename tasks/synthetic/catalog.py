@@ -1,10 +1,8 @@
-"""The registered synthetic task names and their pure-numpy generators, without SeqIO.
+"""The one list of synthetic tasks: name -> (pure-numpy generator, id layout).
 
-`tasks/registry.py` registers these names as SeqIO tasks (which needs TensorFlow); this
-module lists the same (name -> generator, config) pairs in pure numpy, for tools such
-as `python -m tasks.inspect` that should not depend on TensorFlow to draw examples.
-tests/test_synthetic_nesting_and_inspect.py checks that the two agree (names, configs,
-max lengths), so a registration added to the registry without a line here fails a test.
+`tasks/registry.py` registers every entry here as a SeqIO task (which needs
+TensorFlow); tools such as `python -m tasks.inspect` read this list directly so they
+can draw examples without TensorFlow. A new task family or layout is added here only.
 """
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ import numpy as np
 from tasks.synthetic import generators, lime, nesting
 from tasks.synthetic.config import PAPER, TINY
 
-# Must equal tasks.registry.CONFIGS / LIME_CONFIGS (checked by the tests).
+# The id layouts each family is registered with (tasks.registry registers this catalog).
 SIMPLE_CONFIGS = {"": PAPER, "_tiny": TINY}
 LIME_CONFIGS = {"": PAPER, "_tiny": lime.LIME_TINY}
 
