@@ -14,7 +14,9 @@ INSTALL_REQUIRES = [
     "clu==0.0.12",
     "numpy>=2.0,<3",
     "etils[epath]>=1.7",
-    "matplotlib==3.11.2",  # param_stats --plot (imported only when plotting)
+    "matplotlib==3.11.2",  # param_stats --plot and study reports (imported when plotting)
+    "rouge-score==0.1.2",  # ROUGE-1/2/L for summarization tasks (synthpre_jax.metrics)
+    "safetensors==0.8.0",  # Hugging Face checkpoints (synthpre_jax.convert)
 ]
 # The data layer (SeqIO tasks, TFDS loaders, TensorBoard summaries), installed by
 # default. The core (model, trainer, checkpoints) never imports them at module level,
@@ -25,8 +27,10 @@ DATA_REQUIRES = [
     "tensorflow-text==2.21.1",
     "tensorflow-datasets==4.9.10",
     "tensorboard==2.21.0",
+    "sentencepiece==0.2.3",  # the project's text vocabulary (tasks/vocab)
 ]
-TEST_REQUIRES = ["pytest==9.2.0"]
+# transformers + the CPU build of torch: only to check HF conversion against the reference.
+TEST_REQUIRES = ["pytest==9.2.0", "transformers==5.23.0", "torch==2.13.0"]
 
 setuptools.setup(
     name="synthpre_jax",
