@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from tasks.synthetic import config as config_lib
+from tasks.synthetic import counter_rng
 from tasks.synthetic import generators as gen
 from tasks.synthetic.config import NAME_PREFIX_LEN, PAPER, TINY
+from tasks.synthetic.counter_rng import Draws
 
 N = 300
 CONFIGS = {"paper": PAPER, "tiny": TINY}
@@ -98,16 +100,26 @@ def test_deterministic_and_split_seed_index_sensitive():
 
 
 def test_helpers():
-  rng = np.random.default_rng(0)
-  for n, k in [(10, 1), (10, 10), (220, 37)]:
-    parts = gen.partition_no_zeros(rng, n, k)
-    assert len(parts) == k and parts.sum() == n and parts.min() >= 1
+  draws = Draws(counter_rng.example_keys("helpers", "train", 0, np.arange(3)))
+  n, k = np.array([10, 10, 220]), np.array([1, 10, 37])
+  parts = gen.partition_no_zeros(draws, 1, n, k)
+  offs = np.concatenate([[0], np.cumsum(k)])
+  for b in range(3):
+    row = parts.values[offs[b]:offs[b + 1]]
+    assert len(row) == k[b] and row.sum() == n[b] and row.min() >= 1
   with pytest.raises(ValueError):
-    gen.partition_no_zeros(rng, 3, 4)
-  toks = gen.rand_tokens(rng, TINY, 5000)
+    gen.partition_no_zeros(draws.take(np.array([0])), 1, np.array([3]), np.array([4]))
+  many = Draws(counter_rng.example_keys("helpers", "train", 0, np.arange(5000)))
+  rows = np.arange(5000)
+  toks = gen.rand_tokens(many, TINY, 2, rows, np.zeros(5000, np.int64))
   assert toks.min() == TINY.pool_low and toks.max() == TINY.pool_high
+  digits = gen.number_tokens(TINY, np.array([0, 7, 10, 137]))
+  assert digits.lengths.tolist() == [1, 1, 2, 3]
+  assert (digits.values - TINY.pool_low).tolist() == [0, 7, 1, 0, 1, 3, 7]
   with pytest.raises(ValueError, match="non-negative"):
     gen.generate("set", TINY, "train", -1, 0)
+  with pytest.raises(ValueError, match="non-negative"):
+    gen.generate_batch("set", TINY, "train", 0, [3, -1])
   with pytest.raises(ValueError, match="closest first"):
     gen.generate("sett", TINY, "train", 0, 0)
 

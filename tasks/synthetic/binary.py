@@ -9,37 +9,86 @@ U{lo // 2 .. (hi-1) // 2} (5..109) with |seq| <= hi-1-m (219-m); replace |seq| ~
 U{lo-3 .. hi-3}; set operations T ~ U{lo-1 .. hi-1} (9..219). Lower bounds are clamped
 to what the sampler needs (e.g. max(1, lo-2)), which changes nothing for lo >= 4; a
 config whose max_len is too small for a task raises ValueError (each task's `check`).
+
+Every sampler draws a whole batch (`Draws`); rejection loops redraw only the rejected
+examples, with the attempt number in the draw names, so each example's draws are its
+own whatever the batch.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from tasks.synthetic.config import SyntheticConfig
-from tasks.synthetic.generators import (NO_OFFSET, YES_OFFSET, number_tokens,
-                                        partition_no_zeros, rand_tokens, register,
-                                        require, require_answer_ids, unique_in_order)
-
-Rng = np.random.Generator
+from tasks.synthetic.counter_rng import Draws
+from tasks.synthetic.generators import (NO_OFFSET, YES_OFFSET, Elements, number_tokens,
+                                        partition_bins, rand_tokens, register, require,
+                                        require_answer_ids, shuffle_order)
+from tasks.synthetic.ragged import (Ragged, concat_rows, first_occurrence, merge_rows,
+                                    offsets, ranges)
 
 # Resampling bound of the rejection loops below; reaching it means the config makes the
 # wanted event (almost) impossible, e.g. a pool so small that every query is present.
 MAX_TRIES = 10_000
 
+# Draw streams (names of independent random sequences within one example).
+(S_N, S_Q, S_C, S_TOK, S_SHUF, S_COIN, S_QLEN, S_SLEN, S_QTOK, S_R, S_GAP, S_FILL,
+ S_LONG, S_ALEN_Q, S_ALEN_S, S_ASEQ, S_AQ, S_M, S_ORDER, S_CHOICE, S_BIN, S_K, S_V,
+ S_T, S_N1, S_POOL, S_I1, S_I2, S_POOL_FALLBACK) = range(1, 30)
 
-def _body(cfg: SyntheticConfig, seq: np.ndarray, query: np.ndarray) -> np.ndarray:
-  return np.concatenate([seq, np.asarray([cfg.arg_divider], np.int32), query])
+
+def _body(cfg: SyntheticConfig, seq: Ragged, query: Ragged) -> Ragged:
+  div = Ragged(np.full(len(seq.lengths), cfg.arg_divider, np.int32),
+               np.ones(len(seq.lengths), np.int64))
+  return concat_rows([seq, div, query])
 
 
 def find_subsequence(seq: np.ndarray, query: np.ndarray) -> int:
-  """Index of the first contiguous occurrence of query in seq, or -1."""
-  n, m = len(seq), len(query)
-  if m == 0:
-    return 0
-  if m > n:
-    return -1
-  windows = np.lib.stride_tricks.sliding_window_view(seq, m)
-  hits = np.flatnonzero((windows == query).all(axis=1))
-  return int(hits[0]) if hits.size else -1
+  """Index of the first contiguous occurrence of query in seq, or -1 (one pair)."""
+  found = find_first(Ragged(np.asarray(seq), np.asarray([len(seq)])),
+                     Ragged(np.asarray(query), np.asarray([len(query)])))
+  return int(found[0])
+
+
+def find_first(seq: Ragged, query: Ragged) -> np.ndarray:
+  """Per row, the index of the first contiguous occurrence of the query row in the seq
+  row, or -1 (0 for an empty query). Candidates (row, start) are filtered one query
+  position at a time, so the work is ~ the number of partial matches."""
+  rows = len(seq.lengths)
+  result = np.full(rows, -1, np.int64)
+  result[query.lengths == 0] = 0
+  soffs, qoffs = offsets(seq.lengths), offsets(query.lengths)
+  n_starts = np.maximum(seq.lengths - query.lengths + 1, 0)
+  n_starts[query.lengths == 0] = 0
+  cand_row = np.repeat(np.arange(rows), n_starts)
+  cand_start = ranges(np.zeros(rows, np.int64), n_starts)
+  t = 0
+  while len(cand_row):
+    qlen = query.lengths[cand_row]
+    done = qlen <= t  # every query position matched
+    if done.any():
+      # the earliest start per row among completed candidates (candidates are sorted
+      # by (row, start), so the first one of each row is the earliest)
+      r, s = cand_row[done], cand_start[done]
+      first = np.ones(len(r), bool)
+      first[1:] = r[1:] != r[:-1]
+      r, s = r[first], s[first]
+      take = result[r] < 0
+      result[r[take]] = s[take]
+      keep = ~done & (result[cand_row] < 0)
+      cand_row, cand_start = cand_row[keep], cand_start[keep]
+      if not len(cand_row):
+        break
+    match = (seq.values[soffs[cand_row] + cand_start + t]
+             == query.values[qoffs[cand_row] + t])
+    cand_row, cand_start = cand_row[match], cand_start[match]
+    t += 1
+  return result
+
+
+def _shuffled(d: Draws, stream: int, values: np.ndarray, el: Elements) -> np.ndarray:
+  return values[shuffle_order(d, stream, el)]
 
 
 # ------------------------------------------------------------------ count
@@ -53,16 +102,21 @@ def _check_count(task: str, cfg: SyntheticConfig) -> None:
 
 @register("count", max_target_len=lambda cfg: len(str(cfg.max_len - 2)),
           check=_check_count)
-def count(rng: Rng, cfg: SyntheticConfig):
+def count(d: Draws, cfg: SyntheticConfig):
   """n ~ U{max(1, lo-2) .. hi-2}; a query token q; c ~ U{0..n} copies of q plus n - c
   random tokens, shuffled; query = [q]. Target = the decimal count of q in seq (random
   tokens equal to q count too), one token per digit: digit d -> pool_low + d."""
-  n = int(rng.integers(max(1, cfg.min_len - 2), cfg.max_len - 2 + 1))
-  q = rand_tokens(rng, cfg, 1)
-  c = int(rng.integers(0, n + 1))
-  seq = np.concatenate([np.repeat(q, c), rand_tokens(rng, cfg, n - c)])
-  rng.shuffle(seq)
-  return _body(cfg, seq, q), number_tokens(cfg, int(np.count_nonzero(seq == q[0])))
+  rows = np.arange(len(d))
+  n = d.ints(S_N, max(1, cfg.min_len - 2), cfg.max_len - 2)
+  q = rand_tokens(d, cfg, S_Q, rows, np.zeros(len(d), np.int64))
+  c = d.ints(S_C, 0, n)
+  el = Elements(n)
+  qe = el.row_of(q)
+  vals = np.where(el.pos < el.row_of(c), qe, rand_tokens(d, cfg, S_TOK, el.seg, el.pos))
+  seq = Ragged(_shuffled(d, S_SHUF, vals, el), n)
+  hits = np.bincount(el.seg, weights=vals == qe, minlength=len(d)).astype(np.int64)
+  return (_body(cfg, seq, Ragged(q, np.ones(len(d), np.int64))),
+          number_tokens(cfg, hits))
 
 
 # ------------------------------------------------------------------ search, delete
@@ -81,54 +135,119 @@ def max_query_len(cfg: SyntheticConfig) -> int:
   return (cfg.max_len - 1) // 3
 
 
-def _query_present(rng: Rng, cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
+def _reject(num: int, draw: Callable[[np.ndarray, int], tuple], what: str) -> list:
+  """Runs draw(rows, attempt) -> (ok, *values) on the rows not yet accepted, attempt
+  0, 1, ..., and returns the per-row values of each row's first accepted attempt."""
+  out = None
+  todo = np.arange(num)
+  for attempt in range(MAX_TRIES):
+    if not len(todo):
+      return out
+    ok, *values = draw(todo, attempt)
+    if out is None:
+      out = [np.zeros(num, v.dtype) for v in values]
+    for o, v in zip(out, values):
+      o[todo[ok]] = v[ok]
+    todo = todo[~ok]
+  if not len(todo):
+    return out
+  raise RuntimeError(f"{what} in {MAX_TRIES} tries")
+
+
+def _query_present(d: Draws, cfg: SyntheticConfig) -> tuple[Ragged, Ragged]:
   """|q| ~ U{1..(hi-1)//3}; |seq| ~ U{2|q| .. hi-1-|q|}; the lengths are redrawn until
   |seq| + 1 + |q| >= lo (the reference's rejection of short inputs); q = rand_tokens;
   q is inserted r ~ U{1..|seq| // |q|} times, the |seq| - r|q| random filler tokens
   split around the copies by multinomial(uniform over r + 1 gaps), empty gaps allowed."""
   lo, hi = cfg.min_len, cfg.max_len
-  for _ in range(MAX_TRIES):
-    q_len = int(rng.integers(1, max_query_len(cfg) + 1))
-    s_len = int(rng.integers(2 * q_len, hi - 1 - q_len + 1))
-    if s_len + 1 + q_len >= lo:
-      break
-  else:
-    raise RuntimeError(f"no present-query lengths fit [{lo}, {hi}] in {MAX_TRIES} tries")
-  query = rand_tokens(rng, cfg, q_len)
-  r = int(rng.integers(1, s_len // q_len + 1))
-  gaps = rng.multinomial(s_len - r * q_len, np.full(r + 1, 1.0 / (r + 1)))
-  pieces = []
-  for i, gap in enumerate(gaps):
-    pieces.append(rand_tokens(rng, cfg, int(gap)))
-    if i < r:
-      pieces.append(query)
-  return np.concatenate(pieces), query
+
+  def lengths(rows, attempt):
+    dd = d.take(rows)
+    q_len = dd.ints(S_QLEN, 1, max_query_len(cfg), attempt)
+    s_len = dd.ints(S_SLEN, 2 * q_len, hi - 1 - q_len, attempt)
+    return s_len + 1 + q_len >= lo, q_len, s_len
+
+  q_len, s_len = _reject(len(d), lengths, f"no present-query lengths fit [{lo}, {hi}]")
+  qel = Elements(q_len)
+  query = rand_tokens(d, cfg, S_QTOK, qel.seg, qel.pos)
+  r = d.ints(S_R, 1, s_len // q_len)
+  # Gaps: s - r|q| balls into r + 1 gaps; pieces of a row: gap0, q, gap1, q, ..., gap_r.
+  filler = s_len - r * q_len
+  bel = Elements(filler)
+  goffs = offsets(r + 1)
+  gap_sizes = np.bincount(goffs[bel.seg] + d.elem_ints(S_GAP, bel.seg, bel.pos, 0,
+                                                       bel.row_of(r)),
+                          minlength=int(goffs[-1]))
+  n_pieces = 2 * r + 1
+  pel = Elements(n_pieces)
+  piece_len = np.where(pel.pos % 2 == 0, gap_sizes[goffs[pel.seg] + pel.pos // 2],
+                       q_len[pel.seg])
+  piece = np.repeat(np.arange(len(piece_len)), piece_len)  # flat piece of each element
+  sel = Elements(s_len)  # the same rows/positions as `piece`, in order
+  piece_start = np.zeros(len(piece_len) + 1, np.int64)
+  np.cumsum(piece_len, out=piece_start[1:])
+  in_piece = np.arange(len(piece)) - piece_start[piece]
+  t = pel.pos[piece]  # piece index within its row
+  is_query = t % 2 == 1
+  fill_ordinal = sel.pos - (t // 2) * sel.row_of(q_len)
+  seq = np.where(is_query, query[np.minimum(qel.start[sel.seg] + in_piece,
+                                            len(query) - 1)],
+                 rand_tokens(d, cfg, S_FILL, sel.seg, fill_ordinal))
+  return Ragged(seq.astype(np.int32), s_len), Ragged(query, q_len)
 
 
-def _query_absent(rng: Rng, cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
+def _query_absent(d: Draws, cfg: SyntheticConfig) -> tuple[Ragged, Ragged]:
   """Lengths: with probability 0.01, |q| ~ U{lo+1..hi} and |seq| ~ U{0..|q|-1} (query
   longer than seq, seq possibly empty); else |seq| ~ U{lo..hi}, |q| ~ U{lo..|seq|};
   redrawn until |seq| + 1 + |q| <= hi. Then seq, q = rand_tokens, redrawn until q is
   not a contiguous sub-sequence of seq (the reference compared string forms, which
   could also reject e.g. token 12 inside 112)."""
   lo, hi = cfg.min_len, cfg.max_len
-  for _ in range(MAX_TRIES):
-    if rng.random() < 0.01:
-      q_len = int(rng.integers(lo + 1, hi + 1))
-      s_len = int(rng.integers(0, q_len))
-    else:
-      s_len = int(rng.integers(lo, hi + 1))
-      q_len = int(rng.integers(lo, s_len + 1))
-    if s_len + 1 + q_len <= hi:
-      break
-  else:
-    raise RuntimeError(f"no absent-query lengths fit [{lo}, {hi}] in {MAX_TRIES} tries")
-  for _ in range(MAX_TRIES):
-    seq, query = rand_tokens(rng, cfg, s_len), rand_tokens(rng, cfg, q_len)
-    if find_subsequence(seq, query) < 0:
-      return seq, query
-  raise RuntimeError(f"every query of {q_len} tokens was present in {MAX_TRIES} tries; "
-                     f"the token pool ({cfg.pool_size} ids) is too small")
+
+  def lengths(rows, attempt):
+    dd = d.take(rows)
+    long = dd.unit(S_LONG, attempt) < 0.01
+    q_long = dd.ints(S_ALEN_Q, lo + 1, hi, attempt)
+    s_long = dd.ints(S_ALEN_S, 0, q_long - 1, attempt)
+    s_norm = dd.ints(S_ALEN_S, lo, hi, attempt)
+    q_norm = dd.ints(S_ALEN_Q, lo, s_norm, attempt)
+    s_len, q_len = np.where(long, s_long, s_norm), np.where(long, q_long, q_norm)
+    return s_len + 1 + q_len <= hi, s_len, q_len
+
+  s_len, q_len = _reject(len(d), lengths, f"no absent-query lengths fit [{lo}, {hi}]")
+
+  def tokens(rows, attempt):
+    dd = d.take(rows)
+    sel, qel = Elements(s_len[rows]), Elements(q_len[rows])
+    seq = Ragged(rand_tokens(dd, cfg, S_ASEQ, sel.seg, sel.pos, attempt), sel.lengths)
+    query = Ragged(rand_tokens(dd, cfg, S_AQ, qel.seg, qel.pos, attempt), qel.lengths)
+    return find_first(seq, query) < 0, np.asarray(rows), np.full(len(rows), attempt)
+
+  _, attempt = _reject(len(d), tokens,
+                       f"every query was present (the token pool, {cfg.pool_size} ids, "
+                       f"is too small)")
+  # Redraw each row's tokens from its accepted attempt.
+  sel, qel = Elements(s_len), Elements(q_len)
+  seq = np.empty(len(sel.seg), np.int32)
+  query = np.empty(len(qel.seg), np.int32)
+  for a in np.unique(attempt):
+    s_mask, q_mask = attempt[sel.seg] == a, attempt[qel.seg] == a
+    seq[s_mask] = rand_tokens(d, cfg, S_ASEQ, sel.seg[s_mask], sel.pos[s_mask], int(a))
+    query[q_mask] = rand_tokens(d, cfg, S_AQ, qel.seg[q_mask], qel.pos[q_mask], int(a))
+  return Ragged(seq, s_len), Ragged(query, q_len)
+
+
+def _present_or_absent(d: Draws, cfg: SyntheticConfig,
+                       p_present: float) -> tuple[Ragged, Ragged]:
+  present = d.unit(S_COIN) < p_present
+  pieces_s, pieces_q = [], []
+  for rows, fn in ((np.flatnonzero(present), _query_present),
+                   (np.flatnonzero(~present), _query_absent)):
+    if len(rows):
+      s, q = fn(d.take(rows), cfg)
+      pieces_s.append((rows, s))
+      pieces_q.append((rows, q))
+  return merge_rows(len(d), pieces_s), merge_rows(len(d), pieces_q)
 
 
 def _check_search(task: str, cfg: SyntheticConfig) -> None:
@@ -137,28 +256,29 @@ def _check_search(task: str, cfg: SyntheticConfig) -> None:
 
 
 @register("search", max_target_len=lambda cfg: 1, check=_check_search)
-def search(rng: Rng, cfg: SyntheticConfig):
+def search(d: Draws, cfg: SyntheticConfig):
   """50% `_query_present`, 50% `_query_absent` (the coin is kept when lengths are
   redrawn, so the split is exactly 50/50; the reference re-flipped it). Target = [yes]
   if q is a contiguous sub-sequence of seq else [no]; yes = pool_low + 10, no =
   pool_low + 11 (PAPER 12 / 13; the reference used the pieces of 'yes' / 'no')."""
-  present = rng.random() < 0.5
-  seq, query = (_query_present if present else _query_absent)(rng, cfg)
-  found = find_subsequence(seq, query) >= 0
-  return _body(cfg, seq, query), np.asarray(
-      [cfg.pool_low + (YES_OFFSET if found else NO_OFFSET)], np.int32)
+  seq, query = _present_or_absent(d, cfg, 0.5)
+  found = find_first(seq, query) >= 0
+  answer = (cfg.pool_low + np.where(found, YES_OFFSET, NO_OFFSET)).astype(np.int32)
+  return _body(cfg, seq, query), Ragged(answer, np.ones(len(d), np.int64))
 
 
 @register("delete", max_target_len=lambda cfg: cfg.max_len - 2, check=_check_query_tasks)
-def delete(rng: Rng, cfg: SyntheticConfig):
+def delete(d: Draws, cfg: SyntheticConfig):
   """75% `_query_present`, 25% `_query_absent` (coin kept as in `search`). Target = seq
   with the FIRST occurrence of q removed, seq unchanged if absent; an empty result (q
   longer than an empty seq) becomes [empty_target] in `generate`. |seq| <= hi - 2."""
-  present = rng.random() < 0.75
-  seq, query = (_query_present if present else _query_absent)(rng, cfg)
-  at = find_subsequence(seq, query)
-  target = seq if at < 0 else np.concatenate([seq[:at], seq[at + len(query):]])
-  return _body(cfg, seq, query), target
+  seq, query = _present_or_absent(d, cfg, 0.75)
+  at = find_first(seq, query)
+  el = Elements(seq.lengths)
+  a = el.row_of(at)
+  drop = (a >= 0) & (el.pos >= a) & (el.pos < a + el.row_of(query.lengths))
+  lengths = seq.lengths - np.where(at >= 0, query.lengths, 0)
+  return _body(cfg, seq, query), Ragged(seq.values[~drop], lengths)
 
 
 # ------------------------------------------------------------------ sort
@@ -178,7 +298,7 @@ def _check_sort(task: str, cfg: SyntheticConfig) -> None:
 
 @register("sort", check=_check_sort,
           max_target_len=lambda cfg: cfg.max_len - 1 - sort_order_range(cfg)[0])
-def sort(rng: Rng, cfg: SyntheticConfig):
+def sort(d: Draws, cfg: SyntheticConfig):
   """m ~ U{max(1, lo//2) .. (hi-1)//2} (PAPER 5..109, TINY 5..31); order =
   rand_tokens(m) (repeats possible); |seq| ~ U{m .. hi-1-m}; seq = m tokens drawn with
   replacement from order, each repeated by its part of partition_no_zeros(|seq|, m),
@@ -186,15 +306,39 @@ def sort(rng: Rng, cfg: SyntheticConfig):
   a token repeated in order taking its LAST index (as the reference's dict did). Body
   |seq| + 1 + m lies in [2m + 1, hi], and 2m + 1 >= lo."""
   m_lo, m_hi = sort_order_range(cfg)
-  m = int(rng.integers(m_lo, m_hi + 1))
-  order = rand_tokens(rng, cfg, m)
-  s_len = int(rng.integers(m, cfg.max_len - 1 - m + 1))
-  sizes = partition_no_zeros(rng, s_len, m)
-  seq = np.repeat(rng.choice(order, size=m), sizes).astype(np.int32)
-  rng.shuffle(seq)
-  rank = {tok: i for i, tok in enumerate(order.tolist())}  # later index overwrites
-  keys = np.asarray([rank[tok] for tok in seq.tolist()])
-  return _body(cfg, seq, order), seq[np.argsort(keys, kind="stable")]
+  m = d.ints(S_M, m_lo, m_hi)
+  s_len = d.ints(S_N, m, cfg.max_len - 1 - m)
+  oel = Elements(m)
+  order = rand_tokens(d, cfg, S_ORDER, oel.seg, oel.pos)
+  # rank of order position j = the last index of order[j]'s token in order: sort
+  # (row, token, -position); the first of each (row, token) group is the last index.
+  pos_bits = max(1, int(m.max()).bit_length())
+  key = (((oel.seg << 32) | order.astype(np.int64)) << pos_bits) | (
+      (1 << pos_bits) - 1 - oel.pos)
+  key.sort()
+  group = key >> pos_bits
+  start = np.ones(len(key), bool)
+  start[1:] = group[1:] != group[:-1]
+  last = (1 << pos_bits) - 1 - (key & ((1 << pos_bits) - 1))
+  last_of_group = last[np.maximum.accumulate(np.where(start, np.arange(len(key)), 0))]
+  rank = np.empty(len(order), np.int64)
+  rank[oel.start[group >> 32] + (((1 << pos_bits) - 1) - (key & ((1 << pos_bits) - 1)))
+       ] = last_of_group
+  # seq: bins of partition_no_zeros(|seq|, m); bin b holds order[choice b].
+  el = partition_bins(d, S_BIN, s_len, m)
+  perm = shuffle_order(d, S_SHUF, el)
+  bins = el.bin[perm]
+  choice = d.elem_ints(S_CHOICE, el.seg, bins, 0, el.row_of(m) - 1)
+  flat_choice = oel.start[el.seg] + choice
+  seq = order[flat_choice]
+  # target: stable sort of seq by rank = sort (row, rank, position in seq).
+  r = rank[flat_choice]
+  pb = max(1, int(s_len.max()).bit_length())
+  rb = max(1, int(m.max()).bit_length())
+  tkey = (((el.seg << rb) | r) << pb) | el.pos
+  tkey.sort()
+  target = seq[el.start[el.seg] + (tkey & ((1 << pb) - 1))]
+  return _body(cfg, Ragged(seq, s_len), Ragged(order, m)), Ragged(target, s_len)
 
 
 # ------------------------------------------------------------------ replace
@@ -206,15 +350,21 @@ def _check_replace(task: str, cfg: SyntheticConfig) -> None:
 
 
 @register("replace", max_target_len=lambda cfg: cfg.max_len - 3, check=_check_replace)
-def replace(rng: Rng, cfg: SyntheticConfig):
+def replace(d: Draws, cfg: SyntheticConfig):
   """seq = rand_tokens(U{max(1, lo-3) .. hi-3}); k = a uniformly chosen DISTINCT token of
   seq; v = a random pool token (may equal k); query = [k, v]. Target = seq with every
   k replaced by v."""
-  seq = rand_tokens(rng, cfg, int(rng.integers(max(1, cfg.min_len - 3), cfg.max_len - 2)))
-  distinct = np.unique(seq)
-  k = distinct[int(rng.integers(len(distinct)))]
-  v = rand_tokens(rng, cfg, 1)[0]
-  return _body(cfg, seq, np.asarray([k, v], np.int32)), np.where(seq == k, v, seq)
+  rows = np.arange(len(d))
+  el = Elements(d.ints(S_N, max(1, cfg.min_len - 3), cfg.max_len - 3))
+  seq = rand_tokens(d, cfg, S_TOK, el.seg, el.pos)
+  first = first_occurrence(el.seg, seq, el.pos, el.start)
+  distinct = seq[first]  # per row, in order of first occurrence
+  n_distinct = np.bincount(el.seg[first], minlength=len(d))
+  k = distinct[offsets(n_distinct)[:-1] + d.ints(S_K, 0, n_distinct - 1)]
+  v = rand_tokens(d, cfg, S_V, rows, np.zeros(len(d), np.int64))
+  query = Ragged(np.stack([k, v], axis=1).reshape(-1), np.full(len(d), 2, np.int64))
+  target = np.where(seq == el.row_of(k), el.row_of(v), seq)
+  return _body(cfg, Ragged(seq, el.lengths), query), Ragged(target, el.lengths)
 
 
 # ------------------------------------------------------------------ set operations
@@ -231,51 +381,105 @@ def _set_op_max_target(cfg: SyntheticConfig) -> int:
   return max(1, (cfg.max_len - 1) // 2)  # at most T // 2 distinct tokens, or [empty]
 
 
-def _two_seqs(rng: Rng, cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
+# Whole-pool redraws before the (slow, rare) fallback of `_distinct_tokens`.
+POOL_REDRAWS = 32
+
+
+def _distinct_tokens(d: Draws, cfg: SyntheticConfig, k: np.ndarray) -> Ragged:
+  """Per row, k DISTINCT pool tokens, a uniform random ordered sample without
+  replacement: k i.i.d. tokens, redrawn as a whole (attempt + 1) until distinct; after
+  `POOL_REDRAWS` attempts, the k pool ids with the smallest random keys."""
+  kel = Elements(k)
+  out = np.empty(len(kel.seg), np.int32)
+  todo = np.arange(len(d))
+  for attempt in range(POOL_REDRAWS):
+    if not len(todo):
+      return Ragged(out, k)
+    dd = d.take(todo)
+    el = Elements(k[todo])
+    toks = rand_tokens(dd, cfg, S_POOL, el.seg, el.pos, attempt)
+    dup = ~first_occurrence(el.seg, toks - cfg.pool_low, el.pos, el.start)
+    bad = np.zeros(len(todo), bool)
+    bad[el.seg[dup]] = True
+    good = ~bad[el.seg]
+    out[ranges(kel.start[todo[~bad]], k[todo[~bad]])] = toks[good]
+    todo = todo[bad]
+  ids = np.arange(cfg.pool_size)
+  for row in todo:  # a pool barely larger than k: rank the whole pool
+    keys = d.take(np.asarray([row])).words(S_POOL_FALLBACK, np.zeros_like(ids), ids)
+    pick = np.argsort(keys, kind="stable")[:k[row]]
+    out[kel.start[row]:kel.start[row] + k[row]] = pick + cfg.pool_low
+  return Ragged(out, k)
+
+
+def _two_seqs(d: Draws, cfg: SyntheticConfig):
   """T ~ U{max(2, lo-1) .. hi-1}; n1 ~ U{0..T}; n2 = T - n1; T // 2 distinct pool
   tokens; seq1 (n1 tokens), seq2 (n2 tokens) drawn with replacement from them.
 
   All four set operations list their result in order of FIRST APPEARANCE in seq1 then
   seq2; the reference emitted Python's arbitrary set iteration order (a documented
-  deviation). An empty result becomes [empty_target] in `generate`."""
-  total = int(rng.integers(max(2, cfg.min_len - 1), cfg.max_len))
-  n1 = int(rng.integers(0, total + 1))
-  pool = (rng.choice(cfg.pool_size, size=total // 2, replace=False)
-          + cfg.pool_low).astype(np.int32)
-  seq1 = pool[rng.integers(0, len(pool), n1)]
-  return seq1, pool[rng.integers(0, len(pool), total - n1)]
+  deviation). An empty result becomes [empty_target] in `generate`.
+
+  Returns the body and, for seq1 and seq2, (Elements, pool index of each element)."""
+  total = d.ints(S_T, max(2, cfg.min_len - 1), cfg.max_len - 1)
+  n1 = d.ints(S_N1, 0, total)
+  k = total // 2
+  pool = _distinct_tokens(d, cfg, k)
+  pstart = offsets(k)[:-1]
+  e1, e2 = Elements(n1), Elements(total - n1)
+  i1 = d.elem_ints(S_I1, e1.seg, e1.pos, 0, e1.row_of(k) - 1)
+  i2 = d.elem_ints(S_I2, e2.seg, e2.pos, 0, e2.row_of(k) - 1)
+  s1 = Ragged(pool.values[pstart[e1.seg] + i1], e1.lengths)
+  s2 = Ragged(pool.values[pstart[e2.seg] + i2], e2.lengths)
+  return _body(cfg, s1, s2), (e1, i1, s1.values), (e2, i2, s2.values), pstart, k
 
 
-def _set_op(name: str):
-  return register(name, max_target_len=_set_op_max_target, check=_check_set_op)
+def _present(num_ids: int, pstart: np.ndarray, el: Elements, idx: np.ndarray) -> np.ndarray:
+  """Table over (row, pool index): does the index occur in the rows' sequence?"""
+  table = np.zeros(num_ids, bool)
+  table[pstart[el.seg] + idx] = True
+  return table
 
 
-@_set_op("union")
-def union(rng: Rng, cfg: SyntheticConfig):
-  """`_two_seqs`; target = tokens in seq1 or seq2, in order of first appearance."""
-  s1, s2 = _two_seqs(rng, cfg)
-  return _body(cfg, s1, s2), unique_in_order(np.concatenate([s1, s2]))
+def _set_op(name: str, keep: Callable):
+  def sample(d: Draws, cfg: SyntheticConfig):
+    body, a, b, pstart, k = _two_seqs(d, cfg)
+    vals, mask, seg = keep(a, b, pstart, int(k.sum()))
+    return body, Ragged(vals[mask], np.bincount(seg[mask], minlength=len(d)))
+  sample.__name__ = sample.__qualname__ = name
+  register(name, max_target_len=_set_op_max_target, check=_check_set_op)(sample)
+  return sample
 
 
-@_set_op("intersect")
-def intersect(rng: Rng, cfg: SyntheticConfig):
-  """`_two_seqs`; target = tokens in both, in order of first appearance (in seq1)."""
-  s1, s2 = _two_seqs(rng, cfg)
-  u1 = unique_in_order(s1)
-  return _body(cfg, s1, s2), u1[np.isin(u1, s2)]
+def _union(a, b, pstart, num_ids):
+  (e1, i1, v1), (e2, i2, v2) = a, b
+  el = Elements(e1.lengths + e2.lengths)
+  both = concat_rows([Ragged(i1.astype(np.int32), e1.lengths),
+                      Ragged(i2.astype(np.int32), e2.lengths)]).values
+  vals = concat_rows([Ragged(v1, e1.lengths), Ragged(v2, e2.lengths)]).values
+  return vals, first_occurrence(el.seg, both, el.pos, el.start), el.seg
 
 
-@_set_op("set1_minus_set2")
-def set1_minus_set2(rng: Rng, cfg: SyntheticConfig):
-  """`_two_seqs`; target = tokens of seq1 not in seq2, in order of first appearance."""
-  s1, s2 = _two_seqs(rng, cfg)
-  u1 = unique_in_order(s1)
-  return _body(cfg, s1, s2), u1[~np.isin(u1, s2)]
+def _intersect(a, b, pstart, num_ids):
+  (e1, i1, v1), (e2, i2, _) = a, b
+  in2 = _present(num_ids, pstart, e2, i2)[pstart[e1.seg] + i1]
+  return v1, first_occurrence(e1.seg, i1, e1.pos, e1.start) & in2, e1.seg
 
 
-@_set_op("set2_minus_set1")
-def set2_minus_set1(rng: Rng, cfg: SyntheticConfig):
-  """`_two_seqs`; target = tokens of seq2 not in seq1, in order of first appearance."""
-  s1, s2 = _two_seqs(rng, cfg)
-  u2 = unique_in_order(s2)
-  return _body(cfg, s1, s2), u2[~np.isin(u2, s1)]
+def _minus(a, b, pstart, num_ids):
+  (e1, i1, v1), (e2, i2, _) = a, b
+  in2 = _present(num_ids, pstart, e2, i2)[pstart[e1.seg] + i1]
+  return v1, first_occurrence(e1.seg, i1, e1.pos, e1.start) & ~in2, e1.seg
+
+
+union = _set_op("union", _union)
+union.__doc__ = "`_two_seqs`; target = tokens in seq1 or seq2, in order of first appearance."
+intersect = _set_op("intersect", _intersect)
+intersect.__doc__ = ("`_two_seqs`; target = tokens in both, in order of first appearance "
+                     "(in seq1).")
+set1_minus_set2 = _set_op("set1_minus_set2", _minus)
+set1_minus_set2.__doc__ = ("`_two_seqs`; target = tokens of seq1 not in seq2, in order "
+                           "of first appearance.")
+set2_minus_set1 = _set_op("set2_minus_set1", lambda a, b, p, n: _minus(b, a, p, n))
+set2_minus_set1.__doc__ = ("`_two_seqs`; target = tokens of seq2 not in seq1, in order "
+                           "of first appearance.")

@@ -15,6 +15,9 @@ EOS_ID = 1
 # Number of ids in every task's name prefix (see `SyntheticConfig.name_prefix`).
 NAME_PREFIX_LEN = 2
 
+# Longest sampled part the vectorized generators support (positions use 11 bits).
+MAX_LEN_LIMIT = 2047
+
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
@@ -60,6 +63,9 @@ class SyntheticConfig:
       fail(f"min_len must be >= 1, not {self.min_len}")
     if self.max_len < self.min_len:
       fail(f"max_len ({self.max_len}) must be >= min_len ({self.min_len})")
+    if self.max_len > MAX_LEN_LIMIT:
+      fail(f"max_len must be <= {MAX_LEN_LIMIT} (the vectorized generators pack "
+           f"positions into 11 bits), not {self.max_len}")
 
   @property
   def special_ids(self) -> dict[str, int]:

@@ -1,12 +1,19 @@
-"""Pure-numpy generators of the synthetic tasks: one example = f(task, split, seed, index).
+"""Pure-numpy, vectorized generators of the 18 simple synthetic tasks.
+
+Example i of (task, split, seed) is a pure function of those four values: every random
+number it uses is a counter-based hash of (task, split, seed, i, stream, position)
+(`tasks/synthetic/counter_rng.py`). A sampler therefore draws a whole batch of
+examples with a few whole-array numpy operations, and an example is the same whether
+drawn alone (`generate`) or in any batch (`generate_batch`), in any process.
 
 No TensorFlow here, so hosts and benchmarks can generate data without it. Adding a task
-is one small `@register(...)` function returning (sequence, target); `generate` adds the
-name prefix and divider, and `max_lengths` reports the longest possible features.
+is one `@register(...)` function `(draws, cfg) -> (body, target)` over a batch (both
+`Ragged`); `generate_batch` adds the name prefix and divider, and `max_lengths`
+reports the longest possible features. The tasks live in `tasks/synthetic/unary.py`
+and `tasks/synthetic/binary.py`, imported (and so registered) at the bottom.
 
-This module holds the registry, the shared helpers and the public API; the tasks live in
-`tasks/synthetic/unary.py` and `tasks/synthetic/binary.py`, imported (and so registered)
-at the bottom of this module.
+Batches are processed in blocks of `BLOCK` examples (cache-sized arrays); the result
+does not depend on the block size.
 """
 from __future__ import annotations
 
@@ -14,25 +21,31 @@ import dataclasses
 import difflib
 import functools
 import zlib
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from tasks.synthetic import counter_rng
 from tasks.synthetic.config import NAME_PREFIX_LEN, SyntheticConfig
+from tasks.synthetic.counter_rng import Draws
+from tasks.synthetic.ragged import (Batch, Ragged, concat_rows, const_rows, offsets,
+                                    positions, segment_ids)
 
-# A sampler draws the part after the task divider ("body") and the target, both
-# without EOS, from the example's own random generator.
-SampleFn = Callable[[np.random.Generator, SyntheticConfig], "tuple[np.ndarray, np.ndarray]"]
+# A sampler draws the part after the task divider ("body") and the target of every
+# example of a batch, both without EOS.
+SampleFn = Callable[[Draws, SyntheticConfig], "tuple[Ragged, Ragged]"]
 LengthFn = Callable[[SyntheticConfig], int]
 # Raises ValueError, naming the offending config field, if the task cannot be sampled
 # under a config (e.g. a max_len too small for the sampler's fixed parts).
 CheckFn = Callable[[str, SyntheticConfig], None]
 
+BLOCK = 2048  # examples per internal block
+
 
 @dataclasses.dataclass(frozen=True)
 class TaskGenerator:
-  """A task's sampler, the longest body / target (no EOS) it can produce, and the check
-  of the configs it supports."""
+  """A task's batch sampler, the longest body / target (no EOS) it can produce, and the
+  check of the configs it supports."""
 
   sample: SampleFn
   max_body_len: LengthFn
@@ -64,7 +77,7 @@ def stable_hash(s: str) -> int:
 
 
 def example_rng(task: str, split: str, seed: int, index: int) -> np.random.Generator:
-  """The random generator of one example, a pure function of its four coordinates."""
+  """A per-example numpy Generator, for the per-example families (LIME, nesting)."""
   for name, v in (("seed", seed), ("index", index)):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
       raise ValueError(f"{name} must be a non-negative int, got {v!r}")
@@ -72,27 +85,89 @@ def example_rng(task: str, split: str, seed: int, index: int) -> np.random.Gener
       [stable_hash(task), stable_hash(split), int(seed), int(index)])
 
 
-def rand_tokens(rng: np.random.Generator, cfg: SyntheticConfig, m: int) -> np.ndarray:
-  """m i.i.d. uniform draws from the token pool [pool_low, pool_high]."""
-  return rng.integers(cfg.pool_low, cfg.pool_high + 1, size=m, dtype=np.int32)
+class Elements:
+  """Row / position bookkeeping of a ragged layout with the given row lengths."""
+
+  def __init__(self, lengths: np.ndarray):
+    self.lengths = np.asarray(lengths, np.int64)
+    self.offsets = offsets(self.lengths)
+    self.seg = segment_ids(self.lengths)
+    self.pos = positions(self.lengths, self.offsets)
+
+  @property
+  def start(self) -> np.ndarray:
+    """Flat index of each row's first element."""
+    return self.offsets[:-1]
+
+  def row_of(self, per_row: np.ndarray) -> np.ndarray:
+    """A per-row value broadcast to every element."""
+    return per_row[self.seg]
 
 
-def partition_no_zeros(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-  """k positive parts summing to n: multinomial(n - k, uniform over k) + 1."""
-  if not 1 <= k <= n:
+def rand_tokens(draws: Draws, cfg: SyntheticConfig, stream: int, seg: np.ndarray,
+                pos: np.ndarray, attempt: int = 0) -> np.ndarray:
+  """Uniform draws from the token pool [pool_low, pool_high] (int32), elementwise."""
+  return draws.elem_ints(stream, seg, pos, cfg.pool_low, cfg.pool_high,
+                         attempt).astype(np.int32)
+
+
+def partition_bins(draws: Draws, stream: int, n: np.ndarray, k: np.ndarray) -> Elements:
+  """partition_no_zeros(n, k) in element form: the n elements of each row get bins,
+  the first k the bins 0..k-1 (every part non-empty) and the other n - k a U{0..k-1}
+  each (draw j of `stream` for element j), so the part sizes are multinomial(n - k,
+  uniform over k) + 1. Returns the Elements of n with `.bin` set."""
+  el = Elements(n)
+  kk = el.row_of(np.asarray(k, np.int64))
+  balls = draws.elem_ints(stream, el.seg, el.pos, 0, np.maximum(kk, 1) - 1)
+  el.bin = np.where(el.pos < kk, el.pos, balls)
+  return el
+
+
+def partition_no_zeros(draws: Draws, stream: int, n: np.ndarray,
+                       k: np.ndarray) -> Ragged:
+  """Part sizes of `partition_bins` per row (k positive parts summing to n)."""
+  n, k = np.asarray(n, np.int64), np.asarray(k, np.int64)
+  if np.any(k < 1) or np.any(k > n):
     raise ValueError(f"partition_no_zeros needs 1 <= k <= n, got n={n}, k={k}")
-  return rng.multinomial(n - k, np.full(k, 1.0 / k)) + 1
+  el = partition_bins(draws, stream, n, k)
+  koffs = offsets(k)
+  sizes = np.bincount(koffs[el.seg] + el.bin, minlength=int(koffs[-1]))
+  return Ragged(sizes.astype(np.int64), k)
 
 
-def sample_length(rng: np.random.Generator, cfg: SyntheticConfig) -> int:
-  """L ~ U{min_len..max_len}."""
-  return int(rng.integers(cfg.min_len, cfg.max_len + 1))
+def shuffle_order(draws: Draws, stream: int, el: Elements) -> np.ndarray:
+  """A uniformly random permutation within every row: flat indices `perm` such that
+  `x[perm]` is x shuffled row by row. Sorts (row, 41 random bits, position); random
+  keys of one row tie with probability < 1e-8, and ties keep position order."""
+  if not len(el.seg):
+    return np.zeros(0, np.int64)
+  pos_bits = max(1, int(el.pos.max()).bit_length())
+  seg_bits = max(1, int(el.seg[-1]).bit_length())
+  rand_bits = 63 - pos_bits - seg_bits
+  if rand_bits < 41:
+    raise ValueError("shuffle_order: batch block too large for 41 random bits")
+  r = (draws.words(stream, el.seg, el.pos) >> np.uint64(64 - 41)).astype(np.int64)
+  key = (((el.seg << 41) | r) << pos_bits) | el.pos
+  key.sort()
+  return el.start[el.seg] + (key & ((1 << pos_bits) - 1))
 
 
-def unique_in_order(seq: np.ndarray) -> np.ndarray:
-  """The distinct tokens of seq in order of first occurrence (`aabbbcbbbb -> abc`)."""
-  _, first = np.unique(seq, return_index=True)
-  return seq[np.sort(first)]
+def number_tokens(cfg: SyntheticConfig, n: "int | np.ndarray") -> "np.ndarray | Ragged":
+  """Decimal digits, one token per digit, digit d -> pool_low + d (`137 -> [d1 d3 d7]`).
+
+  An int gives one int32 array; an array of ints gives a Ragged of their digits."""
+  if np.ndim(n) == 0:
+    return np.asarray([cfg.pool_low + int(c) for c in str(int(n))], np.int32)
+  n = np.asarray(n, np.int64)
+  ndig = np.ones(len(n), np.int64)
+  p = 10
+  while np.any(n >= p):
+    ndig += n >= p
+    p *= 10
+  el = Elements(ndig)
+  power = 10 ** (el.row_of(ndig) - 1 - el.pos)
+  digits = (el.row_of(n) // power) % 10
+  return Ragged((digits + cfg.pool_low).astype(np.int32), ndig)
 
 
 # Answer words. The reference code writes numbers and yes/no with SentencePiece pieces;
@@ -103,11 +178,6 @@ def unique_in_order(seq: np.ndarray) -> np.ndarray:
 YES_OFFSET = 10
 NO_OFFSET = 11
 NUM_ANSWER_IDS = 12
-
-
-def number_tokens(cfg: SyntheticConfig, n: int) -> np.ndarray:
-  """The decimal digits of n >= 0, one token per digit (`137 -> [d1, d3, d7]`)."""
-  return np.asarray([cfg.pool_low + int(c) for c in str(int(n))], np.int32)
 
 
 def require(task: str, cfg: SyntheticConfig, ok: bool, field: str, need: str) -> None:
@@ -144,36 +214,52 @@ def _checked(task: str, cfg: SyntheticConfig) -> TaskGenerator:
   return gen
 
 
-def generate(task: str, cfg: SyntheticConfig, split: str, seed: int,
-             index: int) -> tuple[np.ndarray, np.ndarray]:
-  """Example `index` of (task, split, seed): int32 (inputs, targets) without EOS.
+def _block(task: str, gen: TaskGenerator, cfg: SyntheticConfig, keys: np.ndarray) -> Batch:
+  body, target = gen.sample(Draws(keys), cfg)
+  empty = target.lengths == 0
+  if empty.any():  # [empty_target] in place of an empty result
+    target = concat_rows([target, Ragged(np.full(int(empty.sum()), cfg.empty_target,
+                                                 np.int32), empty.astype(np.int64))])
+  if len(keys) and (body.lengths.min() < cfg.min_len
+                    or body.lengths.max() > gen.max_body_len(cfg)
+                    or target.lengths.max() > gen.max_target_len(cfg)):
+    raise AssertionError(  # a generator bug: max_lengths would be wrong
+        f"{task}: body/target lengths {body.lengths.min()}..{body.lengths.max()} / "
+        f"{target.lengths.max()} violate the length range [{cfg.min_len}, "
+        f"{gen.max_body_len(cfg)}] / the declared maximum target length "
+        f"{gen.max_target_len(cfg)}")
+  header = const_rows(cfg.name_prefix(task) + (cfg.task_divider,), len(keys))
+  inputs = concat_rows([header, body])
+  return Batch(inputs.values, inputs.lengths, target.values.astype(np.int32),
+               target.lengths)
+
+
+def generate_batch(task: str, cfg: SyntheticConfig, split: str, seed: int,
+                   indices: "Sequence[int] | np.ndarray") -> Batch:
+  """Examples `indices` of (task, split, seed) as a ragged int32 `Batch`, no EOS.
 
   inputs = cfg.name_prefix(task) + [cfg.task_divider] + sampled body (for binary tasks
   body = seq + [cfg.arg_divider] + query). An empty target becomes [cfg.empty_target],
   as in the reference code (set operations with an empty result, or `delete` of a
-  query from an empty sequence). Raises ValueError if the task cannot be sampled with
-  `cfg` (see each task's `check`).
+  query from an empty sequence). Example j of the result is the same for any batch
+  holding its index. Raises ValueError if the task cannot be sampled with `cfg` (see
+  each task's `check`) or an index is not a non-negative int.
   """
   gen = _checked(task, cfg)
-  body, target = gen.sample(example_rng(task, split, seed, index), cfg)
-  if len(target) == 0:
-    target = np.asarray([cfg.empty_target], np.int32)
-  if (not cfg.min_len <= len(body) <= gen.max_body_len(cfg)
-      or len(target) > gen.max_target_len(cfg)):
-    raise AssertionError(  # a generator bug: max_lengths would be wrong
-        f"{task}: body/target lengths {len(body)}/{len(target)} violate the length "
-        f"range [{cfg.min_len}, {gen.max_body_len(cfg)}] / the declared maximum "
-        f"target length {gen.max_target_len(cfg)}")
-  inputs = np.concatenate(
-      [np.asarray(cfg.name_prefix(task) + (cfg.task_divider,), np.int32),
-       np.asarray(body, np.int32)])
-  return inputs, np.asarray(target, np.int32)
+  keys = counter_rng.example_keys(task, split, seed, indices)
+  blocks = [_block(task, gen, cfg, keys[s:s + BLOCK])
+            for s in range(0, max(len(keys), 1), BLOCK)]
+  return blocks[0] if len(blocks) == 1 else Batch.concatenate(blocks)
 
 
-def generate_batch(task: str, cfg: SyntheticConfig, split: str, seed: int, start: int,
-                   count: int) -> list[tuple[np.ndarray, np.ndarray]]:
-  """Examples start .. start+count-1, as `generate` returns them (ragged)."""
-  return [generate(task, cfg, split, seed, i) for i in range(start, start + count)]
+def generate(task: str, cfg: SyntheticConfig, split: str, seed: int,
+             index: int) -> tuple[np.ndarray, np.ndarray]:
+  """Example `index` of (task, split, seed): int32 (inputs, targets) without EOS.
+
+  The same as example 0 of `generate_batch(task, cfg, split, seed, [index])`."""
+  if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+    raise ValueError(f"index must be a non-negative int, got {index!r}")
+  return generate_batch(task, cfg, split, seed, [index]).example(0)
 
 
 def max_lengths(task: str, cfg: SyntheticConfig) -> dict[str, int]:

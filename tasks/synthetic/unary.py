@@ -2,100 +2,120 @@
 
 Registered on import of `tasks.synthetic.generators`. Below, lo / hi are cfg.min_len /
 cfg.max_len (PAPER: 10 / 220, TINY: 10 / 64); every body length lies in [lo, hi].
-Samplers follow the project spec (synthetic_tasks.md); the name prefix and divider are
-added by `generators.generate`.
+Samplers follow the project spec (synthetic_tasks.md) and draw a whole batch at once
+(`Draws`: counter-based draws named by stream and position); the name prefix and
+divider are added by `generators.generate_batch`.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from tasks.synthetic.config import SyntheticConfig
-from tasks.synthetic.generators import (number_tokens, partition_no_zeros, rand_tokens,
-                                        register, require_answer_ids, sample_length,
-                                        unique_in_order)
+from tasks.synthetic.counter_rng import Draws
+from tasks.synthetic.generators import (Elements, number_tokens, partition_bins,
+                                        rand_tokens, register, require_answer_ids,
+                                        shuffle_order)
+from tasks.synthetic.ragged import Ragged, first_occurrence, ranges
 
-Rng = np.random.Generator
+# Draw streams (names of independent random sequences within one example).
+S_LEN, S_TOK, S_K, S_BIN, S_SHUF, S_WORDS, S_NONDIV = range(1, 8)
 
 
-def _random_seq(rng: Rng, cfg: SyntheticConfig) -> np.ndarray:
+def _random_seq(d: Draws, cfg: SyntheticConfig) -> tuple[Ragged, Elements]:
   """seq = rand_tokens(L), L ~ U{lo..hi}."""
-  return rand_tokens(rng, cfg, sample_length(rng, cfg))
+  el = Elements(d.ints(S_LEN, cfg.min_len, cfg.max_len))
+  return Ragged(rand_tokens(d, cfg, S_TOK, el.seg, el.pos), el.lengths), el
 
 
-def _runs(rng: Rng, cfg: SyntheticConfig, shuffle: bool) -> np.ndarray:
+def _runs(d: Draws, cfg: SyntheticConfig, shuffle: bool) -> tuple[Ragged, Elements]:
   """L ~ U{lo..hi}; k ~ U{1..L}; k tokens drawn with replacement, each repeated by its
-  part of partition_no_zeros(L, k); the whole list shuffled if `shuffle`."""
-  length = sample_length(rng, cfg)
-  k = int(rng.integers(1, length + 1))
-  sizes = partition_no_zeros(rng, length, k)
-  seq = np.repeat(rand_tokens(rng, cfg, k), sizes)
+  part of partition_no_zeros(L, k); the whole list shuffled if `shuffle`.
+
+  Element form: element j of the L gets bin j (j < k) or a U{0..k-1} (j >= k), and
+  bin b's token is draw b of the token stream, so the bins' sizes are the partition.
+  Unshuffled, elements are listed by bin (the runs); shuffled, in uniformly random
+  order."""
+  length = d.ints(S_LEN, cfg.min_len, cfg.max_len)
+  k = d.ints(S_K, 1, length)
+  el = partition_bins(d, S_BIN, length, k)
   if shuffle:
-    rng.shuffle(seq)
-  return seq
+    bins = el.bin[shuffle_order(d, S_SHUF, el)]
+  else:  # sorted by bin within each row: key (row, bin) fits easily in int64
+    bins = np.sort((el.seg << 32) | el.bin) & 0xFFFFFFFF
+  return Ragged(rand_tokens(d, cfg, S_TOK, el.seg, bins), length), el
+
+
+def _same(seq: Ragged) -> Ragged:
+  return Ragged(seq.values.copy(), seq.lengths)
 
 
 @register("identity")
-def identity(rng: Rng, cfg: SyntheticConfig):
+def identity(d: Draws, cfg: SyntheticConfig):
   """seq = rand_tokens(L); target = seq."""
-  seq = _random_seq(rng, cfg)
-  return seq, seq.copy()
+  seq, _ = _random_seq(d, cfg)
+  return seq, _same(seq)
 
 
 @register("set")
-def set_(rng: Rng, cfg: SyntheticConfig):
+def set_(d: Draws, cfg: SyntheticConfig):
   """k tokens (with replacement) repeated by a positive partition of L, shuffled;
   target = the unique tokens in order of first occurrence (`aabbbcbbbb -> abc`)."""
-  seq = _runs(rng, cfg, shuffle=True)
-  return seq, unique_in_order(seq)
+  seq, el = _runs(d, cfg, shuffle=True)
+  keep = first_occurrence(el.seg, seq.values, el.pos, el.start)
+  return seq, Ragged(seq.values[keep], np.bincount(el.seg[keep], minlength=len(d)))
 
 
 @register("reverse")
-def reverse(rng: Rng, cfg: SyntheticConfig):
+def reverse(d: Draws, cfg: SyntheticConfig):
   """seq = rand_tokens(L); target = seq reversed."""
-  seq = _random_seq(rng, cfg)
-  return seq, seq[::-1].copy()
+  seq, el = _random_seq(d, cfg)
+  back = el.start[el.seg] + el.row_of(el.lengths) - 1 - el.pos
+  return seq, Ragged(seq.values[back], seq.lengths)
 
 
 @register("deduplicate")
-def deduplicate(rng: Rng, cfg: SyntheticConfig):
+def deduplicate(d: Draws, cfg: SyntheticConfig):
   """Sampled as `set` but NOT shuffled (runs of repeated tokens); target = every run of
   equal adjacent tokens collapsed to one token (`aabbbcbbbb -> abcb`). Two adjacent
   runs may draw the same token; they then form one run and collapse together."""
-  seq = _runs(rng, cfg, shuffle=False)
-  keep = np.concatenate([[True], seq[1:] != seq[:-1]])
-  return seq, seq[keep]
+  seq, el = _runs(d, cfg, shuffle=False)
+  v = seq.values
+  keep = np.ones(len(v), bool)
+  keep[1:] = v[1:] != v[:-1]
+  keep[el.start] = True
+  return seq, Ragged(v[keep], np.bincount(el.seg[keep], minlength=len(d)))
 
 
 @register("duplicate", max_target_len=lambda cfg: 2 * cfg.max_len)
-def duplicate(rng: Rng, cfg: SyntheticConfig):
+def duplicate(d: Draws, cfg: SyntheticConfig):
   """seq = rand_tokens(L); target = every token written twice (`abc -> aabbcc`), so up
   to 2 * hi tokens."""
-  seq = _random_seq(rng, cfg)
-  return seq, np.repeat(seq, 2)
+  seq, _ = _random_seq(d, cfg)
+  return seq, Ragged(np.repeat(seq.values, 2), 2 * seq.lengths)
 
 
 @register("first_token", max_target_len=lambda cfg: 1)
-def first_token(rng: Rng, cfg: SyntheticConfig):
+def first_token(d: Draws, cfg: SyntheticConfig):
   """seq = rand_tokens(L); target = [seq[0]]."""
-  seq = _random_seq(rng, cfg)
-  return seq, seq[:1].copy()
+  seq, el = _random_seq(d, cfg)
+  return seq, Ragged(seq.values[el.start], np.ones(len(d), np.int64))
 
 
 @register("last_token", max_target_len=lambda cfg: 1)
-def last_token(rng: Rng, cfg: SyntheticConfig):
+def last_token(d: Draws, cfg: SyntheticConfig):
   """seq = rand_tokens(L); target = [seq[-1]]."""
-  seq = _random_seq(rng, cfg)
-  return seq, seq[-1:].copy()
+  seq, el = _random_seq(d, cfg)
+  return seq, Ragged(seq.values[el.offsets[1:] - 1], np.ones(len(d), np.int64))
 
 
 @register("length", max_target_len=lambda cfg: len(str(cfg.max_len)),
           check=require_answer_ids)
-def length(rng: Rng, cfg: SyntheticConfig):
+def length(d: Draws, cfg: SyntheticConfig):
   """seq = rand_tokens(L); target = the decimal digits of L, one token per digit, digit
   d being pool id pool_low + d (`generators.number_tokens`; PAPER: 0 -> 2 .. 9 -> 11).
   The reference used SentencePiece pieces of str(L); any fixed mapping is allowed."""
-  seq = _random_seq(rng, cfg)
-  return seq, number_tokens(cfg, len(seq))
+  seq, _ = _random_seq(d, cfg)
+  return seq, number_tokens(cfg, seq.lengths)
 
 
 def max_words(cfg: SyntheticConfig) -> int:
@@ -105,7 +125,7 @@ def max_words(cfg: SyntheticConfig) -> int:
 
 
 @register("longest_word")
-def longest_word(rng: Rng, cfg: SyntheticConfig):
+def longest_word(d: Draws, cfg: SyntheticConfig):
   """Words of random tokens separated by cfg.word_divider; target = the FIRST longest
   word (ties go to the earliest word).
 
@@ -115,14 +135,29 @@ def longest_word(rng: Rng, cfg: SyntheticConfig):
   w). Body length n + w - 1 lies in [lo, hi].
   """
   lo, hi = cfg.min_len, cfg.max_len
-  w = int(rng.integers(1, max_words(cfg) + 1))
-  n = int(rng.integers(max(lo - (w - 1), w), hi - (w - 1) + 1))
-  sizes = partition_no_zeros(rng, n, w)
-  words = np.split(rand_tokens(rng, cfg, n), np.cumsum(sizes)[:-1])
-  divider = np.asarray([cfg.word_divider], np.int32)
-  pieces = []
-  for i, word in enumerate(words):
-    if i:
-      pieces.append(divider)
-    pieces.append(word)
-  return np.concatenate(pieces), words[int(np.argmax(sizes))].copy()  # argmax: first
+  w = d.ints(S_WORDS, 1, max_words(cfg))
+  n = d.ints(S_NONDIV, np.maximum(lo - (w - 1), w), hi - (w - 1))
+  el = partition_bins(d, S_BIN, n, w)  # element j of a row: a token of word el.bin[j]
+  woffs = np.zeros(len(w) + 1, np.int64)
+  np.cumsum(w, out=woffs[1:])
+  sizes = np.bincount(woffs[el.seg] + el.bin, minlength=int(woffs[-1]))
+  wseg = np.repeat(np.arange(len(w)), w)
+  wpos = np.arange(len(sizes)) - woffs[wseg]
+  # Words in order: tokens sorted by (row, word); token t of word j sits at body
+  # position (tokens of words < j) + t + j (the j dividers before it).
+  body_len = n + w - 1
+  bstart = np.zeros(len(w) + 1, np.int64)
+  np.cumsum(body_len, out=bstart[1:])
+  word_start_tok = np.zeros(len(sizes) + 1, np.int64)  # flat token index of each word
+  np.cumsum(sizes, out=word_start_tok[1:])
+  tok_word = np.repeat(np.arange(len(sizes)), sizes)  # flat word of each token, in order
+  tok_in_row = np.arange(len(tok_word)) - el.start[wseg[tok_word]]
+  body = np.full(int(bstart[-1]), cfg.word_divider, np.int32)
+  tokens = rand_tokens(d, cfg, S_TOK, wseg[tok_word], tok_in_row)
+  body[bstart[wseg[tok_word]] + tok_in_row + wpos[tok_word]] = tokens
+  # First longest word: the max of size * 2^20 - word position, per row.
+  score = sizes * (1 << 20) - wpos
+  best = np.maximum.reduceat(score, woffs[:-1])
+  best_word = woffs[:-1] + ((1 << 20) - best % (1 << 20)) % (1 << 20)
+  target = tokens[ranges(word_start_tok[best_word], sizes[best_word])]
+  return Ragged(body, body_len), Ragged(target, sizes[best_word])
