@@ -1,0 +1,337 @@
+"""The paper's downstream tasks: text-file loaders, their bad input, SQuAD, Gin files."""
+
+import inspect
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import seqio
+import sentencepiece as spm
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from synthpre_jax import gin_utils
+from synthpre_jax.data import pipeline
+from tasks.downstream import squad, text_files
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = (
+    "the quick brown fox jumps over the lazy dog . who wrote the report ? "
+    "public static void main ( string [ ] args ) { return x ; } "
+    "set alarm for seven am tomorrow . what is the capital of france ? paris . "
+    "cc ( = o ) oc1ccccc1 >> product reactants smiles . "
+    "The Daily Mail reported on Monday that STOCKS rose 3 % in London . "
+    "train valid test input target Mixed Case 0 1 2 3 4 5 6 7 8 9 short "
+)
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+  """A tiny SentencePiece vocabulary (pad 0, EOS 1, unk 2, like T5's) trained here."""
+  root = tmp_path_factory.mktemp("spm")
+  corpus = root / "corpus.txt"
+  words = TEXT.split()
+  rng = np.random.default_rng(0)
+  corpus.write_text("\n".join(" ".join(rng.choice(words, 12)) for _ in range(400)) + "\n"
+                    + TEXT + "\n")
+  spm.SentencePieceTrainer.train(
+      input=str(corpus), model_prefix=str(root / "sp"), vocab_size=150,
+      model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+      character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
+  return seqio.SentencePieceVocabulary(str(root / "sp.model"))
+
+
+@pytest.fixture(autouse=True)
+def no_data_dir(monkeypatch):
+  """Each test starts with neither set_data_dir nor the environment variable set."""
+  monkeypatch.delenv(text_files.ENV_VAR, raising=False)
+  text_files.set_data_dir(None)
+  yield
+  text_files.set_data_dir(None)
+
+
+def _write(path: str, text, mode="w"):
+  tf.io.gfile.makedirs(path.rsplit("/", 1)[0])
+  with tf.io.gfile.GFile(path, mode) as f:
+    f.write(text)
+
+
+def _make_task_dir(root, task, splits=("train", "valid", "test"), n=3):
+  for split in splits:
+    lines = [f"{split} input {i} Mixed Case\t{split} target {i} Mixed Case" for i in range(n)]
+    _write(f"{root}/{task}/{split}.tsv", "\n".join(lines) + "\n")
+
+
+def _source_rows(task_name, split):
+  task = seqio.get_mixture_or_task(task_name)
+  ds = task.source.get_dataset(split=split, shuffle=False)
+  return [(ex["inputs"].decode(), ex["targets"].decode()) for ex in ds.as_numpy_iterator()]
+
+
+def _unique(prefix):
+  return f"test_{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def test_paper_tasks_are_registered_with_their_metrics():
+  for name in text_files.TEXT_FILE_TASKS + ("squad",):
+    task = seqio.get_mixture_or_task(name)
+    assert set(task.splits) == {"train", "validation", "test"}
+    assert task.output_features["targets"].add_eos
+    assert task.output_features["inputs"].vocabulary is text_files.TEXT_VOCABULARY
+  names = {n: [f.__name__ for f in seqio.get_mixture_or_task(n).metric_fns]
+           for n in text_files.TASK_INFO}
+  assert names == {"code_translation": ["exact_match"], "mtop": ["exact_match"],
+                   "webqsp": ["exact_match"], "retrosynthesis": ["exact_match"],
+                   "squad": ["squad"], "cnndm_10k": ["rouge"]}
+  assert "mtop" in pipeline.resolve_task("mtop").name  # reachable through `import tasks`
+
+
+def test_loader_reads_splits_and_maps_validation_to_valid(tmp_path):
+  _make_task_dir(str(tmp_path), "mtop")
+  text_files.set_data_dir(str(tmp_path))
+  assert _source_rows("mtop", "validation") == [
+      (f"valid input {i} Mixed Case", f"valid target {i} Mixed Case") for i in range(3)]
+  assert _source_rows("mtop", "train")[0] == ("train input 0 Mixed Case",
+                                              "train target 0 Mixed Case")
+  assert _source_rows("mtop", "test")[2][1] == "test target 2 Mixed Case"
+  assert text_files.split_path("mtop", "validation", "gs://b/d") == "gs://b/d/mtop/valid.tsv"
+
+
+def test_env_var_is_used_and_set_data_dir_wins(tmp_path, monkeypatch):
+  _make_task_dir(str(tmp_path / "a"), "webqsp", n=2)
+  _make_task_dir(str(tmp_path / "b"), "webqsp", n=4)
+  monkeypatch.setenv(text_files.ENV_VAR, str(tmp_path / "a"))
+  assert len(_source_rows("webqsp", "train")) == 2
+  text_files.set_data_dir(str(tmp_path / "b"))
+  assert len(_source_rows("webqsp", "train")) == 4
+
+
+def test_cnndm_is_lower_cased_by_the_loader_and_others_are_not(tmp_path):
+  for task in ("cnndm_10k", "code_translation"):
+    _make_task_dir(str(tmp_path), task)
+  text_files.set_data_dir(str(tmp_path))
+  assert _source_rows("cnndm_10k", "test")[0] == ("test input 0 mixed case",
+                                                  "test target 0 mixed case")
+  assert _source_rows("code_translation", "test")[0] == ("test input 0 Mixed Case",
+                                                         "test target 0 Mixed Case")
+
+
+def test_full_task_tokenizes_appends_eos_and_keeps_text(tmp_path, vocab):
+  _make_task_dir(str(tmp_path), "mtop")
+  name = _unique("mtop")
+  task = text_files.register_text_file_task(name, source_task="mtop", vocabulary=vocab,
+                                            data_dir=str(tmp_path))
+  try:
+    ex = next(task.get_dataset(sequence_length=None, split="validation", shuffle=False
+                               ).as_numpy_iterator())
+    assert ex["targets"][-1] == 1 and vocab.decode(ex["targets"].tolist()) == \
+        "valid target 0 Mixed Case"
+    assert ex["inputs_pretokenized"] == b"valid input 0 Mixed Case"
+    assert task.postprocess_fn("x", example=ex, is_target=True) == \
+        "valid target 0 Mixed Case"
+    assert task.postprocess_fn(b"pred", example=ex, is_target=False) == "pred"
+  finally:
+    seqio.TaskRegistry.remove(name)
+
+
+def test_unset_missing_dir_and_missing_split_say_what_to_fix(tmp_path):
+  with pytest.raises(ValueError, match="DOWNSTREAM_DATA_DIR") as e:
+    _source_rows("mtop", "train")
+  assert text_files.ENV_VAR in str(e.value)
+
+  text_files.set_data_dir(str(tmp_path / "nowhere"))
+  with pytest.raises(FileNotFoundError) as e:
+    _source_rows("mtop", "train")
+  assert f"{tmp_path}/nowhere/mtop/train.tsv" in str(e.value)
+  assert "does not exist" in str(e.value) and text_files.ENV_VAR in str(e.value)
+
+  _make_task_dir(str(tmp_path), "retrosynthesis", splits=("train", "valid"))
+  text_files.set_data_dir(str(tmp_path))
+  with pytest.raises(FileNotFoundError) as e:  # raised when the dataset is built
+    seqio.get_mixture_or_task("retrosynthesis").get_dataset(
+        sequence_length=None, split="test", shuffle=False)
+  message = str(e.value)
+  assert f"{tmp_path}/retrosynthesis/test.tsv" in message and "'test'" in message
+  assert "holds only: train.tsv, valid.tsv" in message
+
+  with pytest.raises(FileNotFoundError, match="has no folder mtop/"):
+    _source_rows("mtop", "validation")
+
+
+def test_bad_lines_are_counted_reported_and_skipped(tmp_path, caplog):
+  lines = [b"good 1\tout 1",           # 1
+           b"no tab here",             # 2
+           b"two\ttabs\there",         # 3
+           b"",                        # 4 (blank)
+           b"empty target\t",          # 5
+           b"\xff\xfe\tnot utf8",      # 6
+           b"good 2\tout 2\r",         # 7 (CRLF is fine)
+           b"\tempty input",           # 8
+           b"good 3\tout 3"]           # 9 (no final newline)
+  _write(f"{tmp_path}/code_translation/train.tsv", b"\n".join(lines), mode="wb")
+  text_files.set_data_dir(str(tmp_path))
+  with caplog.at_level(logging.WARNING, logger=text_files.__name__):
+    parsed = text_files.read_split("code_translation", "train")
+    again = text_files.read_split("code_translation", "train")
+  assert again is parsed
+  assert parsed.inputs == ("good 1", "good 2", "good 3")
+  assert parsed.targets == ("out 1", "out 2", "out 3")
+  assert parsed.line_numbers == (1, 7, 9)
+  assert parsed.bad_lines == (2, 3, 4, 5, 6, 8)
+  warnings = [r.getMessage() for r in caplog.records]
+  assert len(warnings) == 1, warnings  # reported once, when the file is read
+  assert "6 of 9 lines" in warnings[0] and "lines 2, 3, 4, 5, 6, ...)" in warnings[0]
+  assert "train.tsv" in warnings[0]
+
+  # Several epochs through the registered task: no crash, only good examples.
+  ds = seqio.get_mixture_or_task("code_translation").source.get_dataset(
+      split="train", shuffle=True, seed=3).repeat(4)
+  rows = [ex["inputs"].decode() for ex in ds.as_numpy_iterator()]
+  assert sorted(rows) == sorted(["good 1", "good 2", "good 3"] * 4)
+
+
+def test_a_file_without_a_usable_line_is_an_error(tmp_path):
+  _write(f"{tmp_path}/mtop/train.tsv", "no tabs\nat all\n")
+  text_files.set_data_dir(str(tmp_path))
+  with pytest.raises(ValueError, match="no usable 'input<TAB>target' line.*2 of 2 lines"):
+    text_files.read_split("mtop", "train")
+
+
+def test_training_batches_from_a_text_task_over_several_epochs(tmp_path, vocab):
+  _make_task_dir(str(tmp_path), "mtop", n=5)
+  name = _unique("mtop")
+  text_files.register_text_file_task(name, source_task="mtop", vocabulary=vocab,
+                                     data_dir=str(tmp_path))
+  try:
+    batches = pipeline.get_batches(
+        task_name=name, feature_lengths={"inputs": 8, "targets": 6}, split="train",
+        global_batch_size=4, seed=0, shuffle=True, process_index=0, process_count=1)
+    seen = [next(batches) for _ in range(6)]  # 24 examples from 5: several epochs
+    assert all(b["encoder_input_tokens"].shape == (4, 8) for b in seen)
+    # Overlong examples are truncated with EOS kept last (the stated policy).
+    assert all((b["decoder_target_tokens"][:, -1] == 1).all() for b in seen)
+  finally:
+    seqio.TaskRegistry.remove(name)
+
+
+def test_length_report_counts_overlong_examples(tmp_path, vocab):
+  rows = ["short\tbrown fox", "the quick brown fox jumps over the lazy dog\tfox",
+          "who wrote the report ?\tthe quick brown fox jumps over the lazy dog . paris"]
+  _write(f"{tmp_path}/webqsp/valid.tsv", "\n".join(f"{r}" for r in rows) + "\n")
+  name = _unique("webqsp")
+  text_files.register_text_file_task(name, source_task="webqsp", vocabulary=vocab,
+                                     data_dir=str(tmp_path))
+  try:
+    lengths = [(len(vocab.encode(r.split("\t")[0])) + 1, len(vocab.encode(r.split("\t")[1])) + 1)
+               for r in rows]
+    cut = {"inputs": sorted(l[0] for l in lengths)[1], "targets": lengths[0][1]}
+    report = text_files.length_report(name, "validation", cut)
+    assert report.examples == 3
+    assert report.too_long == {"inputs": sum(l[0] > cut["inputs"] for l in lengths),
+                               "targets": sum(l[1] > cut["targets"] for l in lengths)}
+    assert report.too_long["inputs"] == 1 and report.too_long["targets"] >= 1
+    assert report.longest == {"inputs": max(l[0] for l in lengths),
+                              "targets": max(l[1] for l in lengths)}
+    assert "truncates" in report.message() and "full target text" in report.message()
+    roomy = {"inputs": 1000, "targets": 1000}
+    assert text_files.length_report(name, "validation", roomy).message() == ""
+    assert text_files.overlong_warnings(name, cut, splits=("validation",)) == \
+        [report.message()]
+    assert text_files.overlong_warnings("set_tiny", cut) == []  # not a downstream task
+  finally:
+    seqio.TaskRegistry.remove(name)
+    text_files.DOWNSTREAM_TASK_NAMES.discard(name)
+
+
+def test_reads_through_tf_io_gfile_on_a_non_local_filesystem():
+  # TensorFlow's in-memory filesystem: reachable through tf.io.gfile only, like gs://.
+  root = f"ram://downstream_{uuid.uuid4().hex[:8]}"
+  _make_task_dir(root, "retrosynthesis", splits=("train", "valid"))
+  text_files.set_data_dir(root)
+  assert _source_rows("retrosynthesis", "validation")[1][0] == "valid input 1 Mixed Case"
+  with pytest.raises(FileNotFoundError, match=f"{root}/retrosynthesis/test.tsv"):
+    _source_rows("retrosynthesis", "test")
+  source = inspect.getsource(text_files)
+  assert "open(" not in source and "os.path" not in source
+
+
+def test_pad_punctuation_matches_t5():
+  out = squad.pad_punctuation(tf.constant(["Who's  there?(1990)", " a_b-c "]))
+  assert [s.decode() for s in out.numpy()] == ["Who ' s there ? ( 1990 )", "a_b - c"]
+
+
+def test_squad_from_mocked_tfds_keeps_every_answer(vocab):
+  name = _unique("squad")
+  task = squad.register_squad_task(name, vocabulary=vocab)
+  try:
+    with tfds.testing.mock_data(num_examples=6):
+      raw = list(tfds.load("squad/v1.1", split="validation").as_numpy_iterator())
+      raw = [r for r in raw if len(r["answers"]["text"])]
+      # (mock_data has no split sizes, which seqio's in-memory cache check asks for)
+      got = list(task.get_dataset(sequence_length=None, split="test", shuffle=False,
+                                  num_epochs=1, try_in_mem_cache=False).as_numpy_iterator())
+      lengths = {"inputs": 512, "targets": 128}
+      train_ds = task.get_dataset(sequence_length=lengths, split="train", shuffle=False,
+                                  try_in_mem_cache=False)
+      train = next(train_ds.as_numpy_iterator())
+      # Packed model features (the paper packs SQuAD): the extra 'answers' feature is
+      # dropped by the feature converter.
+      packed = next(seqio.EncDecFeatureConverter(pack=True)(train_ds, lengths)
+                    .as_numpy_iterator())
+    assert raw and len(got) == len(raw)
+    pad = lambda s: squad.pad_punctuation(tf.constant(s)).numpy()  # noqa: E731
+    for r, ex in zip(raw, got):
+      want_inputs = b"question: " + pad(r["question"]) + b" context: " + pad(r["context"])
+      assert ex["inputs_pretokenized"] == want_inputs
+      assert list(ex["answers"]) == [pad(a) for a in r["answers"]["text"]]
+      assert ex["targets_pretokenized"] == ex["answers"][0]
+      gold = task.postprocess_fn("ignored", example=ex, is_target=True)
+      assert gold == [a.decode() for a in ex["answers"]] and len(gold) == \
+          len(r["answers"]["text"])
+      assert task.postprocess_fn(b"an answer", example=ex) == "an answer"
+    assert train["inputs_pretokenized"].startswith(b"question: ")
+    assert train["targets"][-1] == 1
+    assert packed["encoder_input_tokens"].shape == (512,) and "answers" not in packed
+    assert packed["encoder_segment_ids"].max() >= 1
+    # The decoded-to-str examples of synthpre_jax.data.examples work too.
+    assert task.postprocess_fn("x", example={"answers": ["a", "b"]}, is_target=True) == \
+        ["a", "b"]
+  finally:
+    seqio.TaskRegistry.remove(name)
+    text_files.DOWNSTREAM_TASK_NAMES.discard(name)
+
+
+def test_squad_task_reads_tfds_validation_for_test():
+  source = seqio.get_mixture_or_task("squad").source
+  assert set(source.splits) == {"train", "validation", "test"}
+  assert squad.SPLITS["test"] == "validation"  # read as TFDS's validation: see the mock test
+  assert source.tfds_dataset.name.startswith("squad/v1.1")
+
+
+@pytest.mark.parametrize("task", list(text_files.TASK_INFO) + ["cnndm_10k_t5_1_1"])
+def test_finetune_gin_files_carry_the_papers_recipe(task):
+  import gin
+  from synthpre_jax import train  # noqa: F401  (registers the configurables)
+
+  gin_utils.parse_gin([str(REPO / "gin" / "finetune" / f"{task}.gin")],
+                      ["MODEL_DIR = '/tmp/x'", "INITIAL_CHECKPOINT_PATH = '/tmp/y'"],
+                      [str(REPO / "gin")])
+  info = text_files.TASK_INFO[task.replace("_t5_1_1", "")]
+  bound = gin.get_bindings("train")
+  assert bound["mixture_or_task_name"] == info.name
+  assert dict(bound["task_feature_lengths"]) == info.feature_lengths
+  assert bound["batch_size"] == info.batch_size
+  assert bound["train_steps"] == info.train_steps
+  assert bound["pack"] == info.pack
+  optimizer, model = gin.get_bindings("OptimizerConfig"), gin.get_bindings("T5Config")
+  assert optimizer["learning_rate"] == info.learning_rate
+  assert optimizer["schedule"] == "constant"
+  v1_1 = task == "cnndm_10k_t5_1_1"
+  assert tuple(model["mlp_activations"]) == (("gelu", "linear") if v1_1 else ("relu",))
+  assert model["num_encoder_layers"] == (8 if v1_1 else 6)
+  assert model["logits_via_embedding"] is not v1_1
+  assert model["vocab_size"] == 32128 and model["dropout_rate"] == 0.1
+  gin.clear_config()
