@@ -127,3 +127,9 @@ def shard_like_params(tree: Any, params: Any, param_shardings: Any,
     return rep
 
   return jax.tree.map(assign, tree, is_leaf=is_params_like)
+
+
+def process_grid(mesh: Mesh) -> Any:
+  """The process index of each mesh position, shaped like the mesh (for layout checks)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.vectorize(lambda d: d.process_index, otypes=[int])(mesh.devices)

@@ -6,10 +6,22 @@ TASK_FEATURE_LENGTHS, TRAIN_STEPS, BATCH_SIZE, INITIAL_CHECKPOINT_PATH, TRANSFER
 TensorFlow-free `synthpre_jax.trainer`. Initialization from parameter statistics is
 bound here too: `train.init_transform = @moment_matching_init()` or
 `@pre_attention_norm_constant_init()` (see gin/init/).
+
+Multi-process runs (one process per host; see synthpre_jax/distributed.py and
+launch/): every host runs the same command plus how to find the others,
+`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (or the JAX_* /
+SLURM environment variables, or `--distributed=auto` on Cloud TPU). The runtime starts
+before anything else, and the processes then compare a fingerprint of the Gin config
+and the code. Only process 0 writes config.gin, metrics and INFO logs.
+
+Exit codes: 0 done; 1 bad input, divergence, or processes that disagree; 143
+(128 + SIGTERM) stopped by SIGTERM after saving a checkpoint: re-run the same command
+to resume.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from typing import Mapping, Optional, Sequence
@@ -17,6 +29,7 @@ from typing import Mapping, Optional, Sequence
 import gin
 
 from synthpre_jax import checkpoints
+from synthpre_jax import distributed
 from synthpre_jax import gin_utils
 from synthpre_jax import moment_matching
 from synthpre_jax import optimizers
@@ -28,8 +41,9 @@ from synthpre_jax.models import T5Config
 CONFIGURABLES = {
     cls.__name__: gin.external_configurable(cls, module=None)
     for cls in (T5Config, optimizers.OptimizerConfig, partitioning.MeshConfig,
-                checkpoints.CheckpointConfig)
+                checkpoints.CheckpointConfig, distributed.DistributedConfig)
 }
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: stopped, not finished; re-run to resume
 # Init transforms (applied at step 0 only), bound as `train.init_transform = @name()`.
 CONFIGURABLES["moment_matching_init"] = gin.external_configurable(
     moment_matching.MomentMatchingInit, name="moment_matching_init", module=None)
@@ -52,8 +66,14 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           allow_truncation: bool = False, z_loss: float = 1e-4,
           loss_normalizing_factor: Optional[str] = None,
           init_transform: Optional[trainer.InitTransform] = None,
+          input_shards: Optional[int] = None,
           devices: Optional[list] = None) -> trainer.TrainResult:
-  """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin."""
+  """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin.
+
+  `input_shards` (default: the process count) fixes how the examples are split among
+  the hosts; pin it (to a multiple of every process count you will use) to make the
+  global batches independent of the number of processes, e.g. to resume on another
+  slice size. See `pipeline.get_batches`."""
   from synthpre_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
   log = logging.getLogger("synthpre_jax")
@@ -69,19 +89,21 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
       loss_normalizing_factor=loss_normalizing_factor,
       initial_checkpoint_path=initial_checkpoint_path, transfer_mode=transfer_mode)
   trainer.ensure_writable(model_dir)
-  gin_utils.write_config(model_dir)
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    gin_utils.write_config(model_dir)
 
   def train_data(start_step: int):
     return pipeline.get_batches(
         task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
         split="train", global_batch_size=batch_size, seed=data_seed, shuffle=shuffle,
-        start_step=start_step, pack=pack)
+        start_step=start_step, pack=pack, input_shards=input_shards)
 
   def eval_data():
     return pipeline.get_batches(
         task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
         split=eval_split, global_batch_size=batch_size, seed=data_seed, shuffle=False,
-        num_epochs=1, pack=False, pad_last_batch=True)
+        num_epochs=1, pack=False, pad_last_batch=True, input_shards=input_shards)
 
   return trainer.train(model_config=model_config, train_config=train_config,
                        optimizer_config=optimizer_config, mesh_config=mesh_config,
@@ -90,9 +112,12 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
                        init_transform=init_transform)
 
 
-def setup_logging() -> None:
-  """Our progress lines at INFO; Orbax/absl chatter only from WARNING up."""
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+def setup_logging(process_index: int = 0, process_count: int = 1) -> None:
+  """Our progress lines at INFO; Orbax/absl chatter only from WARNING up. In a
+  multi-process run lines carry [process i/n] and only process 0 logs INFO."""
+  tag = f"[process {process_index}/{process_count}] " if process_count > 1 else ""
+  level = logging.INFO if process_index == 0 else logging.WARNING
+  logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(message)s",
                       stream=sys.stderr, force=True)
   for noisy in ("absl", "jax"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -102,16 +127,61 @@ def setup_logging() -> None:
         ("Path not found", "system_path_file_exists")))
 
 
+def parse_distributed_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+  """Splits off the multi-process flags; the rest are Gin flags for gin_utils."""
+  parser = argparse.ArgumentParser(add_help=False)
+  parser.add_argument("--coordinator_address", default=None,
+                      help="HOST:PORT of process 0 (multi-process runs).")
+  parser.add_argument("--num_processes", type=int, default=None)
+  parser.add_argument("--process_id", type=int, default=None)
+  parser.add_argument("--initialization_timeout", type=int, default=None,
+                      help="Seconds to wait for the coordinator and all processes.")
+  parser.add_argument("--distributed", choices=("auto",), default=None,
+                      help="auto: let jax.distributed.initialize() detect the cluster "
+                           "(Cloud TPU VMs and pod slices, SLURM, Open MPI).")
+  return parser.parse_known_args(list(argv))
+
+
+def distributed_config(flags: argparse.Namespace) -> distributed.DistributedConfig:
+  """Gin's `DistributedConfig.*` bindings, overridden by the command-line flags."""
+  base = CONFIGURABLES["DistributedConfig"]()
+  overrides = {k: v for k, v in dict(
+      coordinator_address=flags.coordinator_address, num_processes=flags.num_processes,
+      process_id=flags.process_id, initialization_timeout=flags.initialization_timeout,
+      auto=True if flags.distributed == "auto" else None).items() if v is not None}
+  return distributed.DistributedConfig(**{**base.__dict__, **overrides})
+
+
+def start_processes(flags: argparse.Namespace) -> None:
+  """Starts the multi-process runtime if this is a multi-process run, then checks that
+  all processes run the same config and code."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  if distributed.initialize(distributed.resolve(distributed_config(flags))):
+    setup_logging(jax.process_index(), jax.process_count())
+    distributed.check_same_everywhere({
+        "Gin config": distributed.config_fingerprint(gin.config_str()),
+        "code": distributed.code_fingerprint()})
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   setup_logging()
-  args, bindings = gin_utils.parse_args(sys.argv[1:] if argv is None else argv,
-                                        "Train a T5 model (pre-training or fine-tuning).")
+  flags, rest = parse_distributed_flags(sys.argv[1:] if argv is None else argv)
+  args, bindings = gin_utils.parse_args(
+      rest, "Train a T5 model (pre-training or fine-tuning). Multi-process flags: "
+      "--coordinator_address=HOST:PORT --num_processes=N --process_id=I "
+      "--initialization_timeout=SECONDS --distributed=auto (see launch/).")
+  log = logging.getLogger("synthpre_jax")
   try:
     gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
+    start_processes(flags)
     train()
-  except (ValueError, FileNotFoundError, PermissionError,
+  except trainer.Preempted as e:
+    log.warning("%s", e)
+    return PREEMPTED_EXIT_CODE
+  except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError,
           trainer.TrainingDivergedError) as e:
-    logging.getLogger("synthpre_jax").error("%s", e)
+    log.error("%s", e)
     return 1
   return 0
 

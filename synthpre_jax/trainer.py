@@ -3,12 +3,22 @@
 Library code: takes plain config dataclasses and data callables, no Gin and no
 TensorFlow (the data callables come from the data layer). See `synthpre_jax.train` for
 the Gin-wired command line.
+
+Multi-process (see `synthpre_jax.distributed`): the mesh spans every process's devices;
+each process feeds only its own rows of every global batch
+(`jax.make_array_from_process_local_data`); metrics files are written by process 0;
+checkpoints are written collectively by Orbax (every process calls save); evaluation
+keeps all processes in step even when their validation shards differ in length.
+
+SIGTERM (preemption): the run saves a checkpoint at the next step boundary (all
+processes at the same step) and raises `Preempted`; the same command resumes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
@@ -18,6 +28,7 @@ import numpy as np
 from etils import epath
 
 from synthpre_jax import checkpoints
+from synthpre_jax import distributed
 from synthpre_jax import flops as flops_lib
 from synthpre_jax import losses
 from synthpre_jax import metric_writers
@@ -39,6 +50,16 @@ InitTransform = Callable[[Any, Any, Any, int], tuple[Any, list[str]]]
 
 class TrainingDivergedError(RuntimeError):
   """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+class Preempted(RuntimeError):
+  """SIGTERM stopped the run after it saved a checkpoint at `step`; re-run to resume."""
+
+  def __init__(self, step: int, directory: str):
+    self.step, self.directory = step, directory
+    super().__init__(
+        f"Stopped by SIGTERM (preemption) at step {step}: a complete checkpoint was saved "
+        f"in {directory}. Re-run the same command to resume from it.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +112,23 @@ def ensure_writable(model_dir: str) -> None:
 
 
 def _to_global(batch: NumpyBatch, mesh) -> dict[str, jax.Array]:
+  """This process's rows -> global arrays of process_count x as many rows (the
+  process's devices hold exactly its rows; `check_process_layout` made sure)."""
   sharding = partitioning.batch_sharding(mesh)
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-          for k, v in batch.items()}
+  out = {}
+  for k, v in batch.items():
+    v = np.asarray(v)
+    global_shape = (v.shape[0] * jax.process_count(),) + v.shape[1:]
+    out[k] = jax.make_array_from_process_local_data(sharding, v, global_shape)
+  return out
+
+
+def _processes_status(code: int) -> np.ndarray:
+  """Every process's `code` (one small all-gather); just [code] in one process."""
+  if jax.process_count() == 1:
+    return np.array([code])
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.process_allgather(np.array([code], np.int32))).ravel()
 
 
 def _sum_metrics(pending: list[dict]) -> dict[str, float]:
@@ -107,11 +142,28 @@ def _sum_metrics(pending: list[dict]) -> dict[str, float]:
 
 def evaluate(eval_step: Callable, params: Any, batches: Iterable[NumpyBatch], mesh,
              max_steps: Optional[int]) -> dict[str, float]:
-  """Teacher-forced validation: loss, token accuracy, sequence accuracy."""
+  """Teacher-forced validation: loss, token accuracy, sequence accuracy.
+
+  With several processes every process must run the same number of steps: they agree
+  each step (a tiny all-gather) whether any still has a batch, and those that ran out
+  feed all-zero rows (no loss weight), so the sums cover exactly the examples read."""
   pending = []
-  for i, batch in enumerate(batches):
-    if max_steps is not None and i >= max_steps:
+  it = iter(batches)
+  template = None
+  while max_steps is None or len(pending) < max_steps:
+    batch = next(it, None)
+    # 1: have a batch; 0: ran out (can pad); 2: never had one (cannot know the shapes).
+    status = _processes_status(1 if batch is not None else (0 if template else 2))
+    if not (status == 1).any():
       break
+    if (status == 2).any():
+      raise ValueError(
+          f"The validation shard of process(es) {np.flatnonzero(status == 2).tolist()} "
+          "yielded no batch while others did: the split is too small to give every "
+          "process one batch; lower BATCH_SIZE or use a larger validation split.")
+    if batch is None:
+      batch = {k: np.zeros_like(v) for k, v in template.items()}
+    template = template or batch
     pending.append(eval_step(params, _to_global(batch, mesh)))
   if not pending:
     raise ValueError("The validation split yielded no batch: is it smaller than one "
@@ -190,22 +242,29 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
           mesh_config: partitioning.MeshConfig, checkpoint_config: checkpoints.CheckpointConfig,
           train_data: TrainDataFn, eval_data: Optional[EvalDataFn] = None,
           devices: Optional[list] = None,
-          init_transform: Optional[InitTransform] = None) -> TrainResult:
+          init_transform: Optional[InitTransform] = None,
+          stop_on_sigterm: bool = True) -> TrainResult:
   """Trains (or resumes) a T5 model and returns its final state and metrics.
 
   `init_transform(params, mesh, param_shardings, seed) -> (params, log lines)` changes
   the initial parameters of a run that starts at step 0 (after the
   INITIAL_CHECKPOINT_PATH transfer; never on resume), e.g.
   `moment_matching.MomentMatchingInit`. The optimizer state stays the fresh one
-  (Adafactor's initial state does not depend on the parameter values)."""
+  (Adafactor's initial state does not depend on the parameter values).
+
+  `stop_on_sigterm`: after SIGTERM, save at the next step boundary and raise `Preempted`
+  (the handler is installed only from the main thread and removed on return)."""
   cfg = train_config
   ensure_writable(cfg.model_dir)
   mesh = partitioning.make_mesh(mesh_config, devices)
+  distributed.check_process_layout(partitioning.process_grid(mesh))
   shards = partitioning.data_shards(mesh)
-  if cfg.batch_size % shards or cfg.batch_size % jax.process_count():
+  need = math.lcm(shards, jax.process_count())
+  if cfg.batch_size % need:
     raise ValueError(f"BATCH_SIZE {cfg.batch_size} must be divisible by the number of "
                      f"data shards (data x fsdp = {shards}) and of processes "
-                     f"({jax.process_count()}).")
+                     f"({jax.process_count()}), i.e. by {need}; e.g. BATCH_SIZE = "
+                     f"{need * max(1, round(cfg.batch_size / need))}.")
   model = Transformer(model_config)
   tx = optimizers.make_optimizer(optimizer_config)
   shapes, shardings = state_lib.abstract_state(model, tx, mesh)
@@ -228,7 +287,8 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
   peak = flops_lib.peak_flops_per_device(mesh.devices.flat[0])
   tokens_per_step = cfg.batch_size * (cfg.inputs_length + cfg.targets_length)
   meta = {"model_config": dataclasses.asdict(model_config),
-          "batch_size": cfg.batch_size, "seed": cfg.seed}
+          "batch_size": cfg.batch_size, "seed": cfg.seed,
+          "process_count": jax.process_count(), "mesh_shape": dict(mesh.shape)}
 
   train_metrics: dict[str, float] = {}
   eval_metrics: dict[str, float] = {}
@@ -238,6 +298,7 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
   if start >= cfg.train_steps:
     log.info("Nothing to do: the checkpoint is at step %d >= TRAIN_STEPS %d.", start,
              cfg.train_steps)
+  watcher = distributed.StopWatcher(enabled=stop_on_sigterm)
   try:
     for step in range(start, cfg.train_steps):
       try:
@@ -251,8 +312,10 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
       is_last = done == cfg.train_steps
       want_log = done % cfg.log_period == 0 or is_last
       want_eval = eval_data is not None and (done % cfg.eval_period == 0 or is_last)
+      # SIGTERM: every process sees this True at the same step (see distributed.py).
+      stop = watcher.should_stop(done) and not is_last
       # Every evaluation is checkpointed too, so keep-best can choose among all of them.
-      want_ckpt = done % checkpoint_config.period == 0 or is_last or want_eval
+      want_ckpt = done % checkpoint_config.period == 0 or is_last or want_eval or stop
       if want_log or want_ckpt:
         summed = _sum_metrics(pending)
         pending = []
@@ -283,7 +346,11 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
         checkpoints.save(manager, state, meta=meta,
                          metrics={checkpoints.BEST_METRIC: eval_metrics["token_accuracy"]}
                          if want_eval else None)
+      if stop:
+        manager.wait_until_finished()
+        raise Preempted(done, str(manager.directory))
   finally:
+    watcher.close()
     manager.wait_until_finished()
     train_writer.close()
     eval_writer.close()

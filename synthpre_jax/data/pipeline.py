@@ -113,19 +113,29 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
                 start_step: int = 0, num_epochs: Optional[int] = None,
                 process_index: Optional[int] = None,
                 process_count: Optional[int] = None,
+                input_shards: Optional[int] = None,
                 pack: bool = False,
                 pad_last_batch: bool = False) -> Iterator[dict[str, np.ndarray]]:
   """This process's batches of `task_name` as numpy dicts of model features.
 
   Keys: encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
   decoder_loss_weights (+ encoder/decoder_segment_ids and _positions if `pack`), each
-  int32 [global_batch_size // process_count, length]. Process p of n reads the examples
-  of SeqIO shard p of n. `start_step` skips that many batches (see the module
+  int32 [global_batch_size // process_count, length].
+
+  Input shards: the examples are split into `input_shards` SeqIO shards (default: the
+  process count) and every global batch is the concatenation, in shard order, of one
+  `global_batch_size // input_shards`-row batch from each shard. Process p of n reads
+  shards p*k .. (p+1)*k - 1 (k = input_shards // n), i.e. rows p*B/n .. (p+1)*B/n of each
+  global batch. So the global batches depend on `input_shards`, not on the process
+  count: pin `input_shards` (e.g. to the largest process count you will use) and a run
+  sees the same data on 1 host or 16, and resumes exactly on a different slice.
+  `start_step` skips that many batches (see the module
   docstring for how resume works). `num_epochs=None` repeats forever. Arguments are
   checked and the pipeline built at call time; examples are made as batches are drawn.
   `pad_last_batch=True` (evaluation over a finite split) keeps a short last batch and
-  pads it with all-zero rows, which carry no loss weight, instead of dropping it; with
-  several processes their shards must then yield the same number of batches.
+  pads it with all-zero rows, which carry no loss weight, instead of dropping it; the
+  processes' shards may then yield different numbers of batches (the trainer's
+  `evaluate` pads the processes that ran out until all have).
   """
   if process_index is None or process_count is None:
     import jax
@@ -138,6 +148,13 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
     raise ValueError(
         f"global_batch_size ({global_batch_size}) must be a positive multiple of the "
         f"process count ({process_count}); each process loads an equal share.")
+  input_shards = process_count if input_shards is None else input_shards
+  if input_shards < 1 or input_shards % process_count:
+    raise ValueError(f"input_shards ({input_shards}) must be a positive multiple of the "
+                     f"process count ({process_count}); each process reads whole shards.")
+  if global_batch_size % input_shards:
+    raise ValueError(f"global_batch_size ({global_batch_size}) must be a multiple of "
+                     f"input_shards ({input_shards}); each shard gives equal rows.")
   if start_step < 0:
     raise ValueError(f"start_step must be >= 0, got {start_step}")
   if shuffle and seed is None:
@@ -152,30 +169,51 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
 
   _hide_accelerators_from_tf()
   provider = resolve_task(task_name)
-  ds = provider.get_dataset(
-      sequence_length=dict(feature_lengths), split=split, shuffle=shuffle, seed=seed,
-      shard_info=seqio.ShardInfo(index=process_index, num_shards=process_count),
-      num_epochs=num_epochs, use_cached=False)
-  ds = seqio.EncDecFeatureConverter(pack=pack)(ds, dict(feature_lengths))
-  per_process = global_batch_size // process_count
-  ds = ds.batch(per_process, drop_remainder=not pad_last_batch)
-  ds = ds.skip(start_step).prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = True
-  ds = ds.with_options(options)
-  batches = _iterate(ds, per_process)
+  per_shard = global_batch_size // input_shards
+  k = input_shards // process_count
+  datasets = []
+  for shard in range(process_index * k, (process_index + 1) * k):
+    ds = provider.get_dataset(
+        sequence_length=dict(feature_lengths), split=split, shuffle=shuffle, seed=seed,
+        shard_info=seqio.ShardInfo(index=shard, num_shards=input_shards),
+        num_epochs=num_epochs, use_cached=False)
+    ds = seqio.EncDecFeatureConverter(pack=pack)(ds, dict(feature_lengths))
+    ds = ds.batch(per_shard, drop_remainder=not pad_last_batch)
+    ds = ds.skip(start_step).prefetch(tf.data.AUTOTUNE)
+    datasets.append(ds.with_options(options))
+  batches = _iterate(datasets, per_shard, pad=pad_last_batch)
   _OPEN_ITERATORS.add(batches)
   return batches
 
 
-def _iterate(ds: Any, rows: int) -> Iterator[dict[str, np.ndarray]]:
-  it = ds.as_numpy_iterator()
+def _iterate(datasets: list, rows: int, pad: bool) -> Iterator[dict[str, np.ndarray]]:
+  """One batch from each shard's dataset per step, concatenated in shard order.
+
+  Without `pad`, stops as soon as one shard is exhausted (an infinite training stream
+  never is). With `pad`, stops when every shard is exhausted; until then an exhausted
+  shard, or a short last batch, is padded with all-zero rows (no loss weight).
+  """
+  iterators = [ds.as_numpy_iterator() for ds in datasets]
+  template = None
   try:
-    for batch in it:
-      out = {k: np.asarray(v, dtype=np.int32) for k, v in batch.items()}
-      short = rows - len(next(iter(out.values())))
-      if short:
-        out = {k: np.pad(v, ((0, short), (0, 0))) for k, v in out.items()}
-      yield out
+    while True:
+      parts = [next(it, None) for it in iterators]
+      if all(p is None for p in parts) or (not pad and any(p is None for p in parts)):
+        return
+      parts = [None if p is None else {k: np.asarray(v, dtype=np.int32)
+                                       for k, v in p.items()} for p in parts]
+      template = template or next(p for p in parts if p is not None)
+      out = []
+      for p in parts:
+        if p is None:
+          p = {k: np.zeros((0,) + v.shape[1:], np.int32) for k, v in template.items()}
+        short = rows - len(next(iter(p.values())))
+        if short:
+          p = {k: np.pad(v, ((0, short), (0, 0))) for k, v in p.items()}
+        out.append(p)
+      yield (out[0] if len(out) == 1 else
+             {k: np.concatenate([p[k] for p in out]) for k in out[0]})
   finally:
-    del it  # deletes the tf.data iterator and stops its threads
+    del iterators  # deletes the tf.data iterators and stops their threads
