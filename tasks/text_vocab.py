@@ -57,7 +57,8 @@ def _load(path: str, extra_ids: int) -> seqio.SentencePieceVocabulary:
         f"${VOCAB_PATH_ENV} to one (e.g. {T5_VOCAB_PATH} with GCS access), or unset it "
         f"to use the shipped {DEFAULT_VOCAB_PATH}")
   vocab = seqio.SentencePieceVocabulary(path, extra_ids=extra_ids)
-  vocab.tokenizer  # load now, so a corrupt file fails here, not mid-pipeline  # pylint: disable=pointless-statement
+  # Load now, so that a corrupt file fails here and not in the middle of a pipeline.
+  vocab.tokenizer  # pylint: disable=pointless-statement
   return vocab
 
 
