@@ -99,8 +99,9 @@ def from_t5x(src: str, out: str, *, gin_model: Optional[str] = None,
   params, flattened = t5x_lib.to_project_shapes(params, expected)
   where = f"T5X checkpoint {step_dir}"
   project.check_tensor_names(params, expected, source=where)
-  for name, want in expected.items():
-    project.check_shape(name, name, params[name].shape, want, where)
+  for name in sorted(expected):
+    project.check_shape(name, name, params[name].shape, expected[name], where,
+                        hint=f"(The model config came from {origin}.)")
   target = _target(gin_model)
   if target is not None:
     project.check_against_target(config, target, gin_model)
@@ -132,8 +133,9 @@ def to_hf(src: str, out: str, *, gin_model: Optional[str] = None,
   where = f"Project checkpoint {params_path}"
   project.check_tensor_names(params, expected, source=where,
                              hint=f"(The model config came from {origin}.)")
-  for name, want in expected.items():
-    project.check_shape(name, name, params[name].shape, want, where)
+  for name in sorted(expected):
+    project.check_shape(name, name, params[name].shape, expected[name], where,
+                        hint=f"(The model config came from {origin}.)")
   dropout = float((meta or {}).get("model_config", {}).get("dropout_rate", 0.1))
   hf_config = hf_lib.config_to_hf(config, dropout_rate=dropout)
   tensors = hf_lib.params_to_hf(params, config)

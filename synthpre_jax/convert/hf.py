@@ -286,7 +286,7 @@ def _load_safetensors(path: epath.Path) -> dict[str, np.ndarray]:
   data = path.read_bytes()
   try:
     return dict(safetensors.numpy.load(data))
-  except TypeError:  # bfloat16
+  except (TypeError, KeyError):  # bfloat16: numpy has no such dtype
     return _parse_safetensors(data)
 
 

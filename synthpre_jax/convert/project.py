@@ -74,12 +74,14 @@ def check_tensor_names(found: Iterable[str], expected: Iterable[str], *, source:
   raise ConversionError("\n".join(parts))
 
 
-def check_shape(name: str, source_name: str, got: tuple, want: tuple, source: str) -> None:
+def check_shape(name: str, source_name: str, got: tuple, want: tuple, source: str,
+                hint: str = "Is config.json the one these weights were saved with?") -> None:
+  """Raises ConversionError naming the tensor and both shapes."""
   if tuple(got) != tuple(want):
+    where = "" if name == source_name else f" (project parameter {name!r})"
     raise ConversionError(
         f"{source}: tensor {source_name!r} has shape {tuple(got)}, but the configuration "
-        f"implies {tuple(want)} for it (project parameter {name!r}). Is config.json the "
-        "one these weights were saved with?")
+        f"implies {tuple(want)} for it{where}. {hint}")
 
 
 def check_against_target(config: T5Config, target: T5Config, target_name: str) -> None:
