@@ -98,6 +98,14 @@ def test_loader_reads_splits_and_maps_validation_to_valid(tmp_path):
                                               "train target 0 Mixed Case")
   assert _source_rows("mtop", "test")[2][1] == "test target 2 Mixed Case"
   assert text_files.split_path("mtop", "validation", "gs://b/d") == "gs://b/d/mtop/valid.tsv"
+  # Through the registered task, tokenized with the project's text vocabulary.
+  task = seqio.get_mixture_or_task("mtop")
+  ex = next(task.get_dataset(sequence_length={"inputs": 64, "targets": 64},
+                             split="validation", shuffle=False).as_numpy_iterator())
+  vocab = task.output_features["targets"].vocabulary
+  assert ex["targets"][-1] == vocab.eos_id == 1
+  assert vocab.decode(ex["targets"].tolist()) == "valid target 0 Mixed Case"
+  assert ex["inputs_pretokenized"] == b"valid input 0 Mixed Case"
 
 
 def test_env_var_is_used_and_set_data_dir_wins(tmp_path, monkeypatch):
@@ -217,33 +225,55 @@ def test_training_batches_from_a_text_task_over_several_epochs(tmp_path, vocab):
     seqio.TaskRegistry.remove(name)
 
 
-def test_length_report_counts_overlong_examples(tmp_path, vocab):
+def test_length_report_counts_overlong_examples_and_lossy_targets(tmp_path, vocab):
   rows = ["short\tbrown fox", "the quick brown fox jumps over the lazy dog\tfox",
-          "who wrote the report ?\tthe quick brown fox jumps over the lazy dog . paris"]
-  _write(f"{tmp_path}/webqsp/valid.tsv", "\n".join(f"{r}" for r in rows) + "\n")
+          "who wrote the report ?\tthe quick brown fox jumps over the lazy dog . paris",
+          "short\tcaf\u00e9  au lait"]  # 'é' is not in the vocabulary; two spaces
+  _write(f"{tmp_path}/webqsp/valid.tsv", "\n".join(rows) + "\n")
   name = _unique("webqsp")
   text_files.register_text_file_task(name, source_task="webqsp", vocabulary=vocab,
                                      data_dir=str(tmp_path))
   try:
-    lengths = [(len(vocab.encode(r.split("\t")[0])) + 1, len(vocab.encode(r.split("\t")[1])) + 1)
-               for r in rows]
-    cut = {"inputs": sorted(l[0] for l in lengths)[1], "targets": lengths[0][1]}
+    lengths = [tuple(len(vocab.encode(side)) + 1 for side in r.split("\t")) for r in rows]
+    cut = {"inputs": sorted(l[0] for l in lengths)[-2], "targets": lengths[0][1]}
     report = text_files.length_report(name, "validation", cut)
-    assert report.examples == 3
+    assert report.examples == 4
     assert report.too_long == {"inputs": sum(l[0] > cut["inputs"] for l in lengths),
                                "targets": sum(l[1] > cut["targets"] for l in lengths)}
-    assert report.too_long["inputs"] == 1 and report.too_long["targets"] >= 1
+    assert report.too_long["inputs"] == 1 and report.too_long["targets"] >= 2
     assert report.longest == {"inputs": max(l[0] for l in lengths),
                               "targets": max(l[1] for l in lengths)}
-    assert "truncates" in report.message() and "full target text" in report.message()
+    assert report.lossy_targets == 1
+    message = report.message()
+    assert "truncates" in message and "full target text" in message
+    assert "1 of 4 targets do not decode back" in message
     roomy = {"inputs": 1000, "targets": 1000}
-    assert text_files.length_report(name, "validation", roomy).message() == ""
-    assert text_files.overlong_warnings(name, cut, splits=("validation",)) == \
-        [report.message()]
+    assert text_files.length_report(name, "validation", roomy).too_long == \
+        {"inputs": 0, "targets": 0}
+    assert text_files.overlong_warnings(name, cut, splits=("validation",)) == [message]
     assert text_files.overlong_warnings("set_tiny", cut) == []  # not a downstream task
   finally:
     seqio.TaskRegistry.remove(name)
     text_files.DOWNSTREAM_TASK_NAMES.discard(name)
+
+
+def test_lazy_vocabulary_loads_on_first_use_and_delegates(vocab):
+  calls = []
+
+  def factory():
+    calls.append(1)
+    return vocab
+
+  lazy = text_files.LazyVocabulary(factory)
+  feature = seqio.Feature(lazy, add_eos=True)  # registering a task does not load it
+  assert not calls and "not loaded" in repr(lazy)
+  assert feature.vocabulary.vocab_size == vocab.vocab_size and calls == [1]
+  assert (lazy.eos_id, lazy.pad_id, lazy.unk_id) == (1, 0, 2)
+  ids = lazy.encode("the lazy dog")
+  assert ids == vocab.encode("the lazy dog") and lazy.decode(ids + [1, 5]) == "the lazy dog"
+  assert lazy.decode_tf(tf.constant(ids + [1])).numpy() == b"the lazy dog"
+  assert lazy == vocab and lazy == text_files.LazyVocabulary(lambda: vocab)
+  assert calls == [1]
 
 
 def test_reads_through_tf_io_gfile_on_a_non_local_filesystem():
@@ -270,12 +300,10 @@ def test_squad_from_mocked_tfds_keeps_every_answer(vocab):
     with tfds.testing.mock_data(num_examples=6):
       raw = list(tfds.load("squad/v1.1", split="validation").as_numpy_iterator())
       raw = [r for r in raw if len(r["answers"]["text"])]
-      # (mock_data has no split sizes, which seqio's in-memory cache check asks for)
       got = list(task.get_dataset(sequence_length=None, split="test", shuffle=False,
-                                  num_epochs=1, try_in_mem_cache=False).as_numpy_iterator())
+                                  num_epochs=1).as_numpy_iterator())
       lengths = {"inputs": 512, "targets": 128}
-      train_ds = task.get_dataset(sequence_length=lengths, split="train", shuffle=False,
-                                  try_in_mem_cache=False)
+      train_ds = task.get_dataset(sequence_length=lengths, split="train", shuffle=False)
       train = next(train_ds.as_numpy_iterator())
       # Packed model features (the paper packs SQuAD): the extra 'answers' feature is
       # dropped by the feature converter.
@@ -304,10 +332,18 @@ def test_squad_from_mocked_tfds_keeps_every_answer(vocab):
     text_files.DOWNSTREAM_TASK_NAMES.discard(name)
 
 
-def test_squad_task_reads_tfds_validation_for_test():
-  source = seqio.get_mixture_or_task("squad").source
+def test_squad_without_prepared_data_says_how_to_prepare_and_downloads_nothing(
+    tmp_path, monkeypatch):
+  def no_download(*args, **kwargs):
+    raise AssertionError("download_and_prepare must not be called")
+
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
+  source = squad.ReadOnlyTfdsSource(squad.TFDS_NAME, squad.SPLITS,
+                                    tfds_data_dir=str(tmp_path / "tfds"))
   assert set(source.splits) == {"train", "validation", "test"}
-  assert squad.SPLITS["test"] == "validation"  # read as TFDS's validation: see the mock test
+  with pytest.raises(FileNotFoundError, match="is not prepared.*tfds build squad/v1.1") as e:
+    source.get_dataset("train", shuffle=False)
+  assert "must not be called" not in str(e.value)
   assert source.tfds_dataset.name.startswith("squad/v1.1")
 
 

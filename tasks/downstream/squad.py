@@ -13,8 +13,11 @@ gold answer strings, padded like the target) that SeqIO passes through untouched
 metric (normalized EM / F1, max over gold answers) sees all of them. Examples without
 an answer (none in SQuAD 1.1) are dropped. Training uses the first answer only.
 
-Data comes from TFDS's data directory (tfds's default, or $TFDS_DATA_DIR); prepare it
-once with `tfds build squad/v1.1` (or `tfds.load`) on a machine with network access.
+Data comes from TFDS's data directory (~/tensorflow_datasets, or $TFDS_DATA_DIR, which
+may be a gs:// path). The task never downloads: prepare the data once, where the network
+can be reached, with `tfds build squad/v1.1` (or
+`tfds.builder("squad/v1.1").download_and_prepare()`); until then asking for the data
+raises a FileNotFoundError that says so.
 """
 from __future__ import annotations
 
@@ -63,6 +66,42 @@ def postprocess_squad(output: Any, example: Optional[Mapping[str, Any]] = None,
   return text_files._as_text(output)  # pylint: disable=protected-access
 
 
+PREPARE_HINT = (
+    "Prepare it once where the network can be reached: `tfds build squad/v1.1` (or "
+    "python -c \"import tensorflow_datasets as tfds; "
+    "tfds.builder('squad/v1.1').download_and_prepare()\"), then copy the data "
+    "directory here or point $TFDS_DATA_DIR at it.")
+
+
+class ReadOnlyTfdsSource(seqio.TfdsDataSource):
+  """A TfdsDataSource that never downloads and says how to prepare missing data."""
+
+  def __init__(self, tfds_name: str, splits: Mapping[str, str],
+               tfds_data_dir: Optional[str] = None):
+    super().__init__(tfds_name=tfds_name, splits=dict(splits),
+                     tfds_data_dir=tfds_data_dir, read_only=True)
+
+  def num_input_examples(self, split: str) -> Optional[int]:
+    try:
+      return super().num_input_examples(split)
+    except KeyError:  # split sizes unknown: data not prepared (or mocked in tests)
+      return None
+
+  def get_dataset(self, split: str = "train", shuffle: bool = True,
+                  seed: Optional[int] = None, shard_info: Optional[seqio.ShardInfo] = None,
+                  *, sequence_length: Optional[Mapping[str, int]] = None,
+                  use_cached: bool = False, num_epochs: Optional[int] = 1
+                  ) -> tf.data.Dataset:
+    try:
+      return super().get_dataset(split=split, shuffle=shuffle, seed=seed,
+                                 shard_info=shard_info, sequence_length=sequence_length,
+                                 use_cached=use_cached, num_epochs=num_epochs)
+    except AssertionError as e:  # tfds: "could not find data in <dir>"
+      raise FileNotFoundError(
+          f"TFDS dataset {self.tfds_dataset.name} (split {split!r}) is not prepared: "
+          f"{e}. {PREPARE_HINT}") from e
+
+
 def register_squad_task(name: str = "squad", *,
                         vocabulary: Optional[seqio.Vocabulary] = None,
                         tfds_name: str = TFDS_NAME,
@@ -72,8 +111,7 @@ def register_squad_task(name: str = "squad", *,
   text_files.DOWNSTREAM_TASK_NAMES.add(name)
   return seqio.TaskRegistry.add(
       name,
-      source=seqio.TfdsDataSource(tfds_name=tfds_name, splits=dict(SPLITS),
-                                  tfds_data_dir=tfds_data_dir),
+      source=ReadOnlyTfdsSource(tfds_name, SPLITS, tfds_data_dir=tfds_data_dir),
       output_features=text_files.text_features(vocabulary),
       preprocessors=[squad_preprocessor, seqio.preprocessors.tokenize,
                      seqio.preprocessors.append_eos_after_trim],

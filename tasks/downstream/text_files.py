@@ -442,24 +442,36 @@ def register_text_file_task(name: str, *, source_task: Optional[str] = None,
 
 @dataclasses.dataclass(frozen=True)
 class LengthReport:
-  """How many examples of a split exceed the feature lengths (token counts with EOS)."""
+  """How many examples of a split exceed the feature lengths (token counts with EOS).
+
+  `lossy_targets` counts targets whose text does not come back from tokenize -> decode
+  (characters outside the vocabulary, whitespace the tokenizer normalizes): exact match
+  cannot credit them even for a perfect model. None when the task keeps no target text.
+  """
   task: str
   split: str
   examples: int
   feature_lengths: Mapping[str, int]
   too_long: Mapping[str, int]   # feature -> examples longer than its length
   longest: Mapping[str, int]    # feature -> longest example, in tokens
+  lossy_targets: Optional[int] = None
 
   def message(self) -> str:
-    """One line per feature with overlong examples; '' when everything fits."""
+    """One line per problem found (overlong feature, lossy targets); '' if none."""
+    where = f"Task {self.task!r}, split {self.split!r}"
     lines = []
     for feature, count in self.too_long.items():
       if count:
         lines.append(
-            f"Task {self.task!r}, split {self.split!r}: {count} of {self.examples} "
-            f"examples have {feature} longer than {self.feature_lengths[feature]} "
-            f"tokens (EOS included; longest {self.longest[feature]}). Training "
-            f"truncates them to that length; evaluation scores the full target text.")
+            f"{where}: {count} of {self.examples} examples have {feature} longer than "
+            f"{self.feature_lengths[feature]} tokens (EOS included; longest "
+            f"{self.longest[feature]}). Training truncates them to that length; "
+            f"evaluation scores the full target text.")
+    if self.lossy_targets:
+      lines.append(
+          f"{where}: {self.lossy_targets} of {self.examples} targets do not decode back "
+          f"to their text after tokenization (characters outside the vocabulary or "
+          f"normalized whitespace); exact match cannot credit them.")
     return "\n".join(lines)
 
 
@@ -469,7 +481,7 @@ def length_report(task_name: str, split: str, feature_lengths: Mapping[str, int]
 
   Works for any registered seqio Task: it runs the task's own preprocessing (and so
   its vocabulary and EOS rule) without trimming over the whole split, so it costs one
-  pass of tokenization (seconds for 10K-100K examples).
+  pass of tokenization and of decoding the targets (seconds for 10K-100K examples).
   """
   task = seqio.get_mixture_or_task(task_name)
   if not isinstance(task, seqio.Task):
@@ -477,22 +489,35 @@ def length_report(task_name: str, split: str, feature_lengths: Mapping[str, int]
   features = [f for f in feature_lengths if f in task.output_features]
   ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
                         trim_output_features=False, use_cached=False)
-  ds = ds.map(lambda ex: {f: tf.size(ex[f]) for f in features},
-              num_parallel_calls=tf.data.AUTOTUNE).batch(4096)
-  total = 0
+  check_text = "targets_pretokenized" in ds.element_spec and "targets" in task.output_features
+  target_vocab = task.output_features["targets"].vocabulary if check_text else None
+
+  def measure(ex):
+    out = {f: tf.size(ex[f]) for f in features}
+    out["_count"] = tf.constant(1)
+    if check_text:
+      decoded = target_vocab.decode_tf(ex["targets"])
+      out["_lossy"] = tf.cast(tf.not_equal(decoded, ex["targets_pretokenized"]), tf.int32)
+    return out
+
+  ds = ds.map(measure, num_parallel_calls=tf.data.AUTOTUNE).batch(4096)
+  total, lossy = 0, 0
   too_long = {f: 0 for f in features}
   longest = {f: 0 for f in features}
   for batch in ds.as_numpy_iterator():
-    total += len(batch[features[0]]) if features else 0
+    total += int(batch["_count"].sum())
+    lossy += int(batch["_lossy"].sum()) if check_text else 0
     for f in features:
       too_long[f] += int((batch[f] > feature_lengths[f]).sum())
       longest[f] = max(longest[f], int(batch[f].max()))
-  return LengthReport(task_name, split, total, dict(feature_lengths), too_long, longest)
+  return LengthReport(task_name, split, total, dict(feature_lengths), too_long, longest,
+                      lossy if check_text else None)
 
 
 def overlong_warnings(task_name: str, feature_lengths: Mapping[str, int],
                       splits: Sequence[str] = ("train",)) -> list[str]:
-  """Warnings counting overlong examples of a downstream task's splits; [] otherwise.
+  """Warnings counting overlong examples (and lossy targets) of a downstream task's
+  splits; [] for other tasks.
 
   For the training entry point: call it for any task name and log what comes back.
   Non-downstream tasks (synthetic ones have exact maximum lengths, checked elsewhere)
