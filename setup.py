@@ -42,7 +42,9 @@ setuptools.setup(
                                                "tasks", "tasks.*"])
     + ["synthpre_jax_gin"],
     package_dir={"synthpre_jax_gin": "gin"},
-    package_data={"synthpre_jax_gin": ["*.gin", "*/*.gin", "*/*/*.gin"]},
+    package_data={"synthpre_jax_gin": ["*.gin", "*/*.gin", "*/*/*.gin"],
+                  "tasks.corpus": ["python_docs.txt.gz", "LICENSE", "README.md"],
+                  "tasks.vocab": ["synthpre_en_8k.model", "synthpre_en_8k.vocab"]},
     install_requires=INSTALL_REQUIRES + DATA_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": [

@@ -41,7 +41,8 @@ def test_every_model_gin_file_parses_into_a_valid_config(name):
   v11 = name.startswith("t5_1_1")
   assert cfg.mlp_activations == (("gelu", "linear") if v11 else ("relu",))
   assert cfg.logits_via_embedding is (not v11)
-  assert cfg.vocab_size == (512 if name.endswith("tiny") else 32128)
+  assert cfg.vocab_size == (8192 if name.endswith("tiny_text")
+                            else 512 if name.endswith("tiny") else 32128)
 
 
 def test_recipes_parse_and_name_unset_macros():

@@ -348,5 +348,7 @@ def test_registered_scan_tasks_decode_back_to_command_and_actions():
   for ex, (command, actions) in zip(got, expected):
     assert ex["inputs"][-1] == ex["targets"][-1] == 1  # EOS
     assert vocab.decode(ex["inputs"].tolist()) == command
-    assert vocab.decode(ex["targets"].tolist()) == actions
-    assert ex["targets_pretokenized"].decode() == actions
+    words = scan.to_target_words(actions)
+    assert vocab.decode(ex["targets"].tolist()) == words
+    assert ex["targets_pretokenized"].decode() == words
+    assert len(ex["targets"]) == len(actions.split(" ")) + 1  # one piece an action + EOS

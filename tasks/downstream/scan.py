@@ -39,6 +39,13 @@ Splits (`split_examples(scheme, split)`):
     "jump") / 1,320 / 7,706.
 Examples are (command, actions) string pairs; actions are space-separated.
 
+Target words of the SeqIO tasks: the registered tasks spell each action as one plain
+word, `ACTION_WORDS` (I_WALK -> walk, I_LOOK -> look, I_RUN -> run, I_JUMP -> jump,
+I_TURN_LEFT -> left, I_TURN_RIGHT -> right). The renaming is one-to-one, so exact match is
+unchanged; it exists because the text vocabulary splits "I_TURN_RIGHT" into 12 pieces
+(targets up to 409 tokens) while each word is one piece (targets at most 48 + EOS).
+`interpret` and `split_examples` keep the original action names.
+
 This module is pure Python (no TensorFlow). `register_seqio_tasks()` registers the SeqIO
 tasks scan_simple, scan_length and scan_addprim_jump (imports seqio when called).
 """
@@ -53,6 +60,8 @@ ACTIONS = ("I_WALK", "I_LOOK", "I_RUN", "I_JUMP", "I_TURN_LEFT", "I_TURN_RIGHT")
 _PRIMITIVE_ACTION = {"walk": "I_WALK", "look": "I_LOOK", "run": "I_RUN", "jump": "I_JUMP"}
 _TURN_ACTION = {"left": "I_TURN_LEFT", "right": "I_TURN_RIGHT"}
 _REPEATS = {"twice": 2, "thrice": 3}
+ACTION_WORDS = {"I_WALK": "walk", "I_LOOK": "look", "I_RUN": "run", "I_JUMP": "jump",
+                "I_TURN_LEFT": "left", "I_TURN_RIGHT": "right"}
 
 NUM_COMMANDS = 20910
 SCHEMES = ("simple", "length", "addprim_jump")
@@ -181,6 +190,11 @@ def split_examples(scheme: str, split: str) -> list[tuple[str, str]]:
   return [(c, actions[c]) for c in _scheme_commands(scheme)[split]]
 
 
+def to_target_words(actions: str) -> str:
+  """'I_TURN_LEFT I_WALK' -> 'left walk': the registered tasks' target text."""
+  return " ".join(ACTION_WORDS[a] for a in actions.split(" "))
+
+
 # --- SeqIO registration (imports seqio/TensorFlow only when called) -------------------
 
 TASK_NAMES = {f"scan_{scheme}": scheme for scheme in SCHEMES}
@@ -193,7 +207,7 @@ def _make_dataset_fn(scheme: str):
     examples = split_examples(scheme, split)
     return tf.data.Dataset.from_tensor_slices({
         "inputs": [c for c, _ in examples],
-        "targets": [a for _, a in examples]})
+        "targets": [to_target_words(a) for _, a in examples]})
   return dataset_fn
 
 
