@@ -22,11 +22,13 @@ import numpy as np
 
 from tasks.synthetic.config import SyntheticConfig
 from tasks.synthetic.counter_rng import Draws
-from tasks.synthetic.generators import (NO_OFFSET, YES_OFFSET, Elements, number_tokens,
+from tasks.synthetic.generators import (NO_OFFSET, YES_OFFSET, Elements, elem_tokens,
+                                        number_tokens,
                                         partition_bins, rand_tokens, register, require,
                                         require_answer_ids, shuffle_order)
-from tasks.synthetic.ragged import (Ragged, concat_rows, first_occurrence, merge_rows,
-                                    offsets, ranges)
+from tasks.synthetic.ragged import (Ragged, concat_rows, first_occurrence,
+                                    first_occurrence_small, merge_rows, offsets,
+                                    ranges)
 
 # Resampling bound of the rejection loops below; reaching it means the config makes the
 # wanted event (almost) impossible, e.g. a pool so small that every query is present.
@@ -112,7 +114,7 @@ def count(d: Draws, cfg: SyntheticConfig):
   c = d.ints(S_C, 0, n)
   el = Elements(n)
   qe = el.row_of(q)
-  vals = np.where(el.pos < el.row_of(c), qe, rand_tokens(d, cfg, S_TOK, el.seg, el.pos))
+  vals = np.where(el.pos < el.row_of(c), qe, elem_tokens(d, cfg, S_TOK, el))
   seq = Ragged(_shuffled(d, S_SHUF, vals, el), n)
   hits = np.bincount(el.seg, weights=vals == qe, minlength=len(d)).astype(np.int64)
   return (_body(cfg, seq, Ragged(q, np.ones(len(d), np.int64))),
@@ -169,14 +171,13 @@ def _query_present(d: Draws, cfg: SyntheticConfig) -> tuple[Ragged, Ragged]:
 
   q_len, s_len = _reject(len(d), lengths, f"no present-query lengths fit [{lo}, {hi}]")
   qel = Elements(q_len)
-  query = rand_tokens(d, cfg, S_QTOK, qel.seg, qel.pos)
+  query = elem_tokens(d, cfg, S_QTOK, qel)
   r = d.ints(S_R, 1, s_len // q_len)
   # Gaps: s - r|q| balls into r + 1 gaps; pieces of a row: gap0, q, gap1, q, ..., gap_r.
   filler = s_len - r * q_len
   bel = Elements(filler)
   goffs = offsets(r + 1)
-  gap_sizes = np.bincount(goffs[bel.seg] + d.elem_ints(S_GAP, bel.seg, bel.pos, 0,
-                                                       bel.row_of(r)),
+  gap_sizes = np.bincount(goffs[bel.seg] + bel.draw_ints(d, S_GAP, 0, bel.row_of(r)),
                           minlength=int(goffs[-1]))
   n_pieces = 2 * r + 1
   pel = Elements(n_pieces)
@@ -219,8 +220,8 @@ def _query_absent(d: Draws, cfg: SyntheticConfig) -> tuple[Ragged, Ragged]:
   def tokens(rows, attempt):
     dd = d.take(rows)
     sel, qel = Elements(s_len[rows]), Elements(q_len[rows])
-    seq = Ragged(rand_tokens(dd, cfg, S_ASEQ, sel.seg, sel.pos, attempt), sel.lengths)
-    query = Ragged(rand_tokens(dd, cfg, S_AQ, qel.seg, qel.pos, attempt), qel.lengths)
+    seq = Ragged(elem_tokens(dd, cfg, S_ASEQ, sel, attempt), sel.lengths)
+    query = Ragged(elem_tokens(dd, cfg, S_AQ, qel, attempt), qel.lengths)
     return find_first(seq, query) < 0, np.asarray(rows), np.full(len(rows), attempt)
 
   _, attempt = _reject(len(d), tokens,
@@ -309,7 +310,7 @@ def sort(d: Draws, cfg: SyntheticConfig):
   m = d.ints(S_M, m_lo, m_hi)
   s_len = d.ints(S_N, m, cfg.max_len - 1 - m)
   oel = Elements(m)
-  order = rand_tokens(d, cfg, S_ORDER, oel.seg, oel.pos)
+  order = elem_tokens(d, cfg, S_ORDER, oel)
   # rank of order position j = the last index of order[j]'s token in order: sort
   # (row, token, -position); the first of each (row, token) group is the last index.
   pos_bits = max(1, int(m.max()).bit_length())
@@ -328,16 +329,14 @@ def sort(d: Draws, cfg: SyntheticConfig):
   el = partition_bins(d, S_BIN, s_len, m)
   perm = shuffle_order(d, S_SHUF, el)
   bins = el.bin[perm]
-  choice = d.elem_ints(S_CHOICE, el.seg, bins, 0, el.row_of(m) - 1)
-  flat_choice = oel.start[el.seg] + choice
+  choice = oel.draw_ints(d, S_CHOICE, 0, oel.row_of(m) - 1)  # per bin
+  flat_choice = oel.start[el.seg] + choice[el.row_of(oel.start) + bins]
   seq = order[flat_choice]
-  # target: stable sort of seq by rank = sort (row, rank, position in seq).
-  r = rank[flat_choice]
-  pb = max(1, int(s_len.max()).bit_length())
-  rb = max(1, int(m.max()).bit_length())
-  tkey = (((el.seg << rb) | r) << pb) | el.pos
-  tkey.sort()
-  target = seq[el.start[el.seg] + (tkey & ((1 << pb) - 1))]
+  # target: seq stably sorted by rank. Equal ranks mean equal tokens (rank = the
+  # token's last index in order), so the target is, for rank j = 0..m-1, order[j]
+  # repeated by the number of seq elements of rank j: a count, no sort.
+  per_rank = np.bincount(oel.start[el.seg] + rank[flat_choice], minlength=len(order))
+  target = np.repeat(order, per_rank)
   return _body(cfg, Ragged(seq, s_len), Ragged(order, m)), Ragged(target, s_len)
 
 
@@ -356,8 +355,8 @@ def replace(d: Draws, cfg: SyntheticConfig):
   k replaced by v."""
   rows = np.arange(len(d))
   el = Elements(d.ints(S_N, max(1, cfg.min_len - 3), cfg.max_len - 3))
-  seq = rand_tokens(d, cfg, S_TOK, el.seg, el.pos)
-  first = first_occurrence(el.seg, seq, el.pos, el.start)
+  seq = elem_tokens(d, cfg, S_TOK, el)
+  first = first_occurrence(el.seg, seq)
   distinct = seq[first]  # per row, in order of first occurrence
   n_distinct = np.bincount(el.seg[first], minlength=len(d))
   k = distinct[offsets(n_distinct)[:-1] + d.ints(S_K, 0, n_distinct - 1)]
@@ -397,8 +396,8 @@ def _distinct_tokens(d: Draws, cfg: SyntheticConfig, k: np.ndarray) -> Ragged:
       return Ragged(out, k)
     dd = d.take(todo)
     el = Elements(k[todo])
-    toks = rand_tokens(dd, cfg, S_POOL, el.seg, el.pos, attempt)
-    dup = ~first_occurrence(el.seg, toks - cfg.pool_low, el.pos, el.start)
+    toks = elem_tokens(dd, cfg, S_POOL, el, attempt)
+    dup = ~first_occurrence(el.seg, toks)
     bad = np.zeros(len(todo), bool)
     bad[el.seg[dup]] = True
     good = ~bad[el.seg]
@@ -414,72 +413,59 @@ def _distinct_tokens(d: Draws, cfg: SyntheticConfig, k: np.ndarray) -> Ragged:
 
 def _two_seqs(d: Draws, cfg: SyntheticConfig):
   """T ~ U{max(2, lo-1) .. hi-1}; n1 ~ U{0..T}; n2 = T - n1; T // 2 distinct pool
-  tokens; seq1 (n1 tokens), seq2 (n2 tokens) drawn with replacement from them.
+  tokens; seq1 (n1 tokens), seq2 (n2 tokens) drawn with replacement from them (body
+  position p of a sequence token takes draw p of one index stream).
 
   All four set operations list their result in order of FIRST APPEARANCE in seq1 then
   seq2; the reference emitted Python's arbitrary set iteration order (a documented
   deviation). An empty result becomes [empty_target] in `generate`.
 
-  Returns the body and, for seq1 and seq2, (Elements, pool index of each element)."""
+  Returns the body, and per body element: in seq1, in seq2, first appearance of its
+  token in the body, token in seq2 (False for the divider)."""
   total = d.ints(S_T, max(2, cfg.min_len - 1), cfg.max_len - 1)
   n1 = d.ints(S_N1, 0, total)
   k = total // 2
   pool = _distinct_tokens(d, cfg, k)
-  pstart = offsets(k)[:-1]
-  e1, e2 = Elements(n1), Elements(total - n1)
-  i1 = d.elem_ints(S_I1, e1.seg, e1.pos, 0, e1.row_of(k) - 1)
-  i2 = d.elem_ints(S_I2, e2.seg, e2.pos, 0, e2.row_of(k) - 1)
-  s1 = Ragged(pool.values[pstart[e1.seg] + i1], e1.lengths)
-  s2 = Ragged(pool.values[pstart[e2.seg] + i2], e2.lengths)
-  return _body(cfg, s1, s2), (e1, i1, s1.values), (e2, i2, s2.values), pstart, k
-
-
-def _present(num_ids: int, pstart: np.ndarray, el: Elements, idx: np.ndarray) -> np.ndarray:
-  """Table over (row, pool index): does the index occur in the rows' sequence?"""
-  table = np.zeros(num_ids, bool)
-  table[pstart[el.seg] + idx] = True
-  return table
+  slots = offsets(k + 1)  # k pool slots + 1 for the divider, per row
+  el = Elements(total + 1)
+  n1e = el.row_of(n1)
+  is_div = el.pos == n1e
+  ke = el.row_of(k)
+  idx = el.draw_ints(d, S_I1, 0, ke - 1)
+  idx[is_div] = ke[is_div]  # the divider's own slot
+  slot = el.row_of(slots[:-1]) + idx
+  pool_flat = np.append(pool.values, np.int32(cfg.arg_divider))  # any id: overwritten
+  body = pool_flat[np.minimum(el.row_of(offsets(k)[:-1]) + idx, len(pool.values))]
+  body[is_div] = cfg.arg_divider
+  first = first_occurrence_small(el.seg, idx, el.pos, slots[:-1], int(slots[-1]))
+  is1 = el.pos < n1e
+  is2 = el.pos > n1e
+  in2 = np.zeros(int(slots[-1]), bool)
+  in2[slot[is2]] = True
+  return Ragged(body, el.lengths), el, is1, is2, first, in2[slot]
 
 
 def _set_op(name: str, keep: Callable):
   def sample(d: Draws, cfg: SyntheticConfig):
-    body, a, b, pstart, k = _two_seqs(d, cfg)
-    vals, mask, seg = keep(a, b, pstart, int(k.sum()))
-    return body, Ragged(vals[mask], np.bincount(seg[mask], minlength=len(d)))
+    body, el, is1, is2, first, in2 = _two_seqs(d, cfg)
+    mask = keep(is1, is2, first, in2)
+    return body, Ragged(body.values[mask], np.bincount(el.seg[mask], minlength=len(d)))
   sample.__name__ = sample.__qualname__ = name
   register(name, max_target_len=_set_op_max_target, check=_check_set_op)(sample)
   return sample
 
 
-def _union(a, b, pstart, num_ids):
-  (e1, i1, v1), (e2, i2, v2) = a, b
-  el = Elements(e1.lengths + e2.lengths)
-  both = concat_rows([Ragged(i1.astype(np.int32), e1.lengths),
-                      Ragged(i2.astype(np.int32), e2.lengths)]).values
-  vals = concat_rows([Ragged(v1, e1.lengths), Ragged(v2, e2.lengths)]).values
-  return vals, first_occurrence(el.seg, both, el.pos, el.start), el.seg
-
-
-def _intersect(a, b, pstart, num_ids):
-  (e1, i1, v1), (e2, i2, _) = a, b
-  in2 = _present(num_ids, pstart, e2, i2)[pstart[e1.seg] + i1]
-  return v1, first_occurrence(e1.seg, i1, e1.pos, e1.start) & in2, e1.seg
-
-
-def _minus(a, b, pstart, num_ids):
-  (e1, i1, v1), (e2, i2, _) = a, b
-  in2 = _present(num_ids, pstart, e2, i2)[pstart[e1.seg] + i1]
-  return v1, first_occurrence(e1.seg, i1, e1.pos, e1.start) & ~in2, e1.seg
-
-
-union = _set_op("union", _union)
+# First appearances in seq1 + seq2: union = all of them (not the divider); seq1's are
+# its tokens' first appearances in seq1; a first appearance in seq2 is a token of
+# seq2 absent from seq1.
+union = _set_op("union", lambda is1, is2, first, in2: first & (is1 | is2))
 union.__doc__ = "`_two_seqs`; target = tokens in seq1 or seq2, in order of first appearance."
-intersect = _set_op("intersect", _intersect)
+intersect = _set_op("intersect", lambda is1, is2, first, in2: first & is1 & in2)
 intersect.__doc__ = ("`_two_seqs`; target = tokens in both, in order of first appearance "
                      "(in seq1).")
-set1_minus_set2 = _set_op("set1_minus_set2", _minus)
+set1_minus_set2 = _set_op("set1_minus_set2", lambda is1, is2, first, in2: first & is1 & ~in2)
 set1_minus_set2.__doc__ = ("`_two_seqs`; target = tokens of seq1 not in seq2, in order "
                            "of first appearance.")
-set2_minus_set1 = _set_op("set2_minus_set1", lambda a, b, p, n: _minus(b, a, p, n))
+set2_minus_set1 = _set_op("set2_minus_set1", lambda is1, is2, first, in2: first & is2)
 set2_minus_set1.__doc__ = ("`_two_seqs`; target = tokens of seq2 not in seq1, in order "
                            "of first appearance.")

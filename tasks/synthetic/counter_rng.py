@@ -15,8 +15,8 @@ on which other examples share its batch, so an example is the same whether drawn
 or in any batch, in any process. Samplers name each draw by (stream, position), so
 rejection loops redraw with `attempt` + 1 and stay per-example.
 
-Integers U{lo..hi} take the top 53 bits as a float in [0, 1) times the range size
-(bias below 2^-40 for any range used here); floats likewise.
+Integers U{lo..hi} are (top 32 bits * range) >> 32 (bias below range / 2^32, i.e.
+< 1e-5 relative for the 32k-id pool); floats in [0, 1) take the top 53 bits.
 """
 from __future__ import annotations
 
@@ -32,19 +32,24 @@ _M2 = 0x94D049BB133111EB
 GOLDEN = np.uint64(_GOLDEN)
 M1 = np.uint64(_M1)
 M2 = np.uint64(_M2)
-_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
+_S30, _S27, _S31, _S11, _S32 = (np.uint64(s) for s in (30, 27, 31, 11, 32))
 _TO_UNIT = 2.0 ** -53
 
 IntLike = Union[int, np.ndarray]
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
-  """SplitMix64's finalizer, elementwise on uint64 (a bijection of 64-bit words)."""
-  z = z ^ (z >> _S30)
+  """SplitMix64's finalizer, elementwise on uint64 (a bijection of 64-bit words).
+
+  Works in place on `z` (and returns it); pass a copy to keep the input."""
+  t = np.right_shift(z, _S30)
+  z ^= t
   z *= M1
-  z ^= z >> _S27
+  np.right_shift(z, _S27, out=t)
+  z ^= t
   z *= M2
-  z ^= z >> _S31
+  np.right_shift(z, _S31, out=t)
+  z ^= t
   return z
 
 
@@ -81,7 +86,7 @@ def example_keys(task: str, split: str, seed: int,
   if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
     raise ValueError(f"seed must be a non-negative int, got {seed!r}")
   idx = check_indices(indices).astype(np.uint64)
-  return mix64(idx ^ np.uint64(_base(task, split, int(seed))))
+  return mix64(idx ^ np.uint64(_base(task, split, int(seed))))  # a fresh array
 
 
 _STREAM_CONSTS: dict[tuple[int, int], np.uint64] = {}
@@ -104,10 +109,13 @@ def unit(u: np.ndarray) -> np.ndarray:
 
 
 def bounded(u: np.ndarray, n: IntLike) -> np.ndarray:
-  """uint64 words -> int64 in [0, n) (n >= 1, scalar or elementwise)."""
-  n_arr = np.asarray(n, np.int64)
-  x = (unit(u) * n_arr).astype(np.int64)
-  return np.minimum(x, n_arr - 1)  # float rounding could reach n
+  """uint64 words -> int64 in [0, n) (1 <= n < 2^31, scalar or elementwise), as
+  (top 32 bits * n) >> 32 (Lemire): each value has probability within n / 2^32 of
+  1 / n (< 1e-5 relative for the pool of 32k ids). Consumes `u` (in place)."""
+  u >>= _S32
+  u *= np.asarray(n).astype(np.uint64)
+  u >>= _S32
+  return u.view(np.int64)
 
 
 class Draws:
@@ -125,7 +133,7 @@ class Draws:
 
   def sub(self, stream: int, attempt: int = 0) -> np.ndarray:
     """Per-example sub-keys of (stream, attempt)."""
-    return mix64(self.keys ^ stream_const(stream, attempt))
+    return mix64(self.keys ^ stream_const(stream, attempt))  # `^` makes a new array
 
   def u64(self, stream: int, attempt: int = 0) -> np.ndarray:
     """Draw 0 of the stream, one word per example."""
@@ -134,22 +142,34 @@ class Draws:
   def ints(self, stream: int, lo: IntLike, hi: IntLike, attempt: int = 0) -> np.ndarray:
     """One U{lo..hi} per example (lo <= hi; scalars or per-example arrays)."""
     lo = np.asarray(lo, np.int64)
-    return lo + bounded(self.u64(stream, attempt), np.asarray(hi, np.int64) - lo + 1)
+    return bounded(self.u64(stream, attempt), np.asarray(hi, np.int64) - lo + 1) + lo
 
   def unit(self, stream: int, attempt: int = 0) -> np.ndarray:
     """One float in [0, 1) per example."""
     return unit(self.u64(stream, attempt))
 
   def words(self, stream: int, seg: np.ndarray, pos: np.ndarray,
-            attempt: int = 0) -> np.ndarray:
-    """Draw `pos` of example `seg`, elementwise (seg: row in this batch)."""
+            attempt: int = 0, pos_golden: "np.ndarray | None" = None) -> np.ndarray:
+    """Draw `pos` of example `seg`, elementwise (seg: row in this batch).
+    `pos_golden` = (pos + 1) * GOLDEN, if the caller has it."""
     z = self.sub(stream, attempt)[seg]
-    z += (pos.astype(np.uint64) + np.uint64(1)) * GOLDEN
+    z += golden_steps(pos) if pos_golden is None else pos_golden
     return mix64(z)
 
   def elem_ints(self, stream: int, seg: np.ndarray, pos: np.ndarray, lo: IntLike,
-                hi: IntLike, attempt: int = 0) -> np.ndarray:
+                hi: IntLike, attempt: int = 0,
+                pos_golden: "np.ndarray | None" = None) -> np.ndarray:
     """U{lo..hi} for draw `pos` of example `seg`, elementwise."""
     lo = np.asarray(lo, np.int64)
-    return lo + bounded(self.words(stream, seg, pos, attempt),
-                        np.asarray(hi, np.int64) - lo + 1)
+    x = bounded(self.words(stream, seg, pos, attempt, pos_golden),
+                np.asarray(hi, np.int64) - lo + 1)
+    x += lo
+    return x
+
+
+def golden_steps(pos: np.ndarray) -> np.ndarray:
+  """(pos + 1) * GOLDEN as uint64: the counter of draw `pos`."""
+  g = pos.astype(np.uint64)
+  g += np.uint64(1)
+  g *= GOLDEN
+  return g

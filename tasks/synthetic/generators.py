@@ -39,7 +39,7 @@ LengthFn = Callable[[SyntheticConfig], int]
 # under a config (e.g. a max_len too small for the sampler's fixed parts).
 CheckFn = Callable[[str, SyntheticConfig], None]
 
-BLOCK = 2048  # examples per internal block
+BLOCK = 1024  # examples per internal block (<= 2^SEG_BITS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,16 +99,37 @@ class Elements:
     """Flat index of each row's first element."""
     return self.offsets[:-1]
 
+  @functools.cached_property
+  def pos_golden(self) -> np.ndarray:
+    """The draw counters of `pos` (see counter_rng.golden_steps), shared by streams."""
+    return counter_rng.golden_steps(self.pos)
+
+  @functools.cached_property
+  def row_start(self) -> np.ndarray:
+    """Flat index of the first element of every element's row."""
+    return self.start[self.seg]
+
   def row_of(self, per_row: np.ndarray) -> np.ndarray:
     """A per-row value broadcast to every element."""
     return per_row[self.seg]
 
+  def draw_ints(self, draws: Draws, stream: int, lo, hi, attempt: int = 0) -> np.ndarray:
+    """Draw `pos` of every element's row: U{lo..hi} (scalars or per element)."""
+    return draws.elem_ints(stream, self.seg, self.pos, lo, hi, attempt, self.pos_golden)
+
 
 def rand_tokens(draws: Draws, cfg: SyntheticConfig, stream: int, seg: np.ndarray,
-                pos: np.ndarray, attempt: int = 0) -> np.ndarray:
+                pos: np.ndarray, attempt: int = 0,
+                pos_golden: "np.ndarray | None" = None) -> np.ndarray:
   """Uniform draws from the token pool [pool_low, pool_high] (int32), elementwise."""
-  return draws.elem_ints(stream, seg, pos, cfg.pool_low, cfg.pool_high,
-                         attempt).astype(np.int32)
+  return draws.elem_ints(stream, seg, pos, cfg.pool_low, cfg.pool_high, attempt,
+                         pos_golden).astype(np.int32)
+
+
+def elem_tokens(draws: Draws, cfg: SyntheticConfig, stream: int, el: "Elements",
+                attempt: int = 0) -> np.ndarray:
+  """Draw `pos` of the token stream for every element of `el`."""
+  return rand_tokens(draws, cfg, stream, el.seg, el.pos, attempt, el.pos_golden)
 
 
 def partition_bins(draws: Draws, stream: int, n: np.ndarray, k: np.ndarray) -> Elements:
@@ -118,7 +139,7 @@ def partition_bins(draws: Draws, stream: int, n: np.ndarray, k: np.ndarray) -> E
   uniform over k) + 1. Returns the Elements of n with `.bin` set."""
   el = Elements(n)
   kk = el.row_of(np.asarray(k, np.int64))
-  balls = draws.elem_ints(stream, el.seg, el.pos, 0, np.maximum(kk, 1) - 1)
+  balls = el.draw_ints(draws, stream, 0, np.maximum(kk, 1) - 1)
   el.bin = np.where(el.pos < kk, el.pos, balls)
   return el
 
@@ -135,21 +156,32 @@ def partition_no_zeros(draws: Draws, stream: int, n: np.ndarray,
   return Ragged(sizes.astype(np.int64), k)
 
 
+# Bit layout of shuffle keys: [row: SEG_BITS][random: 41][position: POS_BITS] <= 63.
+POS_BITS = 11  # config.MAX_LEN_LIMIT = 2^11 - 1
+SEG_BITS = 11  # BLOCK <= 2^11
+RAND_BITS = 41
+
+
 def shuffle_order(draws: Draws, stream: int, el: Elements) -> np.ndarray:
   """A uniformly random permutation within every row: flat indices `perm` such that
-  `x[perm]` is x shuffled row by row. Sorts (row, 41 random bits, position); random
-  keys of one row tie with probability < 1e-8, and ties keep position order."""
+  `x[perm]` is x shuffled row by row. Sorts (row, 41 random bits, position) packed in
+  an int64 of fixed layout; random keys of one row tie with probability < 1e-8, and
+  ties keep position order."""
   if not len(el.seg):
     return np.zeros(0, np.int64)
-  pos_bits = max(1, int(el.pos.max()).bit_length())
-  seg_bits = max(1, int(el.seg[-1]).bit_length())
-  rand_bits = 63 - pos_bits - seg_bits
-  if rand_bits < 41:
-    raise ValueError("shuffle_order: batch block too large for 41 random bits")
-  r = (draws.words(stream, el.seg, el.pos) >> np.uint64(64 - 41)).astype(np.int64)
-  key = (((el.seg << 41) | r) << pos_bits) | el.pos
+  if int(el.seg[-1]) >> SEG_BITS or int(el.lengths.max()) > (1 << POS_BITS):
+    raise ValueError(f"shuffle_order: at most {1 << SEG_BITS} rows of <= "
+                     f"{1 << POS_BITS} elements")
+  key = draws.words(stream, el.seg, el.pos, pos_golden=el.pos_golden)
+  key >>= np.uint64(64 - RAND_BITS)
+  key <<= np.uint64(POS_BITS)
+  key = key.view(np.int64)
+  key |= el.pos
+  key |= el.seg << (RAND_BITS + POS_BITS)
   key.sort()
-  return el.start[el.seg] + (key & ((1 << pos_bits) - 1))
+  key &= (1 << POS_BITS) - 1
+  key += el.row_start
+  return key
 
 
 def number_tokens(cfg: SyntheticConfig, n: "int | np.ndarray") -> "np.ndarray | Ragged":

@@ -78,29 +78,41 @@ def merge_rows(num_rows: int, pieces: Sequence[tuple[np.ndarray, Ragged]]) -> Ra
   return Ragged(values, lengths)
 
 
-def first_occurrence(seg: np.ndarray, ids: np.ndarray, pos: np.ndarray,
-                     row_start: np.ndarray) -> np.ndarray:
+def first_occurrence(seg: np.ndarray, ids: np.ndarray) -> np.ndarray:
   """Mask of the elements whose id does not occur earlier in their row.
 
-  seg: row of each element (non-decreasing), ids: non-negative ints < 2^31, pos:
-  position in the row, row_start: flat index of each row's first element. One sort of
-  (row, id, position) packed into an int64.
+  seg: row of each element (non-decreasing; a row's elements in row order), ids:
+  non-negative ints. One sort of (row, id, flat index) packed into an int64.
   """
-  mask = np.zeros(len(ids), bool)
-  if not len(ids):
+  n = len(ids)
+  mask = np.zeros(n, bool)
+  if not n:
     return mask
-  pos_bits = max(1, int(pos.max()).bit_length())
+  idx_bits = max(1, (n - 1).bit_length())
   id_bits = max(1, int(ids.max()).bit_length())
-  if pos_bits + id_bits + max(1, int(seg[-1]).bit_length()) > 63:
-    raise ValueError("first_occurrence: rows x ids x positions do not fit in 63 bits")
-  key = (((seg << id_bits) | ids.astype(np.int64)) << pos_bits) | pos
+  if idx_bits + id_bits + max(1, int(seg[-1]).bit_length()) > 63:
+    raise ValueError("first_occurrence: rows x ids x elements do not fit in 63 bits")
+  key = seg << id_bits
+  key |= ids
+  key <<= idx_bits
+  key |= np.arange(n, dtype=np.int64)
   key.sort()
-  group = key >> pos_bits
-  start = np.ones(len(key), bool)
-  start[1:] = group[1:] != group[:-1]
-  first = key[start]
-  mask[row_start[first >> (pos_bits + id_bits)] + (first & ((1 << pos_bits) - 1))] = True
+  group = key >> idx_bits
+  start = np.empty(n, bool)
+  start[0] = True
+  np.not_equal(group[1:], group[:-1], out=start[1:])
+  mask[key[start] & ((1 << idx_bits) - 1)] = True
   return mask
+
+
+def first_occurrence_small(seg: np.ndarray, ids: np.ndarray, pos: np.ndarray,
+                           id_start: np.ndarray, num_ids: int) -> np.ndarray:
+  """`first_occurrence` for small ids: row b's ids lie in [0, n_b) and its table slots
+  are id_start[b] + id (num_ids slots in all). No sort: a minimum per slot."""
+  slot = id_start[seg] + ids
+  first = np.full(num_ids, np.iinfo(np.int64).max, np.int64)
+  np.minimum.at(first, slot, pos)
+  return first[slot] == pos
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,10 +12,10 @@ import numpy as np
 
 from tasks.synthetic.config import SyntheticConfig
 from tasks.synthetic.counter_rng import Draws
-from tasks.synthetic.generators import (Elements, number_tokens, partition_bins,
-                                        rand_tokens, register, require_answer_ids,
-                                        shuffle_order)
-from tasks.synthetic.ragged import Ragged, first_occurrence, ranges
+from tasks.synthetic.generators import (Elements, elem_tokens, number_tokens,
+                                        partition_bins, rand_tokens, register,
+                                        require_answer_ids, shuffle_order)
+from tasks.synthetic.ragged import Ragged, first_occurrence, first_occurrence_small, ranges
 
 # Draw streams (names of independent random sequences within one example).
 S_LEN, S_TOK, S_K, S_BIN, S_SHUF, S_WORDS, S_NONDIV = range(1, 8)
@@ -24,17 +24,18 @@ S_LEN, S_TOK, S_K, S_BIN, S_SHUF, S_WORDS, S_NONDIV = range(1, 8)
 def _random_seq(d: Draws, cfg: SyntheticConfig) -> tuple[Ragged, Elements]:
   """seq = rand_tokens(L), L ~ U{lo..hi}."""
   el = Elements(d.ints(S_LEN, cfg.min_len, cfg.max_len))
-  return Ragged(rand_tokens(d, cfg, S_TOK, el.seg, el.pos), el.lengths), el
+  return Ragged(elem_tokens(d, cfg, S_TOK, el), el.lengths), el
 
 
-def _runs(d: Draws, cfg: SyntheticConfig, shuffle: bool) -> tuple[Ragged, Elements]:
+def _runs(d: Draws, cfg: SyntheticConfig, shuffle: bool):
   """L ~ U{lo..hi}; k ~ U{1..L}; k tokens drawn with replacement, each repeated by its
   part of partition_no_zeros(L, k); the whole list shuffled if `shuffle`.
 
   Element form: element j of the L gets bin j (j < k) or a U{0..k-1} (j >= k), and
   bin b's token is draw b of the token stream, so the bins' sizes are the partition.
   Unshuffled, elements are listed by bin (the runs); shuffled, in uniformly random
-  order."""
+  order. Returns (seq, Elements of seq, bin of each element, Elements of the bins,
+  token of each bin)."""
   length = d.ints(S_LEN, cfg.min_len, cfg.max_len)
   k = d.ints(S_K, 1, length)
   el = partition_bins(d, S_BIN, length, k)
@@ -42,7 +43,10 @@ def _runs(d: Draws, cfg: SyntheticConfig, shuffle: bool) -> tuple[Ragged, Elemen
     bins = el.bin[shuffle_order(d, S_SHUF, el)]
   else:  # sorted by bin within each row: key (row, bin) fits easily in int64
     bins = np.sort((el.seg << 32) | el.bin) & 0xFFFFFFFF
-  return Ragged(rand_tokens(d, cfg, S_TOK, el.seg, bins), length), el
+  kel = Elements(k)
+  bin_tokens = elem_tokens(d, cfg, S_TOK, kel)
+  seq = bin_tokens[el.row_of(kel.start) + bins]
+  return Ragged(seq, length), el, bins, kel, bin_tokens
 
 
 def _same(seq: Ragged) -> Ragged:
@@ -60,9 +64,15 @@ def identity(d: Draws, cfg: SyntheticConfig):
 def set_(d: Draws, cfg: SyntheticConfig):
   """k tokens (with replacement) repeated by a positive partition of L, shuffled;
   target = the unique tokens in order of first occurrence (`aabbbcbbbb -> abc`)."""
-  seq, el = _runs(d, cfg, shuffle=True)
-  keep = first_occurrence(el.seg, seq.values, el.pos, el.start)
-  return seq, Ragged(seq.values[keep], np.bincount(el.seg[keep], minlength=len(d)))
+  seq, el, bins, kel, _ = _runs(d, cfg, shuffle=True)
+  # The first element of each bin (a table minimum; no sort), then the first
+  # occurrence of each token among those (bins may share a token).
+  cand = np.flatnonzero(first_occurrence_small(el.seg, bins, el.pos, kel.start,
+                                               len(kel.seg)))
+  cseg = el.seg[cand]
+  ctok = seq.values[cand]
+  keep = first_occurrence(cseg, ctok)
+  return seq, Ragged(ctok[keep], np.bincount(cseg[keep], minlength=len(d)))
 
 
 @register("reverse")
@@ -78,7 +88,7 @@ def deduplicate(d: Draws, cfg: SyntheticConfig):
   """Sampled as `set` but NOT shuffled (runs of repeated tokens); target = every run of
   equal adjacent tokens collapsed to one token (`aabbbcbbbb -> abcb`). Two adjacent
   runs may draw the same token; they then form one run and collapse together."""
-  seq, el = _runs(d, cfg, shuffle=False)
+  seq, el, _, _, _ = _runs(d, cfg, shuffle=False)
   v = seq.values
   keep = np.ones(len(v), bool)
   keep[1:] = v[1:] != v[:-1]
