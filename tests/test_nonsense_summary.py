@@ -384,6 +384,16 @@ def test_split_sizes_and_bad_indices():
     ns.generate_example("train", -1, 0)
 
 
+def test_data_is_pinned():
+  """A change of the data (generator or random streams) shows here; then re-measure
+  tasks/nonsense.py's MAX_LENGTHS_SHIPPED_VOCAB and update this digest."""
+  h = hashlib.sha256()
+  for split in ("train", "validation", "test"):
+    for i in (0, 1, 2, 999):
+      h.update(repr(ns.generate(split, 0, i)).encode())
+  assert h.hexdigest()[:16] == "e46f3666eac28eec"
+
+
 def test_deterministic_and_split_dependent():
   a = [ns.generate("train", 0, i) for i in range(20)]
   assert a == [ns.generate("train", 0, i) for i in range(20)]
@@ -407,3 +417,71 @@ def test_same_examples_in_subprocess_without_tensorflow():
   res = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
                        capture_output=True, text=True, check=True, timeout=60)
   assert json.loads(res.stdout) == [list(ns.generate(*k)) for k in keys]
+
+
+# ------------------------------------------------------------------ SeqIO task
+
+
+@pytest.fixture(scope="module")
+def task():
+  import seqio
+  import tasks.nonsense  # noqa: F401  (registers nonsense_summary)
+  return seqio.get_mixture_or_task("nonsense_summary")
+
+
+def test_registered_task_tokenizes_and_decodes_back(task):
+  import seqio
+  from tasks import text_vocab
+  vocab = text_vocab.get_vocabulary()
+  for feature in ("inputs", "targets"):
+    assert task.output_features[feature].vocabulary is vocab
+    assert task.output_features[feature].add_eos
+  ds = task.get_dataset(sequence_length={"inputs": 1024, "targets": 1024},
+                        split="validation", shuffle=False,
+                        shard_info=seqio.ShardInfo(index=1, num_shards=3))
+  for k, ex in enumerate(ds.take(8).as_numpy_iterator()):
+    text = dict(zip(("inputs", "targets"), ns.generate("validation", 0, 1 + 3 * k)))
+    for feature in ("inputs", "targets"):
+      ids = ex[feature].tolist()
+      assert ex[feature + "_pretokenized"].decode() == text[feature]
+      assert ids[-1] == 1 and 1 not in ids[:-1] and 0 not in ids  # EOS once, no pad
+      assert 2 not in ids  # no <unk>: every character is in the vocabulary
+      assert vocab.tokenizer.DecodeIds(ids[:-1]) == text[feature]
+
+
+def test_source_shards_are_disjoint_and_cover_each_split(task):
+  import seqio
+  from tasks import nonsense
+  for split, size in ns.SPLIT_SIZES.items():
+    assert task.source.num_input_examples(split) == size
+    shards = [nonsense._dataset_fn(split, False, None, seqio.ShardInfo(k, 3))
+              for k in range(3)]
+    assert sum(int(ds.cardinality()) for ds in shards) == size  # finite, all indices
+    for k, ds in enumerate(shards):
+      got = [(ex["inputs"].decode(), ex["targets"].decode())
+             for ex in ds.take(2).as_numpy_iterator()]
+      assert got == [ns.generate(split, 0, k), ns.generate(split, 0, k + 3)]
+  with pytest.raises(ValueError, match="Unknown split"):
+    nonsense._dataset_fn("dev", False)
+
+
+def test_metric_fns_are_exact_match_and_rouge(task):
+  from tasks import nonsense
+  assert list(task.predict_metric_fns) == [nonsense.exact_match, nonsense.rouge]
+
+
+def test_max_lengths_registered_and_respected(task):
+  from synthpre_jax.data import pipeline
+  from tasks import nonsense, text_vocab
+  from tasks.registry import TASK_MAX_LENGTHS
+  assert text_vocab.resolve_vocab_path() == text_vocab.DEFAULT_VOCAB_PATH
+  assert TASK_MAX_LENGTHS["nonsense_summary"] == {"inputs": 520, "targets": 476}
+  sp = text_vocab.get_vocabulary().tokenizer
+  for i in range(0, 5000, 25):  # a sample; the constants come from all 110,000
+    inputs, targets = ns.generate("test", 0, i)
+    assert len(sp.EncodeAsIds(inputs)) + 1 <= nonsense.MAX_LENGTHS_SHIPPED_VOCAB["inputs"]
+    assert len(sp.EncodeAsIds(targets)) + 1 <= nonsense.MAX_LENGTHS_SHIPPED_VOCAB["targets"]
+  assert pipeline.check_feature_lengths(
+      "nonsense_summary", {"inputs": 576, "targets": 512}) == []
+  with pytest.raises(ValueError, match="TRUNCATE"):
+    pipeline.check_feature_lengths("nonsense_summary", {"inputs": 512, "targets": 512})
