@@ -168,7 +168,7 @@ def test_round_trip_project_hf_project_is_identical_and_transformers_loads_it(
                                                  "model.safetensors"]
   commands.from_hf(str(tmp_path / "hf"), str(tmp_path / "back"))
   back, back_config = _load(tmp_path / "back")
-  assert back_config == config
+  assert back_config == config.replace(dtype="bfloat16")  # the default ACTIVATION_DTYPE
   assert back.keys() == params.keys()
   for name in params:
     np.testing.assert_array_equal(back[name], params[name], err_msg=name)
@@ -528,3 +528,12 @@ def test_to_hf_refuses_activations_transformers_lacks(converted, tmp_path):
   with pytest.raises(ConversionError, match=r"'decoder/layers_0/mlp/wi/kernel' has shape "
                      r"\(32, 64\).*implies \(32, 128\).*came from --gin_model"):
     commands.to_hf(str(converted["v1_0"][2]), str(tmp_path / "hf"), gin_model=str(gin_file))
+
+
+def test_a_failure_while_writing_leaves_nothing_behind(converted, tmp_path, monkeypatch):
+  def broken(*args, **kwargs):
+    raise OSError("disk full")
+  monkeypatch.setattr(project, "gin_model_text", broken)  # after the params are written
+  with pytest.raises(OSError, match="disk full"):
+    commands.from_hf(str(converted["v1_0"][1]), str(tmp_path / "out"))
+  assert os.listdir(tmp_path) == []

@@ -32,6 +32,8 @@ def _target(gin_model: Optional[str]) -> Optional[T5Config]:
 
 def _finish(out: str, params, config, *, source, converter, step, dropout_rate,
             activation_dtype, overwrite, lines) -> list[str]:
+  # The meta's model_config says what model.gin says.
+  config = config.replace(dropout_rate=dropout_rate, dtype=activation_dtype)
   final = project.write_checkpoint(
       out, params, config, source=source, converter=converter, step=step,
       dropout_rate=dropout_rate, activation_dtype=activation_dtype, overwrite=overwrite)
