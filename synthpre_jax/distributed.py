@@ -327,6 +327,20 @@ def check_process_layout(process_grid: Any) -> None:
                      "use a mesh whose data x fsdp axes split evenly over the processes.")
 
 
+def wait_for_all(name: str, timeout_s: int = 1200) -> None:
+  """A barrier over the coordination service (no device collective); no-op in a single
+  process. Used before the first step so that slow start-up on one host (imports, input
+  pipeline) does not count against the collectives' own, shorter, time-outs (gloo on
+  CPU gives up after 30 s)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax._src import distributed as jax_distributed  # pylint: disable=g-import-not-at-top
+
+  client = jax_distributed.global_state.client
+  if jax.process_count() == 1 or client is None:
+    return
+  client.wait_at_barrier(name, timeout_in_ms=timeout_s * 1000)
+
+
 # ------------------------------------------------------------------------ stopping
 
 class StopWatcher:

@@ -294,6 +294,7 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
   eval_metrics: dict[str, float] = {}
   pending: list[dict] = []
   batches = train_data(start)
+  distributed.wait_for_all(f"synthpre_jax_train_start_{start}")
   t_last, step_last = time.perf_counter(), start
   if start >= cfg.train_steps:
     log.info("Nothing to do: the checkpoint is at step %d >= TRAIN_STEPS %d.", start,

@@ -93,7 +93,11 @@ def test_two_processes_train_like_one_process_with_8_devices(tmp_path):
   assert [r["step"] for r in pair_log] == [1, 2, 3]
   np.testing.assert_allclose([r["loss"] for r in pair_log],
                              [r["loss"] for r in single_log], rtol=1e-6)
-  pair_params = tu.load_step_params(str(tmp_path / "pair"), 3)
+  # The pair's checkpoint restores in a single process (8 devices): same parameters.
+  shutil.copytree(tmp_path / "pair", tmp_path / "pair_resumed")
+  restored = tu.recorded_run(str(tmp_path / "pair_resumed"), steps=3, eval_steps=0)
+  assert "found checkpoint step 3" in "\n".join(restored.restore_log)
+  pair_params = tu.flat_numpy(restored.state.params)
   single_params = tu.flat_numpy(ref.state.params)
   assert pair_params.keys() == single_params.keys()
   for name in single_params:
@@ -105,11 +109,8 @@ def test_two_processes_train_like_one_process_with_8_devices(tmp_path):
   # Metrics files come from process 0 only (one record per step).
   assert not list((tmp_path / "pair").glob("train/metrics.jsonl.*"))
 
-  # The pair's checkpoint restores in a single process and training goes on from it
-  # exactly as from the single-process run's own checkpoint.
-  shutil.copytree(tmp_path / "pair", tmp_path / "pair_resumed")
+  # ... and training goes on from it as from the single-process run's own checkpoint.
   resumed = tu.recorded_run(str(tmp_path / "pair_resumed"), steps=4, eval_steps=0)
-  assert "found checkpoint step 3" in "\n".join(resumed.restore_log)
   cont = tu.recorded_run(str(tmp_path / "single"), steps=4, eval_steps=0)
   for name, value in tu.flat_numpy(cont.state.params).items():
     np.testing.assert_allclose(tu.flat_numpy(resumed.state.params)[name], value,
