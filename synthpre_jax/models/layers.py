@@ -6,6 +6,7 @@ Kernels are stored 2-D like T5X (`[embed, joined_kv]`, `[joined_kv, embed]`,
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional, Sequence
 
 import flax.linen as nn
@@ -103,27 +104,55 @@ def relative_position_bucket(relative_position: np.ndarray, *, bidirectional: bo
 
 
 class RelativePositionBiases(nn.Module):
-  """One [heads, buckets] table per stack, shared by its layers; returns [1, N, T, S]."""
+  """One [heads, buckets] table per stack, shared by its layers; returns [1, N, T, S].
+
+  `query_offset` (a traced scalar, for cached decoding) places the T queries at
+  positions offset .. offset+T-1 instead of 0 .. T-1; keys stay at 0 .. S-1. The
+  buckets come from the same numpy bucketing either way, so a cached decode step sees
+  exactly the bias row that the full forward pass uses at that position.
+  """
   num_buckets: int
   max_distance: int
   num_heads: int
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, q_len: int, k_len: int, bidirectional: bool) -> jax.Array:
-    context = np.arange(q_len, dtype=np.int32)[:, None]
-    memory = np.arange(k_len, dtype=np.int32)[None, :]
-    buckets = relative_position_bucket(memory - context, bidirectional=bidirectional,
-                                       num_buckets=self.num_buckets,
-                                       max_distance=self.max_distance)
+  def __call__(self, q_len: int, k_len: int, bidirectional: bool,
+               query_offset: Optional[jax.Array] = None) -> jax.Array:
+    bucket = functools.partial(relative_position_bucket, bidirectional=bidirectional,
+                               num_buckets=self.num_buckets,
+                               max_distance=self.max_distance)
+    if query_offset is None:
+      context = np.arange(q_len, dtype=np.int32)[:, None]
+      memory = np.arange(k_len, dtype=np.int32)[None, :]
+      buckets = jnp.asarray(bucket(memory - context))
+    else:
+      # Every key-minus-query offset possible for 0 <= query_offset < k_len.
+      span = k_len + q_len - 2
+      lookup = jnp.asarray(bucket(np.arange(-span, k_len, dtype=np.int32)))
+      context = query_offset + jnp.arange(q_len, dtype=jnp.int32)[:, None]
+      memory = jnp.arange(k_len, dtype=jnp.int32)[None, :]
+      buckets = lookup[jnp.clip(memory - context + span, 0, lookup.shape[0] - 1)]
     table = _param(self, "rel_embedding", RELPOS_INIT,
                    (self.num_heads, self.num_buckets), ("heads", "relpos_buckets"))
-    values = jnp.take(table, jnp.asarray(buckets), axis=1)  # [N, T, S]
+    values = jnp.take(table, buckets, axis=1)  # [N, T, S]
     return values[None].astype(self.dtype)
 
 
 class MultiHeadDotProductAttention(nn.Module):
-  """T5 attention: q/k/v/o projections around `attention.attend`."""
+  """T5 attention: q/k/v/o projections around `attention.attend`.
+
+  `decode` selects the cached-decoding behaviour (None: the ordinary full pass):
+
+  * `'init'`: create this layer's cache and return None. Causal (self-)attention
+    makes zero `cache/cached_key` and `cache/cached_value` of shape
+    [batch, cache_length, heads, head_dim] (batch from `inputs_q`); non-causal
+    (cross-)attention projects `inputs_kv` (the encoder output) once into
+    `cross_cache/cached_key` and `cross_cache/cached_value`.
+  * `'step'`: `inputs_q` is one position [batch, 1, embed]. Self-attention writes its
+    key/value at `cache_index` and attends to positions 0..cache_index; cross-attention
+    attends to the cached encoder keys/values (`inputs_kv` is ignored).
+  """
   num_heads: int
   head_dim: int
   dropout_rate: float = 0.0
@@ -131,11 +160,14 @@ class MultiHeadDotProductAttention(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, inputs_q: jax.Array, inputs_kv: jax.Array, *,
+  def __call__(self, inputs_q: jax.Array, inputs_kv: Optional[jax.Array], *,
                bias: Optional[jax.Array], is_causal: bool = False,
                kv_lengths: Optional[jax.Array] = None,
                mask: Optional[jax.Array] = None,
-               deterministic: bool = True) -> jax.Array:
+               deterministic: bool = True,
+               decode: Optional[str] = None,
+               cache_length: Optional[int] = None,
+               cache_index: Optional[jax.Array] = None) -> Optional[jax.Array]:
     joined = self.num_heads * self.head_dim
     depth_scaling = float(np.sqrt(self.head_dim))
 
@@ -148,21 +180,69 @@ class MultiHeadDotProductAttention(nn.Module):
       return constrain(y, ("activation_batch", "activation_length",
                            "activation_heads", "activation_kv"))
 
+    if decode not in (None, "init", "step"):
+      raise ValueError(f"decode={decode!r}; choose None, 'init' or 'step'.")
+    if decode == "init":
+      self._init_cache(inputs_q, inputs_kv, is_causal, cache_length,
+                       lambda x: project("key", x, ATTENTION_KERNEL_INIT),
+                       lambda x: project("value", x, ATTENTION_KERNEL_INIT))
+      return None
+
     query = project("query", inputs_q, query_init)
-    key = project("key", inputs_kv, ATTENTION_KERNEL_INIT)
-    value = project("value", inputs_kv, ATTENTION_KERNEL_INIT)
+    implementation = self.implementation
+    if decode == "step":
+      key, value, kv_lengths = self._cached_keys_values(
+          inputs_q, is_causal, cache_index, kv_lengths,
+          lambda x: project("key", x, ATTENTION_KERNEL_INIT),
+          lambda x: project("value", x, ATTENTION_KERNEL_INIT))
+      is_causal, mask, implementation = False, None, "xla"
+    else:
+      key = project("key", inputs_kv, ATTENTION_KERNEL_INIT)
+      value = project("value", inputs_kv, ATTENTION_KERNEL_INIT)
     dropout_rng = None
-    if not deterministic and self.dropout_rate > 0.0:
+    if not deterministic and self.dropout_rate > 0.0 and decode is None:
       dropout_rng = self.make_rng("dropout")
     x = attention_lib.attend(query, key, value, bias=bias, is_causal=is_causal,
                              kv_lengths=kv_lengths, mask=mask,
-                             implementation=self.implementation,
+                             implementation=implementation,
                              dropout_rate=self.dropout_rate,
                              dropout_rng=dropout_rng)
     x = x.reshape(x.shape[:-2] + (joined,))
     out = Dense(inputs_q.shape[-1], ("joined_kv", "embed"), ATTENTION_KERNEL_INIT,
                 self.dtype, name="out")(x)
     return constrain(out, ("activation_batch", "activation_length", "activation_embed"))
+
+  def _init_cache(self, inputs_q, inputs_kv, is_causal, cache_length, key_fn, value_fn):
+    if is_causal:
+      if not isinstance(cache_length, int) or cache_length <= 0:
+        raise ValueError(f"cache_length must be a positive int, got {cache_length!r}.")
+      shape = (inputs_q.shape[0], cache_length, self.num_heads, self.head_dim)
+      self.variable("cache", "cached_key", jnp.zeros, shape, self.dtype)
+      self.variable("cache", "cached_value", jnp.zeros, shape, self.dtype)
+    else:
+      key, value = key_fn(inputs_kv), value_fn(inputs_kv)
+      self.variable("cross_cache", "cached_key", lambda: key)
+      self.variable("cross_cache", "cached_value", lambda: value)
+
+  def _cached_keys_values(self, inputs_q, is_causal, cache_index, kv_lengths,
+                          key_fn, value_fn):
+    collection = "cache" if is_causal else "cross_cache"
+    if not self.has_variable(collection, "cached_key"):
+      raise ValueError(
+          f"{self.name}: no '{collection}' variables; run Transformer.init_decoder_cache "
+          "(apply with mutable=['cache', 'cross_cache']) before decode steps.")
+    if not is_causal:
+      return (self.get_variable(collection, "cached_key"),
+              self.get_variable(collection, "cached_value"), kv_lengths)
+    if inputs_q.shape[1] != 1:
+      raise ValueError(f"A decode step takes one position, got length {inputs_q.shape[1]}.")
+    cached_key = self.variable("cache", "cached_key")
+    cached_value = self.variable("cache", "cached_value")
+    for var, new in ((cached_key, key_fn(inputs_q)), (cached_value, value_fn(inputs_q))):
+      var.value = jax.lax.dynamic_update_slice_in_dim(
+          var.value, new.astype(var.value.dtype), cache_index, axis=1)
+    lengths = jnp.full((inputs_q.shape[0],), cache_index + 1, jnp.int32)
+    return cached_key.value, cached_value.value, lengths
 
 
 _ACTIVATION_FNS = {"relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu,

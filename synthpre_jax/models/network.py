@@ -8,7 +8,7 @@ and metrics live outside the network.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import ClassVar, Optional
 
 import flax.linen as nn
 import jax
@@ -93,18 +93,29 @@ class EncoderLayer(_PreNormLayer):
 
 
 class DecoderLayer(_PreNormLayer):
-  """Pre-norm causal self-attention, cross-attention and MLP block of the decoder."""
+  """Pre-norm causal self-attention, cross-attention and MLP block of the decoder.
+
+  `decode='init'` only creates the layer's caches (see `MultiHeadDotProductAttention`);
+  `decode='step'` runs one position against them (`encoded` unused).
+  """
 
   @nn.compact
-  def __call__(self, x, encoded, self_bias, self_mask, enc_lengths, cross_mask):
+  def __call__(self, x, encoded, self_bias, self_mask, enc_lengths, cross_mask,
+               decode: Optional[str] = None, cache_length: Optional[int] = None,
+               cache_index: Optional[jax.Array] = None):
     self_attention = self._attention("self_attention")
     cross_attention = self._attention("encoder_decoder_attention")
+    if decode == "init":
+      self_attention(encoded, encoded, bias=None, is_causal=True, decode="init",
+                     cache_length=cache_length)
+      cross_attention(encoded, encoded, bias=None, decode="init")
+      return x
     x = self._residual(x, "pre_self_attention_layer_norm", lambda y: self_attention(
         y, y, bias=self_bias, is_causal=True, mask=self_mask,
-        deterministic=self.deterministic))
+        deterministic=self.deterministic, decode=decode, cache_index=cache_index))
     x = self._residual(x, "pre_cross_attention_layer_norm", lambda y: cross_attention(
         y, encoded, bias=None, kv_lengths=enc_lengths, mask=cross_mask,
-        deterministic=self.deterministic))
+        deterministic=self.deterministic, decode=decode))
     return self._mlp(x)
 
 
@@ -114,14 +125,19 @@ class _Stack(nn.Module):
   config: T5Config
   shared_embedding: nn.Module
 
-  def _embed_and_bias(self, tokens, *, bidirectional: bool, deterministic: bool):
+  def _embed_and_bias(self, tokens, *, bidirectional: bool, deterministic: bool,
+                      k_len: Optional[int] = None,
+                      query_offset: Optional[jax.Array] = None):
+    """Embedded tokens, the [1, N, T, S] bias (S = k_len, default T; queries at
+    query_offset.. when given) and the resolved attention implementation."""
     cfg = self.config
     x = layers.constrain(self.shared_embedding(tokens.astype(jnp.int32)), _EMBED_AXES)
     x = _Hidden(cfg.dropout_rate, deterministic)(x)
     length = tokens.shape[-1]
     bias = layers.RelativePositionBiases(
         cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance,
-        cfg.num_heads, cfg.compute_dtype, name="relpos_bias")(length, length, bidirectional)
+        cfg.num_heads, cfg.compute_dtype, name="relpos_bias")(
+            length, k_len or length, bidirectional, query_offset)
     impl = attention_lib.resolve_implementation(cfg.attention_implementation,
                                                 cfg.compute_dtype)
     return x, bias, impl
@@ -147,13 +163,29 @@ class Encoder(_Stack):
 
 
 class Decoder(_Stack):
-  """Embedding, shared causal relative-position bias, N decoder layers, logits."""
+  """Embedding, shared causal relative-position bias, N decoder layers, logits.
+
+  Cached decoding (`decode` not None) uses two Flax collections: `cache` (per layer
+  `self_attention/cached_key|cached_value` [batch, max_decode_length, heads,
+  head_dim], and the scalar `cache_index`), which every step updates, and
+  `cross_cache` (per layer `encoder_decoder_attention/cached_key|cached_value`
+  [batch, encoder_length, heads, head_dim], and `encoder_lengths` [batch]), computed
+  once by `decode='init'` and read-only afterwards. Decoding assumes unpacked,
+  right-padded encoder inputs (no segment ids).
+  """
 
   @nn.compact
   def __call__(self, encoded, encoder_tokens, decoder_input_tokens,
                encoder_segment_ids=None, decoder_segment_ids=None,
-               enable_dropout: bool = False):
-    cfg, dtype = self.config, self.config.compute_dtype
+               enable_dropout: bool = False, *, decode: Optional[str] = None,
+               max_decode_length: Optional[int] = None):
+    cfg = self.config
+    if decode == "init":
+      return self._init_cache(encoded, encoder_tokens, max_decode_length)
+    if decode == "step":
+      return self._step(decoder_input_tokens)
+    if decode is not None:
+      raise ValueError(f"decode={decode!r}; choose None, 'init' or 'step'.")
     det = not enable_dropout
     y, bias, impl = self._embed_and_bias(decoder_input_tokens, bidirectional=False,
                                          deterministic=det)
@@ -167,8 +199,12 @@ class Decoder(_Stack):
     for i in range(cfg.num_decoder_layers):
       y = layer_cls(cfg, impl, det, name=f"layers_{i}")(
           y, encoded, bias, self_mask, enc_lengths, cross_mask)
-    y = layers.LayerNorm(dtype=dtype, name="decoder_norm")(y)
-    y = _Hidden(cfg.dropout_rate, det)(y)
+    return self._logits(y, det)
+
+  def _logits(self, y, deterministic: bool):
+    cfg = self.config
+    y = layers.LayerNorm(dtype=cfg.compute_dtype, name="decoder_norm")(y)
+    y = _Hidden(cfg.dropout_rate, deterministic)(y)
     logits_dtype = jnp.dtype(cfg.logits_dtype)
     if cfg.logits_via_embedding:
       logits = self.shared_embedding.attend(y, logits_dtype)
@@ -179,10 +215,58 @@ class Decoder(_Stack):
     return layers.constrain(logits, ("activation_batch", "activation_length",
                                      "activation_vocab"))
 
+  def _init_cache(self, encoded, encoder_tokens, max_decode_length):
+    cfg = self.config
+    if not isinstance(max_decode_length, int) or max_decode_length <= 0:
+      raise ValueError(
+          f"max_decode_length must be a positive int, got {max_decode_length!r}.")
+    if encoded.shape[0] != encoder_tokens.shape[0]:
+      raise ValueError(f"encoded batch {encoded.shape[0]} != encoder_tokens batch "
+                       f"{encoder_tokens.shape[0]}.")
+    self.variable("cache", "cache_index", lambda: jnp.zeros((), jnp.int32))
+    self.variable("cross_cache", "encoder_lengths", lambda: _lengths(encoder_tokens))
+    for i in range(cfg.num_decoder_layers):
+      DecoderLayer(cfg, "xla", True, name=f"layers_{i}")(
+          None, encoded, None, None, None, None, decode="init",
+          cache_length=max_decode_length)
+    return None
+
+  def _step(self, tokens):
+    cfg = self.config
+    if not self.has_variable("cache", "cache_index"):
+      raise ValueError("No decoder cache: run Transformer.init_decoder_cache (apply "
+                       "with mutable=['cache', 'cross_cache']) before decode_step.")
+    if tokens.ndim != 2 or tokens.shape[1] != 1:
+      raise ValueError(f"decode_step takes tokens of shape [batch, 1], got {tokens.shape}.")
+    index_var = self.variable("cache", "cache_index")
+    index = index_var.value
+    # The self-attention cache's length axis is the maximum decode length.
+    cache_length = self.variables["cache"]["layers_0"]["self_attention"][
+        "cached_key"].shape[1]
+    y, bias, _ = self._embed_and_bias(tokens, bidirectional=False, deterministic=True,
+                                      k_len=cache_length, query_offset=index)
+    enc_lengths = self.get_variable("cross_cache", "encoder_lengths")
+    for i in range(cfg.num_decoder_layers):
+      y = DecoderLayer(cfg, "xla", True, name=f"layers_{i}")(
+          y, None, bias, None, enc_lengths, None, decode="step", cache_index=index)
+    index_var.value = index + 1
+    return self._logits(y, True)
+
 
 class Transformer(nn.Module):
-  """T5 encoder-decoder: `__call__` maps a batch's tokens to decoder logits."""
+  """T5 encoder-decoder: `__call__` maps a batch's tokens to decoder logits.
+
+  Cached decoding (what `synthpre_jax.decoding` runs): `encode` once; then
+  `init_decoder_cache` (apply with `mutable=['cache', 'cross_cache']`) projects the
+  encoder output into every layer's cross-attention keys/values and allocates the
+  self-attention cache; then `decode_step` (apply with the `params`, `cache` and
+  `cross_cache` collections and `mutable=['cache']`) once per output position,
+  feeding token 0 first. Step t returns the logits that the full forward pass gives
+  at decoder position t.
+  """
   config: T5Config
+  # Read by synthpre_jax.decoding; models without a decoder (classifiers) lack it.
+  supports_decoding: ClassVar[bool] = True
 
   def setup(self):
     self.token_embedder = layers.Embed(self.config.vocab_size, self.config.emb_dim,
@@ -199,6 +283,16 @@ class Transformer(nn.Module):
              enable_dropout: bool = False):
     return self.decoder(encoded, encoder_input_tokens, decoder_input_tokens,
                         encoder_segment_ids, decoder_segment_ids, enable_dropout)
+
+  def init_decoder_cache(self, encoded, encoder_input_tokens, max_decode_length: int):
+    """Creates the `cache` and `cross_cache` collections for `max_decode_length` steps."""
+    return self.decoder(encoded, encoder_input_tokens, None, decode="init",
+                        max_decode_length=max_decode_length)
+
+  def decode_step(self, decoder_input_tokens):
+    """Logits [batch, 1, vocab] for the next position of [batch, 1] tokens; advances
+    the cache by one."""
+    return self.decoder(None, None, decoder_input_tokens, decode="step")
 
   def __call__(self, encoder_input_tokens, decoder_input_tokens,
                encoder_segment_ids=None, decoder_segment_ids=None,
