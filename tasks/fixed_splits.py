@@ -8,41 +8,48 @@ examples, drop duplicate inputs, keep 1,000,000 train and 10,000 validation exam
 
 Decisions:
 
-- One generator stream feeds both splits: example i is
-  `generate_fn(task, cfg, GENERATOR_SPLIT, seed, i)` with `GENERATOR_SPLIT = "fixed"`,
-  a stream of its own, independent of the on-the-fly tasks' "train" and "validation"
-  streams (so neither a model trained on the infinite stream has seen the fixed
-  validation examples, nor the reverse, except by chance collisions).
-- Dedup keeps the FIRST occurrence of each input (compared exactly, through a 128-bit
-  BLAKE2b digest of the int64 ids; a false collision among 1e6 inputs has probability
-  ~1e-27). It runs across the whole stream, so no validation input is a train input.
-  The first `num_train` kept examples are train, the next `num_validation` validation.
-  Generation stops as soon as both are full: the examples after that would be
-  discarded anyway, so the data is identical to generating all `num_generated` and
-  slicing. `num_generated` is the cap; a ValueError says so if deduplication leaves
-  too few. The manifest records how many were generated and how many dropped.
-- Files: each split is `num_files` TFRecord files of `tf.train.Example`s with int64
-  lists `inputs`, `targets` (no EOS; the SeqIO task appends it) and `index` (the
-  example's generator index: provenance, and what the reuse spot check regenerates).
-  Kept example j of a split goes to file j % num_files (round robin), so process p of
-  n reads exactly the examples j % n == p (index-residue sharding, as the on-the-fly
-  tasks): when n divides num_files it opens only files f % n == p (file-level
-  sharding), otherwise it reads every file and keeps every n-th record; either way
-  shards are disjoint, cover the split, and keep the order j. Defaults: 64 files
-  (1, 2, 4, ..., 64 processes shard at file level).
+- One generator stream feeds both splits: example i is example i of
+  (task, GENERATOR_SPLIT = "fixed", seed), a stream of its own, independent of the
+  on-the-fly tasks' "train" and "validation" streams (so neither a model trained on the
+  infinite stream has seen the fixed validation examples, nor the reverse, except by
+  chance collisions). Generators come as a batch function
+  `batch_fn(task, cfg, split, seed, indices) -> ragged.Batch` (the vectorized simple
+  tasks) or a per-example `generate_fn(task, cfg, split, seed, index) -> (inputs,
+  targets)` (LIME), drawn in chunks of `CHUNK` indices.
+- Dedup keeps the FIRST occurrence of each input, compared EXACTLY: a vectorized 64-bit
+  hash of each input row finds candidates, and a hash match counts as a duplicate only
+  if the ids are equal. It runs across the whole stream, so no validation input is a
+  train input. The first `num_train` kept examples are train, the next
+  `num_validation` validation. Generation stops as soon as both are full (the data is
+  identical to generating all `num_generated` and slicing). `num_generated` is the cap;
+  a ValueError says so if deduplication leaves too few. The manifest records how many
+  were generated and how many dropped.
+- Files (format 2): each split is `num_files` TFRecord files. Kept example j of a split
+  belongs to file j % num_files (round robin); a file's examples, in order, are packed
+  `RECORD_EXAMPLES` to a record: a `tf.train.Example` of five bytes features (little
+  endian) `index` (int64 generator indices), `input_lengths`, `target_lengths`
+  (int32), `inputs`, `targets` (all ids of the block concatenated, no EOS; uint16 when
+  the vocabulary has <= 65,536 ids, else int32: the manifest's `token_dtype`). A
+  tf.data pipeline decodes a record into a block and unbatches it, so the reader does
+  per-record, not per-example, protobuf work, and the writer serializes ~1k records
+  instead of 1M. Process p of n reads exactly the examples j % n == p (index-residue
+  sharding, as the on-the-fly tasks): when n divides num_files it opens only files
+  f % n == p (file-level sharding), otherwise it reads every file and keeps every n-th
+  example; either way shards are disjoint, cover the split, and keep the order j.
+  Defaults: 64 files (1, 2, 4, ..., 64 processes shard at file level).
 - Cache key: every parameter that shapes the data (format, task, the full config, the
-  generator function's qualified name, `GENERATOR_VERSION`, generator split, seed,
-  counts, num_files) is hashed (SHA-256 of sorted JSON); the directory is
-  `<cache_dir>/<name>-<first 16 hex digits>`. Different parameters => a different
-  directory, so a stale cache is never reused; old directories are left as they are
-  (delete them by hand).
-- Reuse check, every time (about 0.4 s per 1M-example task: ~500 MB hashed at
-  ~1.4 GB/s; worth it, since the alternative is training on silently damaged data):
-  manifest.json present and parseable, its parameters equal to the request, every
-  file present with the recorded size and SHA-256, and the first record of every file
-  equal to what the generator produces for its index now (catches a generator change
-  without a `GENERATOR_VERSION` bump). Any failure logs a warning saying what was
-  wrong and rebuilds; the bad directory is replaced, never read.
+  generator function's qualified name and kind, `GENERATOR_VERSION`, generator split,
+  seed, counts, num_files, records' size) is hashed (SHA-256 of sorted JSON); the
+  directory is `<cache_dir>/<name>-<first 16 hex digits>`. Different parameters => a
+  different directory, so a stale cache is never reused; old directories are left as
+  they are (delete them by hand). `GENERATOR_VERSION` 2 is the counter-based,
+  vectorized generators (version 1, one numpy Generator per example, made other data).
+- Reuse check, every time (~0.3 s per 1M-example task: the files' SHA-256): manifest.json
+  present and parseable, its parameters equal to the request, every file present with
+  the recorded size and SHA-256, and the first example of every file equal to what the
+  generator produces for its index now (catches a generator change without a
+  `GENERATOR_VERSION` bump). Any failure logs a warning saying what was wrong and
+  rebuilds; the bad directory is replaced, never read.
 - Atomic build: everything goes into `<cache_dir>/.tmp-<dir>-<random>/` (with an
   `owner.json` naming host and pid), manifest.json last, then the directory is renamed
   into place. A killed build leaves only its temp directory; the next build in that
@@ -51,14 +58,14 @@ Decisions:
   building the same key concurrently both finish; the second rename finds the first
   one's valid directory and discards its own. Files are not fsync'ed: a power loss
   may leave a renamed but damaged directory, which the reuse check then rebuilds.
-- Speed: serial generation is ~4-5k examples/s for the paper's tasks (the
-  generator's ~0.2 ms an example dominates; serialization ~20 us): `set_fixed` took
-  218 s on a shared 2-core box (495 MB; reuse with all checks 0.6 s). `num_workers > 1`
-  generates chunks in spawned (not forked: TensorFlow threads) worker processes, each
-  importing `tasks`, so a script that builds with workers needs the usual
-  `if __name__ == "__main__":` guard. Results come back in order and records are
-  serialized deterministically (sorted protobuf map keys), so the files are the same
-  bytes for any worker count and any process. Progress is logged every
+- Speed: the paper-size Set split (1.05M generated, 1M + 10k kept) builds in well under
+  30 s on one core with the vectorized generators (benchmarks/generate.py prints the
+  figure). `num_workers > 1` generates chunks in spawned (not forked: TensorFlow
+  threads) worker processes, each importing `tasks`, so a script that builds with
+  workers needs the usual `if __name__ == "__main__":` guard; it helps the per-example
+  generators (LIME), whose default is the usable cores for >= 100k examples. Results
+  come back in order and records are serialized deterministically, so the files are
+  the same bytes for any worker count and any process. Progress is logged every
   `PROGRESS_EVERY` examples.
 - Registered sizes (`FIXED_SIZES`, read when a task first builds, so tests can shrink
   them): the paper's 1.05M / 1M / 10k (64 files) for the paper-layout tasks;
@@ -89,27 +96,32 @@ import tensorflow as tf
 from tensorflow.core.example import example_pb2
 
 from tasks import registry
-from tasks.synthetic import generators, lime
+from tasks.synthetic import counter_rng, generators, lime
+from tasks.synthetic.ragged import Batch, offsets, positions
 
 log = logging.getLogger("synthpre_jax.fixed_splits")
 
 # Bump when any generator's output changes: it is part of the cache key, so every
-# cache built by older code is then rebuilt instead of reused.
-GENERATOR_VERSION = "1"
-# Bump when the file layout or record format changes.
-FORMAT_VERSION = 1
+# cache built by older code is then rebuilt instead of reused. "2": the counter-based,
+# vectorized generators.
+GENERATOR_VERSION = "2"
+# Bump when the file layout or record format changes. 2: blocks of examples per record.
+FORMAT_VERSION = 2
 # The generator split the fixed splits are drawn from (see the module docstring).
 GENERATOR_SPLIT = "fixed"
 SPLITS = ("train", "validation")
 MANIFEST = "manifest.json"
 OWNER = "owner.json"
 PROGRESS_EVERY = 100_000
-CHUNK = 1_000  # examples per generation chunk (one worker task)
+CHUNK = generators.BLOCK  # examples per generation chunk (one worker task)
+RECORD_EXAMPLES = 1_024  # examples per TFRecord record (a block)
 STALE_TEMP_SECONDS = 3600
 ENV_DATA_DIR = "SYNTHPRE_DATA_DIR"
 DEFAULT_DATA_DIR = "~/.cache/synthpre_jax/synthetic"
+FEATURES = ("index", "input_lengths", "target_lengths", "inputs", "targets")
 
 GenerateFn = Callable[..., "tuple[np.ndarray, np.ndarray]"]
+BatchFn = Callable[..., Batch]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,75 +162,112 @@ class FixedSplits:
               with_index: bool = False) -> tf.data.Dataset:
     """Examples j % num_shards == shard_index of `split`, in order, as int32 dicts
     {inputs, targets} (+ int64 `index`, the generator index, if `with_index`)."""
-    return read_split(self.files(split), shard_index=shard_index, num_shards=num_shards,
+    return read_split(self.files(split), token_dtype=self.manifest["token_dtype"],
+                      shard_index=shard_index, num_shards=num_shards,
                       with_index=with_index)
 
 
 # ------------------------------------------------------------------ records
 
+_TOKEN_DTYPES = {"uint16": (np.dtype("<u2"), tf.uint16), "int32": (np.dtype("<i4"), tf.int32)}
 
-def _serialize(index: int, inputs: np.ndarray, targets: np.ndarray) -> bytes:
+
+def token_dtype(cfg: Any) -> str:
+  """"uint16" if every id of cfg's vocabulary fits in 16 bits, else "int32"."""
+  vocab = getattr(cfg, "vocab_size", None)
+  return "uint16" if isinstance(vocab, int) and 0 < vocab <= 1 << 16 else "int32"
+
+
+def _serialize_block(index: np.ndarray, block: Batch, dtype: str) -> bytes:
+  """One record: a block of examples (see the module docstring)."""
+  np_dtype = _TOKEN_DTYPES[dtype][0]
   ex = example_pb2.Example()
   feature = ex.features.feature
-  feature["inputs"].int64_list.value.extend(inputs.tolist())
-  feature["targets"].int64_list.value.extend(targets.tolist())
-  feature["index"].int64_list.value.append(index)
+  feature["index"].bytes_list.value.append(np.asarray(index, "<i8").tobytes())
+  feature["input_lengths"].bytes_list.value.append(block.input_lengths.astype("<i4").tobytes())
+  feature["target_lengths"].bytes_list.value.append(
+      block.target_lengths.astype("<i4").tobytes())
+  feature["inputs"].bytes_list.value.append(block.inputs.astype(np_dtype).tobytes())
+  feature["targets"].bytes_list.value.append(block.targets.astype(np_dtype).tobytes())
   return ex.SerializeToString(deterministic=True)  # map keys sorted: same bytes anywhere
+
+
+def _deserialize_block(data: bytes, dtype: str) -> tuple[np.ndarray, Batch]:
+  """(generator indices, Batch) of one record, in numpy (the spot check's reader)."""
+  feature = example_pb2.Example.FromString(data).features.feature
+  raw = {k: feature[k].bytes_list.value[0] for k in FEATURES}
+  np_dtype = _TOKEN_DTYPES[dtype][0]
+  return np.frombuffer(raw["index"], "<i8"), Batch(
+      np.frombuffer(raw["inputs"], np_dtype).astype(np.int32),
+      np.frombuffer(raw["input_lengths"], "<i4").astype(np.int64),
+      np.frombuffer(raw["targets"], np_dtype).astype(np.int32),
+      np.frombuffer(raw["target_lengths"], "<i4").astype(np.int64))
 
 
 def _as_ids(x: Any, what: str, index: int) -> np.ndarray:
   a = np.asarray(x)
-  if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+  if a.ndim != 1 or not (a.size == 0 or np.issubdtype(a.dtype, np.integer)):
     raise ValueError(f"generate_fn returned {what} of shape {a.shape} and dtype {a.dtype} "
                      f"for example {index}; expected a 1-D integer array.")
-  return a.astype(np.int64, copy=False)
+  return a.astype(np.int32, copy=False)
 
 
-def _generate_chunk(generate_fn: GenerateFn, task: str, cfg: Any, seed: int, start: int,
-                    stop: int) -> list[tuple[bytes, bytes]]:
-  """(digest of inputs, serialized record) of examples start..stop-1. Top-level so that
-  spawned workers can run it."""
+def per_example_batch(generate_fn: GenerateFn, task: str, cfg: Any, split: str, seed: int,
+                      indices: Sequence[int]) -> Batch:
+  """A Batch from a per-example generator, one call per index."""
   out = []
-  for i in range(start, stop):
-    inputs, targets = generate_fn(task, cfg, GENERATOR_SPLIT, seed, i)
-    inputs, targets = _as_ids(inputs, "inputs", i), _as_ids(targets, "targets", i)
-    digest = hashlib.blake2b(inputs.tobytes(), digest_size=16).digest()
-    out.append((digest, _serialize(i, inputs, targets)))
-  return out
+  for i in np.asarray(indices).tolist():
+    inputs, targets = generate_fn(task, cfg, split, seed, i)
+    out.append((_as_ids(inputs, "inputs", i), _as_ids(targets, "targets", i)))
+  return Batch.from_examples(out)
 
 
-def _parse(record: tf.Tensor, with_index: bool) -> dict[str, tf.Tensor]:
-  spec = {k: tf.io.FixedLenSequenceFeature([], tf.int64, allow_missing=True)
-          for k in ("inputs", "targets")}
-  spec["index"] = tf.io.FixedLenFeature([], tf.int64)
-  ex = tf.io.parse_single_example(record, spec)
-  out = {"inputs": tf.cast(ex["inputs"], tf.int32),
-         "targets": tf.cast(ex["targets"], tf.int32)}
+def _parse_block(record: tf.Tensor, tf_dtype: tf.DType, with_index: bool):
+  ex = tf.io.parse_single_example(
+      record, {k: tf.io.FixedLenFeature([], tf.string) for k in FEATURES})
+  out = {}
+  for key, lengths in (("inputs", "input_lengths"), ("targets", "target_lengths")):
+    values = tf.cast(tf.io.decode_raw(ex[key], tf_dtype), tf.int32)
+    out[key] = tf.RaggedTensor.from_row_lengths(
+        values, tf.cast(tf.io.decode_raw(ex[lengths], tf.int32), tf.int64))
   if with_index:
-    out["index"] = ex["index"]
+    out["index"] = tf.io.decode_raw(ex["index"], tf.int64)
   return out
 
 
-def read_split(files: Sequence[str], *, shard_index: int = 0, num_shards: int = 1,
-               with_index: bool = False) -> tf.data.Dataset:
-  """Records j % num_shards == shard_index of round-robin `files`, in order j.
+def _dense(example: dict) -> dict:
+  return {k: v.flat_values if isinstance(v, tf.RaggedTensor) else v
+          for k, v in example.items()}
+
+
+def read_split(files: Sequence[str], *, token_dtype: str = "int32", shard_index: int = 0,
+               num_shards: int = 1, with_index: bool = False) -> tf.data.Dataset:
+  """Examples j % num_shards == shard_index of round-robin `files`, in order j.
 
   File-level when num_shards divides len(files) (opens only this shard's files),
-  else every file is read and every num_shards-th record kept.
+  else every file is read and every num_shards-th example kept.
   """
   if num_shards < 1 or not 0 <= shard_index < num_shards:
     raise ValueError(f"Need 0 <= shard_index < num_shards, got shard_index={shard_index}, "
                      f"num_shards={num_shards}")
+  if token_dtype not in _TOKEN_DTYPES:
+    raise ValueError(f"token_dtype must be one of {sorted(_TOKEN_DTYPES)}, got "
+                     f"{token_dtype!r}")
+  tf_dtype = _TOKEN_DTYPES[token_dtype][1]
   files = list(files)
   file_level = len(files) % num_shards == 0
   mine = files[shard_index::num_shards] if file_level else files
+
+  def examples_of(path: tf.Tensor) -> tf.data.Dataset:
+    return tf.data.TFRecordDataset(path).map(
+        lambda r: _parse_block(r, tf_dtype, with_index)).unbatch()
+
   ds = tf.data.Dataset.from_tensor_slices(mine).interleave(
-      tf.data.TFRecordDataset, cycle_length=len(mine), block_length=1,
+      examples_of, cycle_length=len(mine), block_length=1,
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   if not file_level:
     ds = ds.shard(num_shards, shard_index)
-  return ds.map(lambda r: _parse(r, with_index), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
+  return ds.map(_dense)
 
 
 def _first_record(path: pathlib.Path) -> Optional[bytes]:
@@ -254,15 +303,17 @@ def _config_dict(cfg: Any) -> dict:
   return dataclasses.asdict(cfg)
 
 
-def cache_params(task: str, cfg: Any, *, generate_fn: GenerateFn, seed: int,
+def cache_params(task: str, cfg: Any, *, generate_fn: "GenerateFn | BatchFn", seed: int,
                  num_generated: int, num_train: int, num_validation: int,
-                 num_files: int) -> dict[str, Any]:
-  """Every parameter that shapes the data: the manifest's `params` and the cache key."""
+                 num_files: int, batch: bool = False) -> dict[str, Any]:
+  """Every parameter that shapes the data: the manifest's `params` and the cache key.
+  `batch`: whether `generate_fn` is a batch function."""
   return {
       "format_version": FORMAT_VERSION,
       "task": task,
       "config": _config_dict(cfg),
       "generate_fn": _fn_name(generate_fn),
+      "generate_kind": "batch" if batch else "example",
       "generator_version": GENERATOR_VERSION,
       "generator_split": GENERATOR_SPLIT,
       "seed": seed,
@@ -270,6 +321,8 @@ def cache_params(task: str, cfg: Any, *, generate_fn: GenerateFn, seed: int,
       "num_train": num_train,
       "num_validation": num_validation,
       "num_files": num_files,
+      "record_examples": RECORD_EXAMPLES,
+      "token_dtype": token_dtype(cfg),
   }
 
 
@@ -289,7 +342,7 @@ def _sha256(path: pathlib.Path) -> str:
 
 
 def _verify(directory: pathlib.Path, params: Mapping[str, Any],
-            generate_fn: GenerateFn, cfg: Any) -> tuple[Optional[dict], str]:
+            batch_fn: BatchFn, cfg: Any) -> tuple[Optional[dict], str]:
   """(manifest, "") if `directory` is a valid cache for `params`, else (None, reason)."""
   path = directory / MANIFEST
   if not path.is_file():
@@ -306,6 +359,7 @@ def _verify(directory: pathlib.Path, params: Mapping[str, Any],
     diff = sorted(k for k in set(theirs) | set(params) if theirs.get(k) != params.get(k))
     return None, f"{MANIFEST} parameters differ from the request in {diff}"
   try:
+    firsts = []  # (split, file name, first example's index, inputs, targets)
     for split in SPLITS:
       files = splits[split]["files"]
       if len(files) != params["num_files"]:
@@ -320,26 +374,22 @@ def _verify(directory: pathlib.Path, params: Mapping[str, Any],
                         f"says {entry['bytes']} (truncated or overwritten)")
         if _sha256(f) != entry["sha256"]:
           return None, f"{split} file {entry['name']} fails its SHA-256 check (corrupt)"
-        if (problem := _spot_check(f, params, generate_fn, cfg)):
-          return None, f"{split} file {entry['name']}: {problem}"
+        data = _first_record(f)
+        if data is not None:
+          index, block = _deserialize_block(data, params["token_dtype"])
+          firsts.append((split, entry["name"], int(index[0]), *block.example(0)))
   except (KeyError, TypeError, ValueError, IndexError, struct.error) as e:
     return None, f"{MANIFEST} or a file is malformed ({type(e).__name__}: {e})"
+  if firsts:  # the spot check: one generator call for all first examples
+    now = batch_fn(params["task"], cfg, GENERATOR_SPLIT, params["seed"],
+                   np.asarray([x[2] for x in firsts], np.int64))
+    for j, (split, name, index, inputs, targets) in enumerate(firsts):
+      want_inputs, want_targets = now.example(j)
+      if not (np.array_equal(inputs, want_inputs) and np.array_equal(targets, want_targets)):
+        return None, (f"{split} file {name}: the cached example {index} differs from what "
+                      f"the generator produces now: the generator changed without a "
+                      f"GENERATOR_VERSION bump")
   return manifest, ""
-
-
-def _spot_check(path: pathlib.Path, params: Mapping[str, Any], generate_fn: GenerateFn,
-                cfg: Any) -> str:
-  data = _first_record(path)
-  if data is None:
-    return ""
-  feature = example_pb2.Example.FromString(data).features.feature
-  index = feature["index"].int64_list.value[0]
-  inputs, targets = generate_fn(params["task"], cfg, GENERATOR_SPLIT, params["seed"], index)
-  if (list(feature["inputs"].int64_list.value) != np.asarray(inputs).tolist()
-      or list(feature["targets"].int64_list.value) != np.asarray(targets).tolist()):
-    return (f"the cached example {index} differs from what the generator produces now: "
-            f"the generator changed without a GENERATOR_VERSION bump")
-  return ""
 
 
 # ------------------------------------------------------------------ temp directories
@@ -400,9 +450,9 @@ def clean_stale_temp_dirs(cache_dir: pathlib.Path) -> list[pathlib.Path]:
 # ------------------------------------------------------------------ building
 
 
-def _default_workers(num_generated: int) -> int:
-  if num_generated < 100_000:
-    return 1
+def _default_workers(num_generated: int, batch: bool) -> int:
+  if batch or num_generated < 100_000:
+    return 1  # the vectorized generators outrun the worker start-up and transfer
   try:
     cores = len(os.sched_getaffinity(0))
   except AttributeError:
@@ -410,86 +460,170 @@ def _default_workers(num_generated: int) -> int:
   return max(1, min(cores, 32))
 
 
-def _chunks(generate_fn: GenerateFn, task: str, cfg: Any, seed: int, num_generated: int,
-            num_workers: int) -> Iterator[list[tuple[bytes, bytes]]]:
-  starts = range(0, num_generated, CHUNK)
-  args = [(generate_fn, task, cfg, seed, s, min(s + CHUNK, num_generated)) for s in starts]
-  if num_workers <= 1:
-    for a in args:
-      yield _generate_chunk(*a)
-    return
-  # spawn, not fork: this process runs TensorFlow threads.
-  with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
-    yield from pool.imap(_star_generate_chunk, args, chunksize=1)
-    # leaving the block (also on an early stop) terminates the workers
+def _generate_chunk(fn: "GenerateFn | BatchFn", batch: bool, task: str, cfg: Any,
+                    seed: int, start: int, stop: int) -> Batch:
+  """Examples start..stop-1 of the generator stream. Top-level so that spawned workers
+  can run it."""
+  indices = np.arange(start, stop, dtype=np.int64)
+  if not batch:
+    return per_example_batch(fn, task, cfg, GENERATOR_SPLIT, seed, indices)
+  out = fn(task, cfg, GENERATOR_SPLIT, seed, indices)
+  if not isinstance(out, Batch) or len(out) != len(indices):
+    raise ValueError(f"batch_fn must return a ragged.Batch of {len(indices)} examples, "
+                     f"got {type(out).__name__}")
+  return out
 
 
-def _star_generate_chunk(args: tuple) -> list[tuple[bytes, bytes]]:
+def _star_generate_chunk(args: tuple) -> Batch:
   return _generate_chunk(*args)
 
 
-def _write_splits(tmp: pathlib.Path, params: Mapping[str, Any], generate_fn: GenerateFn,
+def _chunks(fn, batch: bool, task: str, cfg: Any, seed: int, num_generated: int,
+            num_workers: int) -> Iterator[tuple[int, Batch]]:
+  starts = range(0, num_generated, CHUNK)
+  args = [(fn, batch, task, cfg, seed, s, min(s + CHUNK, num_generated)) for s in starts]
+  if num_workers <= 1:
+    for a in args:
+      yield a[5], _generate_chunk(*a)
+    return
+  # spawn, not fork: this process runs TensorFlow threads.
+  with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
+    for a, out in zip(args, pool.imap(_star_generate_chunk, args, chunksize=1)):
+      yield a[5], out
+    # leaving the block (also on an early stop) terminates the workers
+
+
+_K_TOKEN = np.uint64(0xD1B54A32D192ED03)
+_K_LENGTH = np.uint64(0x8CB92BA72F3D8DD7)
+
+
+def input_hashes(batch: Batch) -> np.ndarray:
+  """A 64-bit hash of every example's inputs (dedup candidates; compared exactly after):
+  mix64 of the row's length and of the wrapping sum of mix64(id * K + position step)."""
+  lengths = batch.input_lengths
+  offs = offsets(lengths)
+  z = batch.inputs.astype(np.uint64)
+  z *= _K_TOKEN
+  z += counter_rng.golden_steps(positions(lengths, offs))
+  counter_rng.mix64(z)
+  csum = np.zeros(len(z) + 1, np.uint64)
+  np.cumsum(z, out=csum[1:])
+  h = csum[offs[1:]] - csum[offs[:-1]]
+  h ^= counter_rng.mix64(lengths.astype(np.uint64) * _K_LENGTH + _K_TOKEN)
+  return counter_rng.mix64(h)
+
+
+class _Dedup:
+  """First-occurrence dedup of inputs across chunks, exact: a hash match is a duplicate
+  only if the ids are equal. Chunks start at multiples of `chunk_size`."""
+
+  def __init__(self, chunk_size: int):
+    self.chunk_size = chunk_size
+    self.seen: dict[int, int] = {}  # hash -> generator index of its first occurrence
+    self.more: dict[int, list[int]] = {}  # hash -> later indices with other inputs
+    self.chunks: dict[int, Batch] = {}  # start -> chunk
+
+  def _inputs(self, index: int) -> np.ndarray:
+    start = index - index % self.chunk_size
+    return self.chunks[start].example(index - start)[0]
+
+  def keep(self, start: int, chunk: Batch) -> np.ndarray:
+    """Rows of `chunk` (examples start, start + 1, ...) whose inputs are new, in order."""
+    self.chunks[start] = chunk
+    h = input_hashes(chunk)
+    hl = h.tolist()
+    seen = self.seen
+    known = np.fromiter(map(seen.__contains__, hl), bool, len(hl))
+    repeat = np.ones(len(h), bool)
+    repeat[np.unique(h, return_index=True)[1]] = False  # not the chunk's first
+    fresh = np.flatnonzero(~known & ~repeat)
+    seen.update(zip(h[fresh].tolist(), (start + fresh).tolist()))
+    keep = ~known & ~repeat
+    for row in np.flatnonzero(known | repeat).tolist():  # rare: compare the ids
+      inputs = chunk.example(row)[0]
+      earlier = [seen[hl[row]]] + self.more.get(hl[row], [])
+      if not any(np.array_equal(inputs, self._inputs(i)) for i in earlier):
+        keep[row] = True  # a hash collision of different inputs
+        self.more.setdefault(hl[row], []).append(start + row)
+    return np.flatnonzero(keep)
+
+
+def _write_split(tmp: pathlib.Path, split: str, data: Batch, index: np.ndarray,
+                 num_files: int, dtype: str) -> list[dict]:
+  """Writes `split` (kept examples j = 0.. in order) round robin into num_files files
+  of RECORD_EXAMPLES-example records; returns the manifest's file entries."""
+  entries = []
+  for f in range(num_files):
+    name = f"{split}.tfrecord-{f:05d}-of-{num_files:05d}"
+    rows = np.arange(f, len(data), num_files)
+    mine, mine_index = data.take(rows), index[rows]  # one gather per file
+    with tf.io.TFRecordWriter(str(tmp / name)) as writer:
+      for s in range(0, len(rows), RECORD_EXAMPLES):
+        e = min(s + RECORD_EXAMPLES, len(rows))
+        writer.write(_serialize_block(mine_index[s:e], mine.slice(s, e), dtype))
+    entries.append({"name": name, "num_examples": len(rows),
+                    "bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)})
+  return entries
+
+
+def _write_splits(tmp: pathlib.Path, params: Mapping[str, Any], fn, batch: bool,
                   cfg: Any, num_workers: int, label: str) -> dict[str, Any]:
   """Generates, deduplicates and writes both splits into `tmp`; returns manifest info."""
-  num_files = params["num_files"]
   wanted = {"train": params["num_train"], "validation": params["num_validation"]}
-  names = {s: [f"{s}.tfrecord-{f:05d}-of-{num_files:05d}" for f in range(num_files)]
-           for s in SPLITS}
-  writers = {s: [tf.io.TFRecordWriter(str(tmp / n)) for n in names[s]] for s in SPLITS}
-  counts = {s: [0] * num_files for s in SPLITS}
-  seen: set[bytes] = set()
-  generated = dropped = 0
   needed = wanted["train"] + wanted["validation"]
-  kept = 0
+  dedup = _Dedup(CHUNK)
+  kept_parts: list[Batch] = []
+  kept_index: list[np.ndarray] = []
+  generated = kept = 0
   start = time.time()
   next_log = PROGRESS_EVERY
-  chunks = _chunks(generate_fn, params["task"], cfg, params["seed"],
+  chunks = _chunks(fn, batch, params["task"], cfg, params["seed"],
                    params["num_generated"], num_workers)
   try:
-    for chunk in chunks:
-      for digest, record in chunk:
-        generated += 1
-        if digest in seen:
-          dropped += 1
-          continue
-        seen.add(digest)
-        split, j = ("train", kept) if kept < wanted["train"] else (
-            "validation", kept - wanted["train"])
-        writers[split][j % num_files].write(record)
-        counts[split][j % num_files] += 1
-        kept += 1
-        if kept == needed:
-          break
+    for first, chunk in chunks:
+      rows = dedup.keep(first, chunk)
+      if kept + len(rows) >= needed:  # full: stop at the last example needed
+        rows = rows[:needed - kept]
+        generated = first + int(rows[-1]) + 1
+      else:
+        generated = first + len(chunk)
+      kept += len(rows)
+      kept_parts.append(chunk.take(rows))
+      kept_index.append(first + rows)
       if generated >= next_log:
-        now = time.time()
-        log.info("%s: %d/%d generated, %d kept, %d duplicates dropped, %.0f examples/s",
-                 label, generated, params["num_generated"], kept, dropped,
-                 generated / max(now - start, 1e-9))
+        log.info("%s: %d/%d generated, %d kept, %.0f examples/s", label, generated,
+                 params["num_generated"], kept, generated / max(time.time() - start, 1e-9))
         (tmp / OWNER).touch()  # heartbeat for clean_stale_temp_dirs
         next_log += PROGRESS_EVERY
       if kept == needed:
         break
   finally:
     chunks.close()  # stops the worker pool, if any
-    for ws in writers.values():
-      for w in ws:
-        w.close()
+  dropped = generated - kept
   if kept < needed:
     raise ValueError(
         f"{label}: deduplication left {kept} unique examples of the {generated} "
         f"generated ({dropped} duplicate inputs dropped), but num_train + num_validation "
         f"= {wanted['train']} + {wanted['validation']} = {needed}. Raise num_generated "
         f"or lower the split sizes.")
-  seconds = time.time() - start
-  splits = {}
+  generate_seconds = time.time() - start
+  dedup.chunks.clear()
+  data = Batch.concatenate(kept_parts)
+  index = np.concatenate(kept_index)
+  if data.inputs.size and token_dtype(cfg) == "uint16" and max(
+      int(data.inputs.max()), int(data.targets.max() if data.targets.size else 0)) >= 1 << 16:
+    raise ValueError(f"{label}: an id >= 65536 with a vocabulary of <= 65536 ids")
+  splits, at = {}, 0
   for s in SPLITS:
-    splits[s] = {"num_examples": wanted[s], "files": [
-        {"name": n, "num_examples": c, "bytes": (tmp / n).stat().st_size,
-         "sha256": _sha256(tmp / n)} for n, c in zip(names[s], counts[s])]}
+    splits[s] = {"num_examples": wanted[s], "files": _write_split(
+        tmp, s, data.slice(at, at + wanted[s]), index[at:at + wanted[s]],
+        params["num_files"], params["token_dtype"])}
+    at += wanted[s]
+  seconds = time.time() - start
   return {"num_examples_generated": generated, "num_duplicates_dropped": dropped,
-          "build_seconds": round(seconds, 3),
+          "build_seconds": round(seconds, 3), "generate_seconds": round(generate_seconds, 3),
           "examples_per_second": round(generated / max(seconds, 1e-9), 1),
-          "splits": splits}
+          "token_dtype": params["token_dtype"], "splits": splits}
 
 
 def _check_args(task, name, num_generated, num_train, num_validation, num_files, seed):
@@ -507,7 +641,8 @@ def _check_args(task, name, num_generated, num_train, num_validation, num_files,
     raise ValueError(f"name {name!r} must be usable as a directory name ([A-Za-z0-9_.-])")
 
 
-def build_fixed_splits(task: str, cfg: Any, *, generate_fn: GenerateFn,
+def build_fixed_splits(task: str, cfg: Any, *, generate_fn: Optional[GenerateFn] = None,
+                       batch_fn: Optional[BatchFn] = None,
                        num_generated: int = 1_050_000, num_train: int = 1_000_000,
                        num_validation: int = 10_000, seed: int = 0,
                        cache_dir: "str | os.PathLike", num_files: int = 64,
@@ -515,26 +650,34 @@ def build_fixed_splits(task: str, cfg: Any, *, generate_fn: GenerateFn,
                        name: Optional[str] = None) -> FixedSplits:
   """The fixed train/validation splits of `task`, from the cache or built into it.
 
-  Example i is `generate_fn(task, cfg, "fixed", seed, i)` (int (inputs, targets), no
+  Example i is example i of (task, cfg, "fixed", seed) from exactly one of
+  `batch_fn(task, cfg, split, seed, indices) -> ragged.Batch` or the per-example
+  `generate_fn(task, cfg, split, seed, index) -> (inputs, targets)` (int ids, no
   EOS); examples whose inputs equal an earlier one's are dropped; the first
   `num_train` kept are train, the next `num_validation` validation. The cache lives
   in `<cache_dir>/<name or task>-<key>/` (key: a hash of every parameter). A valid
   cache is reused; an invalid one (missing manifest, changed or truncated file, ...)
-  is rebuilt with a warning. `num_workers` (default: the usable cores for builds of
-  >= 100k examples, else 1) spawns generator processes; the data does not depend on
-  it. See the module docstring for the decisions.
+  is rebuilt with a warning. `num_workers` (default: 1 for a batch_fn; the usable
+  cores for a generate_fn and >= 100k examples) spawns generator processes; the data
+  does not depend on it. See the module docstring for the decisions.
   """
+  if (generate_fn is None) == (batch_fn is None):
+    raise ValueError("Pass exactly one of generate_fn (per example) and batch_fn.")
+  batch = batch_fn is not None
+  fn = batch_fn if batch else generate_fn
+  as_batch: BatchFn = fn if batch else functools.partial(per_example_batch, fn)
   name = name or task
   _check_args(task, name, num_generated, num_train, num_validation, num_files, seed)
-  params = cache_params(task, cfg, generate_fn=generate_fn, seed=int(seed),
+  params = cache_params(task, cfg, generate_fn=fn, seed=int(seed),
                         num_generated=int(num_generated), num_train=int(num_train),
-                        num_validation=int(num_validation), num_files=int(num_files))
+                        num_validation=int(num_validation), num_files=int(num_files),
+                        batch=batch)
   key = cache_key(params)
   cache_dir = pathlib.Path(cache_dir).expanduser()
   final = cache_dir / f"{name}-{key[:16]}"
 
   if final.exists():
-    manifest, problem = _verify(final, params, generate_fn, cfg)
+    manifest, problem = _verify(final, params, as_batch, cfg)
     if manifest is not None:
       log.info("%s: reusing the fixed splits cached in %s", name, final)
       return FixedSplits(final, manifest, reused=True)
@@ -549,8 +692,9 @@ def build_fixed_splits(task: str, cfg: Any, *, generate_fn: GenerateFn,
   try:
     (tmp / OWNER).write_text(json.dumps(
         {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}))
-    workers = _default_workers(num_generated) if num_workers is None else num_workers
-    info = _write_splits(tmp, params, generate_fn, cfg, workers, name)
+    workers = (_default_workers(num_generated, batch) if num_workers is None
+               else num_workers)
+    info = _write_splits(tmp, params, fn, batch, cfg, workers, name)
     manifest = {"params": params, "key": key, "name": name, "num_workers": workers,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **info}
     (tmp / OWNER).unlink()
@@ -565,7 +709,7 @@ def build_fixed_splits(task: str, cfg: Any, *, generate_fn: GenerateFn,
     try:
       os.rename(tmp, final)
     except OSError:  # another process renamed its build into place first
-      theirs, problem = _verify(final, params, generate_fn, cfg)
+      theirs, problem = _verify(final, params, as_batch, cfg)
       if theirs is None:
         raise RuntimeError(f"{name}: could not move the new cache into {final}, which "
                            f"holds an invalid one ({problem}); remove it and retry.")
@@ -591,13 +735,14 @@ def data_dir() -> pathlib.Path:
 
 @dataclasses.dataclass(frozen=True)
 class FixedTaskSpec:
-  """What a registered `<name>_fixed` task builds: generator task id, config, function,
-  and the `FIXED_SIZES` key of its sizes."""
+  """What a registered `<name>_fixed` task builds: generator task id, config, function
+  (per-example or batch), and the `FIXED_SIZES` key of its sizes."""
 
   task: str
   cfg: Any
-  generate_fn: GenerateFn
+  generate_fn: Optional[GenerateFn]  # per example (LIME), or None with a batch_fn
   sizes_key: str
+  batch_fn: Optional[BatchFn] = None  # vectorized (the simple tasks)
 
 
 # name -> spec of every registered `_fixed` task.
@@ -613,7 +758,8 @@ def ensure_built(name: str, *, cache_dir: "Optional[str | os.PathLike]" = None,
                      f"{', '.join(sorted(FIXED_TASKS))}")
   spec = FIXED_TASKS[name]
   sizes = FIXED_SIZES[spec.sizes_key]
-  kwargs = dict(generate_fn=spec.generate_fn, num_generated=sizes.num_generated,
+  kwargs = dict(generate_fn=spec.generate_fn, batch_fn=spec.batch_fn,
+                num_generated=sizes.num_generated,
                 num_train=sizes.num_train, num_validation=sizes.num_validation,
                 num_files=sizes.num_files, seed=registry.DATA_SEED,
                 cache_dir=pathlib.Path(cache_dir) if cache_dir else data_dir(),
@@ -665,7 +811,8 @@ def _synthetic_specs() -> dict[str, FixedTaskSpec]:
   specs = {}
   for suffix, cfg in registry.CONFIGS.items():
     for task in generators.GENERATORS:
-      specs[task + suffix] = FixedTaskSpec(task, cfg, generators.generate, suffix)
+      specs[task + suffix] = FixedTaskSpec(task, cfg, None, suffix,
+                                           batch_fn=generators.generate_batch)
   for suffix, cfg in registry.LIME_CONFIGS.items():
     for mode in lime.LIME_MODES:
       specs[lime.lime_task_name(mode) + suffix] = FixedTaskSpec(

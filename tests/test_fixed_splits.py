@@ -25,9 +25,13 @@ from tasks.synthetic.config import EOS_ID, TINY
 SMALL = dict(num_generated=300, num_train=200, num_validation=50, num_files=4)
 
 
-def build(tmp_path, task="set", cfg=TINY, generate_fn=generators.generate, **kw):
+def build(tmp_path, task="set", cfg=TINY, generate_fn=None,
+          batch_fn=generators.generate_batch, **kw):
+  """A small build; the vectorized batch generator unless a per-example one is given."""
   args = {**SMALL, "seed": 0, "num_workers": 1, **kw}
-  return fs.build_fixed_splits(task, cfg, generate_fn=generate_fn,
+  if generate_fn is not None:
+    batch_fn = None
+  return fs.build_fixed_splits(task, cfg, generate_fn=generate_fn, batch_fn=batch_fn,
                                cache_dir=tmp_path / "cache", **args)
 
 
@@ -56,14 +60,14 @@ def _is_dup(i):
 
 
 class Counting:
-  """generators.generate that counts its calls."""
+  """generators.generate_batch that records the indices it is asked for."""
 
   def __init__(self):
-    self.calls = 0
+    self.calls = []
 
   def __call__(self, *args):
-    self.calls += 1
-    return generators.generate(*args)
+    self.calls.append(np.asarray(args[-1]).tolist())
+    return generators.generate_batch(*args)
 
 
 def test_dedup_drops_exactly_the_duplicate_inputs_keeping_the_first(tmp_path):
@@ -111,7 +115,9 @@ def test_splits_are_the_generator_stream_in_order_and_manifest_is_complete(tmp_p
   assert (p["num_generated"], p["num_train"], p["num_validation"], p["num_files"]) == (
       300, 200, 50, 4)
   assert p["generator_version"] == fs.GENERATOR_VERSION
-  assert p["generate_fn"] == "tasks.synthetic.generators.generate"
+  assert p["generate_fn"] == "tasks.synthetic.generators.generate_batch"
+  assert (p["generate_kind"], p["token_dtype"]) == ("batch", "uint16")
+  assert (p["format_version"], p["generator_version"]) == (2, "2")
   assert fixed.directory.name == f"set-{fs.cache_key(p)[:16]}"
   for split, n in (("train", 200), ("validation", 50)):
     files = m["splits"][split]["files"]
@@ -125,11 +131,14 @@ def test_second_call_reuses_without_regenerating(tmp_path):
   first = build(tmp_path)
   before = file_state(first)
   counting = Counting()
-  counting.__qualname__ = "generate"  # the same cache key as generators.generate
+  counting.__qualname__ = "generate_batch"  # the same cache key as generate_batch
   counting.__module__ = "tasks.synthetic.generators"
-  second = build(tmp_path, generate_fn=counting)
+  second = build(tmp_path, batch_fn=counting)
   assert second.reused and second.directory == first.directory
-  assert counting.calls == 2 * SMALL["num_files"]  # only the first-record spot checks
+  # Only the spot check: one call for the first example of every file.
+  firsts = [examples(first, s)[f]["index"] for s in fs.SPLITS
+            for f in range(SMALL["num_files"])]
+  assert counting.calls == [firsts]
   assert file_state(second) == before
   assert second.manifest == first.manifest
 

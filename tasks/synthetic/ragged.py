@@ -146,9 +146,18 @@ class Batch:
   def take(self, rows: np.ndarray) -> "Batch":
     """The examples `rows`, in that order."""
     rows = np.asarray(rows, np.int64)
+    if len(rows) == len(self) and (len(rows) == 0 or (
+        rows[0] == 0 and np.all(rows[1:] - rows[:-1] == 1))):
+      return self
     il, tl = self.input_lengths[rows], self.target_lengths[rows]
     return Batch(self.inputs[ranges(self.input_offsets[rows], il)], il,
                  self.targets[ranges(self.target_offsets[rows], tl)], tl)
+
+  def slice(self, start: int, stop: int) -> "Batch":
+    """Examples start..stop-1 (views, no copy)."""
+    io, to = self.input_offsets, self.target_offsets
+    return Batch(self.inputs[io[start]:io[stop]], self.input_lengths[start:stop],
+                 self.targets[to[start]:to[stop]], self.target_lengths[start:stop])
 
   @staticmethod
   def from_examples(examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> "Batch":
