@@ -78,9 +78,13 @@ def resolve_model(config_or_model: Union[T5Config, nn.Module]) -> nn.Module:
   raise TypeError(f"Expected a T5Config or a Flax module, got {type(config_or_model).__name__}.")
 
 
-def check_supports_decoding(model: Any) -> None:
-  """Raises ValueError unless `model` declares `supports_decoding = True`, i.e. has a
-  decoder with `encode`, `init_decoder_cache` and `decode_step`."""
+def check_supports_decoding(config_or_model: Any) -> None:
+  """Raises ValueError unless the model (or the model a `T5Config` builds) declares
+  `supports_decoding = True`, i.e. has a decoder with `encode`, `init_decoder_cache`
+  and `decode_step`. Other configs and modules (e.g. a classifier) are refused."""
+  model = config_or_model
+  if isinstance(model, T5Config):
+    model = Transformer(model)
   if not getattr(model, "supports_decoding", False):
     raise ValueError(
         f"{type(model).__name__} has no decoder, so it cannot be decoded with greedy or "
@@ -337,8 +341,8 @@ def predict_batch_with_scores(config: Union[T5Config, nn.Module], params: PyTree
   the project's logical axis rules and the batch is split over the data axes when it
   divides evenly.
   """
+  check_supports_decoding(config)
   model = resolve_model(config)
-  check_supports_decoding(model)
   tokens = np.asarray(encoder_input_tokens) if not isinstance(
       encoder_input_tokens, jax.Array) else encoder_input_tokens
   _validate(tokens, max_decode_length, num_beams, alpha)

@@ -327,6 +327,13 @@ def test_models_without_a_decoder_are_refused():
   with pytest.raises(ValueError, match="has no decoder"):
     decoding.check_supports_decoding(_Classifier())
   decoding.check_supports_decoding(Transformer(_config()))
+  decoding.check_supports_decoding(_config())  # a T5Config builds a Transformer
+
+  class LstmConfig:  # e.g. a later classifier's config: no decoder, not a T5Config
+    pass
+
+  with pytest.raises(ValueError, match="has no decoder"):
+    decoding.predict_batch(LstmConfig(), {}, np.ones((2, 3), np.int32), max_decode_length=4)
   with pytest.raises(TypeError, match="T5Config or a Flax module"):
     decoding.resolve_model("t5_small")
 
