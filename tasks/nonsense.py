@@ -10,17 +10,18 @@ repeats the train split (`get_batches(num_epochs=None)` -> seqio `ds.repeat`).
 Features go through the project's text vocabulary, `tasks.text_vocab.get_vocabulary()`
 (the shipped 8k SentencePiece model unless $SYNTHPRE_VOCAB_PATH says otherwise): raw
 text features `inputs` ("summarize: " + document) and `targets` (the summary) are
-tokenized, EOS appended. Metrics: exact match and ROUGE from synthpre_jax/metrics.py,
-imported when first called.
+tokenized, EOS appended. Metrics: exact match and ROUGE-1/2/L/Lsum
+(synthpre_jax/metrics.py) of the decoded summaries.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 
 import numpy as np
 import seqio
 import tensorflow as tf
 
+from synthpre_jax import metrics
 from tasks import text_vocab
 from tasks.registry import TASK_MAX_LENGTHS, IndexedSource
 from tasks.synthetic import nonsense_summary as ns
@@ -36,18 +37,6 @@ DATA_SEED = ns.DATA_SEED
 # test pinning the data fails then). TASK_FEATURE_LENGTHS {"inputs": 576,
 # "targets": 512} holds every example.
 MAX_LENGTHS_SHIPPED_VOCAB = {"inputs": 520, "targets": 476}
-
-
-def exact_match(targets: list[str], predictions: list[str]) -> dict[str, Any]:
-  """synthpre_jax.metrics.exact_match, imported at call time."""
-  from synthpre_jax import metrics  # pylint: disable=g-import-not-at-top
-  return metrics.exact_match(targets, predictions)
-
-
-def rouge(targets: list[str], predictions: list[str]) -> dict[str, Any]:
-  """synthpre_jax.metrics.rouge, imported at call time."""
-  from synthpre_jax import metrics  # pylint: disable=g-import-not-at-top
-  return metrics.rouge(targets, predictions)
 
 
 def _dataset_fn(split: str, shuffle_files: bool, seed: Optional[int] = None,
@@ -91,7 +80,7 @@ def register_nonsense_summary(name: str = TASK_NAME,
       output_features=features,
       preprocessors=[seqio.preprocessors.tokenize,
                      seqio.preprocessors.append_eos_after_trim],
-      metric_fns=[exact_match, rouge],
+      metric_fns=[metrics.exact_match, metrics.rouge],
   )
 
 

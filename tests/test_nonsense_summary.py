@@ -466,8 +466,20 @@ def test_source_shards_are_disjoint_and_cover_each_split(task):
 
 
 def test_metric_fns_are_exact_match_and_rouge(task):
-  from tasks import nonsense
-  assert list(task.predict_metric_fns) == [nonsense.exact_match, nonsense.rouge]
+  from synthpre_jax import metrics
+  assert list(task.predict_metric_fns) == [metrics.exact_match, metrics.rouge]
+  targets = [ns.generate("validation", 0, i)[1] for i in range(4)]
+  perfect = {}
+  for fn in task.predict_metric_fns:
+    perfect.update(fn(targets, list(targets)))
+  assert perfect == {"exact_match": 100.0, "rouge1": 100.0, "rouge2": 100.0,
+                     "rougeL": 100.0, "rougeLsum": 100.0}
+  # Each prediction misses its summary's last sentence.
+  cut = [t[:t[:-2].rindex(" . ") + 2] for t in targets]
+  partial = {}
+  for fn in task.predict_metric_fns:
+    partial.update(fn(targets, cut))
+  assert partial["exact_match"] == 0.0 and 0.0 < partial["rouge1"] < 100.0
 
 
 def test_max_lengths_registered_and_respected(task):
