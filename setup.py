@@ -50,5 +50,7 @@ setuptools.setup(
     entry_points={"console_scripts": [
         "synthpre-train=synthpre_jax.train:main",
         "synthpre-param-stats=synthpre_jax.param_stats:main",
+        "synthpre-convert=synthpre_jax.convert.__main__:main",
+        "synthpre-evaluate=synthpre_jax.evaluate:main",
     ]},
 )

@@ -10,3 +10,4 @@ if importlib.util.find_spec("seqio") is not None:
   from tasks import registry  # noqa: F401  (registers the tasks)
   from tasks import fixed_splits  # noqa: F401  (registers the <task>_fixed tasks)
   from tasks import downstream  # noqa: F401  (registers scan_* and the paper's six tasks)
+  from tasks import nonsense  # noqa: F401  (registers nonsense_summary)
