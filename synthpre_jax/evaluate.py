@@ -1,0 +1,261 @@
+"""Command line: decode a split with a run's checkpoint, score it, record the result.
+
+    python -m synthpre_jax.evaluate --gin_file=/path/to/run/config.gin \
+        --gin.evaluate.split="'test'" --gin.evaluate.num_beams=4
+
+Takes the same Gin files as `train` (a run's own `config.gin` is the simplest): the
+model, task, feature lengths and MODEL_DIR come from the `train` bindings. By default it
+picks the checkpoint with the best validation token accuracy (the paper's rule, see
+`synthpre_jax.results`), decodes every example of the split (greedy for 1 beam, else
+beam search with T5X's length penalty), scores it with the task's SeqIO metric functions
+plus sequence accuracy on ids, and writes, next to the checkpoints:
+
+  <MODEL_DIR>/eval/<split>_step<k>.predictions.jsonl  {input, target, prediction} a line
+  <MODEL_DIR>/eval/<split>_step<k>.metrics.json       the scores
+  <MODEL_DIR>/results.json                            the run's result record
+
+Inputs longer than TASK_FEATURE_LENGTHS['inputs'] are truncated (as in training) and
+counted; targets are scored whole; decoding stops at TASK_FEATURE_LENGTHS['targets']
+tokens. Runs in one process (multi-host evaluation is not supported yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from typing import Any, Optional, Sequence, Union
+
+import gin
+import jax
+import numpy as np
+from etils import epath
+
+from synthpre_jax import checkpoints
+from synthpre_jax import decoding
+from synthpre_jax import gin_utils
+from synthpre_jax import partitioning
+from synthpre_jax import results
+from synthpre_jax import train as train_lib
+from synthpre_jax import train_state as state_lib
+from synthpre_jax.models import T5Config, Transformer
+
+log = logging.getLogger("synthpre_jax")
+
+EOS_ID = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """What `evaluate` needs from the run's `train` bindings."""
+  model_dir: str
+  task: str
+  feature_lengths: dict[str, int]
+  model_config: T5Config
+  mesh_config: partitioning.MeshConfig
+  batch_size: int
+  downstream_data_dir: Optional[str] = None
+
+
+def run_spec_from_gin() -> RunSpec:
+  """Reads the parsed `train` bindings (macros and @references resolved by Gin)."""
+  bound = gin.get_bindings("train")
+  missing = [k for k in ("model_dir", "mixture_or_task_name", "task_feature_lengths",
+                         "model_config") if k not in bound]
+  if missing:
+    raise ValueError(f"The Gin files do not bind train.{', train.'.join(missing)}: pass "
+                     "the run's config.gin or the Gin files it was trained with.")
+  return RunSpec(model_dir=bound["model_dir"], task=bound["mixture_or_task_name"],
+                 downstream_data_dir=bound.get("downstream_data_dir"),
+                 feature_lengths=dict(bound["task_feature_lengths"]),
+                 model_config=bound["model_config"],
+                 mesh_config=bound.get("mesh_config", partitioning.MeshConfig()),
+                 batch_size=int(bound.get("batch_size", 32)))
+
+
+def choose_step(model_dir: str, checkpoint_step: Union[str, int]
+                ) -> tuple[int, str, Optional[float]]:
+  """(step, selection rule, its validation token accuracy if known)."""
+  if checkpoint_step == "best":
+    step, value = results.best_step(model_dir)
+    return step, "best_validation_token_accuracy", value
+  saved = results.saved_steps(model_dir)
+  if not saved:
+    raise FileNotFoundError(f"{model_dir} has no finished checkpoint to evaluate.")
+  if checkpoint_step == "latest":
+    step, rule = saved[-1], "latest"
+  else:
+    step, rule = int(checkpoint_step), "given"
+    if step not in saved:
+      raise ValueError(f"No checkpoint for step {step} in {model_dir}; saved steps: "
+                       f"{saved}. Use 'best', 'latest' or one of those.")
+  value = next((r.get(results.SELECTION_METRIC) for r in results.validation_history(
+      model_dir) if r["step"] == step), None)
+  return step, rule, value
+
+
+def load_params(spec: RunSpec, step: int, mesh) -> Any:
+  """The parameters of checkpoint `step`, placed in their training shardings."""
+  model = Transformer(spec.model_config)
+  with partitioning.activate(mesh):
+    boxed = jax.eval_shape(lambda: state_lib._init_params(  # pylint: disable=protected-access
+        model, jax.random.key(0)))
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  shardings = partitioning.logical_to_sharding(boxed, mesh)
+  shapes = nn.unbox(boxed)
+  path = checkpoints.checkpoint_dir(spec.model_dir) / str(step) / "params"
+  expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes).items()}
+  checkpoints.check_compatible(checkpoints.params_metadata(path), expected, str(path))
+  return checkpoints.load_params(path, shapes, shardings)
+
+
+def _strip(ids: np.ndarray) -> list[int]:
+  """Ids up to and including the first EOS; trailing padding dropped."""
+  out = []
+  for t in ids.tolist():
+    if t == 0:
+      break
+    out.append(int(t))
+    if t == EOS_ID:
+      break
+  return out
+
+
+def _text(vocab, ids: Sequence[int]) -> Any:
+  """The vocabulary's decoding of ids without EOS (PassThrough vocabularies give ids)."""
+  body = [t for t in ids if t != EOS_ID]
+  out = vocab.decode(body)
+  return out.tolist() if isinstance(out, np.ndarray) else out
+
+
+def decode_split(spec: RunSpec, params: Any, mesh, examples: list[dict], *,
+                 num_beams: int, alpha: float, batch_size: int) -> tuple[list, int]:
+  """Predicted id lists for `examples` (in order) and the number of truncated inputs."""
+  in_len = spec.feature_lengths["inputs"]
+  max_decode = spec.feature_lengths["targets"]
+  preds, truncated, t0 = [], 0, time.perf_counter()
+  shards = partitioning.data_shards(mesh)
+  rows = -(-batch_size // shards) * shards
+  for start in range(0, len(examples), rows):
+    chunk = examples[start:start + rows]
+    tokens = np.zeros((rows, in_len), np.int32)
+    for i, ex in enumerate(chunk):
+      ids = ex["inputs"]
+      truncated += int(len(ids) > in_len)
+      tokens[i, :min(len(ids), in_len)] = ids[:in_len]
+    out = decoding.predict_batch(spec.model_config, params, tokens,
+                                 max_decode_length=max_decode, num_beams=num_beams,
+                                 alpha=alpha, mesh=mesh)
+    preds.extend(_strip(row) for row in out[:len(chunk)])
+    done = start + len(chunk)
+    rate = done / max(time.perf_counter() - t0, 1e-9)
+    log.info("decoded %d/%d examples (%.1f ex/s)", done, len(examples), rate)
+  return preds, truncated
+
+
+def score(task, examples: list[dict], preds: list[list[int]]) -> tuple[dict, list[dict]]:
+  """The task's metric functions on postprocessed text, plus sequence accuracy on ids."""
+  vocab = task.output_features["targets"].vocabulary
+  post = task.postprocess_fn or (lambda x, **_: x)
+  targets, predictions, rows = [], [], []
+  for ex, pred in zip(examples, preds):
+    target_ids = _strip(np.asarray(ex["targets"]))
+    target_text = ex.get("targets_pretokenized", _text(vocab, target_ids))
+    pred_text = _text(vocab, pred)
+    targets.append(post(target_text, example=ex, is_target=True))
+    predictions.append(post(pred_text, example=ex, is_target=False))
+    input_text = ex.get("inputs_pretokenized", ex["inputs"].tolist())
+    rows.append({"input": input_text, "target": target_text, "prediction": pred_text})
+  same = [list(p) == _strip(np.asarray(ex["targets"])) for ex, p in zip(examples, preds)]
+  metrics = {"sequence_accuracy": 100.0 * float(np.mean(same)) if same else 0.0}
+  for fn in task.metric_fns:
+    metrics.update({k: float(v) for k, v in fn(targets, predictions).items()})
+  return metrics, rows
+
+
+def _json_default(value: Any) -> Any:
+  if isinstance(value, np.generic):
+    return value.item()
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  return str(value)
+
+
+@gin.configurable(denylist=["devices"])
+def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
+             num_beams: int = 1, alpha: float = 0.6, batch_size: Optional[int] = None,
+             max_examples: Optional[int] = None, write_result: bool = True,
+             devices: Optional[list] = None) -> dict[str, Any]:
+  """Decodes and scores `split` at `checkpoint_step` ('best', 'latest' or a step).
+
+  Returns the metrics. `batch_size` defaults to the run's BATCH_SIZE; `write_result`
+  writes `<MODEL_DIR>/results.json` (turn it off to score other splits or steps
+  without replacing the run's result).
+  """
+  from synthpre_jax.data import examples as examples_lib  # pylint: disable=g-import-not-at-top
+  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
+
+  spec = run_spec_from_gin()
+  if spec.downstream_data_dir:
+    text_files.set_data_dir(spec.downstream_data_dir)
+  if num_beams < 1:
+    raise ValueError(f"evaluate.num_beams must be >= 1, got {num_beams}.")
+  decoding.check_supports_decoding(spec.model_config)
+  task = examples_lib.pipeline.resolve_task(spec.task)
+  step, rule, val = choose_step(spec.model_dir, checkpoint_step)
+  log.info("Evaluating %s split %r at step %d (%s%s), %s", spec.task, split, step, rule,
+           f", validation token accuracy {val:.4f}" if val is not None else "",
+           "greedy" if num_beams == 1 else f"beam search ({num_beams} beams, alpha {alpha})")
+  mesh = partitioning.make_mesh(spec.mesh_config, devices)
+  params = load_params(spec, step, mesh)
+  examples = list(examples_lib.eval_examples(spec.task, split, max_examples))
+  if not examples:
+    raise ValueError(f"Split {split!r} of {spec.task!r} has no examples.")
+  preds, truncated = decode_split(spec, params, mesh, examples, num_beams=num_beams,
+                                  alpha=alpha, batch_size=batch_size or spec.batch_size)
+  if truncated:
+    log.warning("%d of %d inputs were longer than TASK_FEATURE_LENGTHS['inputs']=%d and "
+                "were truncated.", truncated, len(examples), spec.feature_lengths["inputs"])
+  metrics, rows = score(task, examples, preds)
+  log.info("%s %s step %d: %s", spec.task, split, step,
+           ", ".join(f"{k} {v:.2f}" for k, v in sorted(metrics.items())))
+  decoding_info = {"num_beams": num_beams, "alpha": alpha,
+                   "max_decode_length": spec.feature_lengths["targets"]}
+  out_dir = epath.Path(spec.model_dir) / "eval"
+  stem = f"{split}_step{step}"
+  out_dir.mkdir(parents=True, exist_ok=True)
+  tmp = out_dir / f"{stem}.predictions.jsonl.tmp"
+  tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
+  tmp.replace(out_dir / f"{stem}.predictions.jsonl")
+  results.write_json_atomic(out_dir / f"{stem}.metrics.json", {
+      "task": spec.task, "split": split, "step": step, "metrics": metrics,
+      "num_examples": len(examples), "inputs_truncated": truncated,
+      "decoding": decoding_info})
+  if write_result:
+    path = results.write_result(
+        spec.model_dir, task=spec.task, split=split, step=step, metrics=metrics,
+        selection=rule, validation_value=val, num_examples=len(examples),
+        decoding=decoding_info, extra={"inputs_truncated": truncated})
+    log.info("Result record: %s", path)
+  return metrics
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  train_lib.setup_logging()
+  args, bindings = gin_utils.parse_args(
+      sys.argv[1:] if argv is None else argv,
+      "Decode a split with a run's checkpoint (best validation token accuracy by "
+      "default), score it, and write predictions, metrics and results.json.")
+  try:
+    gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
+    evaluate()
+  except (ValueError, FileNotFoundError, PermissionError) as e:
+    log.error("%s", e)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
