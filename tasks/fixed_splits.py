@@ -235,6 +235,7 @@ def _parse_block(record: tf.Tensor, tf_dtype: tf.DType, with_index: bool):
   return out
 
 
+@tf.autograph.experimental.do_not_convert
 def _dense(example: dict) -> dict:
   return {k: v.flat_values if isinstance(v, tf.RaggedTensor) else v
           for k, v in example.items()}

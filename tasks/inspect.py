@@ -53,8 +53,9 @@ def render_ids(ids: np.ndarray, names: dict[int, str]) -> str:
 
 
 def _draw(spec: catalog.SyntheticTask, split: str, seed: int, start: int, num: int):
-  return [spec.generate(spec.task, spec.cfg, split, seed, i)
-          for i in range(start, start + num)]
+  """Examples start..start+num-1 as (inputs, targets) pairs, drawn as one batch."""
+  return list(spec.generate_batch(spec.task, spec.cfg, split, seed,
+                                  np.arange(start, start + num, dtype=np.int64)))
 
 
 def _header(spec: catalog.SyntheticTask, split: str, seed: int, start: int,

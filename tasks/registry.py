@@ -3,6 +3,8 @@
 Each task is an infinite, deterministic stream: example i of a split is
 `generate(task, cfg, split, DATA_SEED, i)`, independent of SeqIO's shuffle seed, so the
 data is a pure function of the index and a shard is just a residue class of indices.
+The simple tasks are drawn in blocks by their vectorized `generate_batch` (the same
+examples), in parallel tf.data map calls ahead of the consumer.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import tensorflow as tf
 
 from tasks.synthetic import catalog, generators, lime
 from tasks.synthetic.config import EOS_ID, SyntheticConfig
+from tasks.synthetic.ragged import Batch
 
 # The fixed seed of every synthetic stream. Changing it changes all the data.
 DATA_SEED = 0
@@ -50,43 +53,73 @@ class IndexedSource(seqio.FunctionDataSource):
                             shard_info=shard_info)
 
 
+# Examples per generator call of the on-the-fly streams: large enough that the
+# vectorized generators run at full speed, small enough to start quickly.
+STREAM_BLOCK = 512
+
+
+@tf.autograph.experimental.do_not_convert
+def _dense_features(ex: dict) -> dict:
+  """Unbatched rows of ragged blocks have a ragged (rank-0) spec: make them Tensors."""
+  return {k: v.flat_values if isinstance(v, tf.RaggedTensor) else v for k, v in ex.items()}
+
+
 def make_dataset_fn(task: str, cfg: SyntheticConfig,
-                    generate: Callable[..., tuple] = generators.generate
+                    generate: Callable[..., tuple] = generators.generate,
+                    generate_batch: Optional[Callable[..., Batch]] = None
                     ) -> Callable[..., tf.data.Dataset]:
-  """The dataset_fn of one synthetic task: an infinite stream of {inputs, targets}."""
+  """The dataset_fn of one synthetic task: an infinite stream of {inputs, targets}.
+
+  Example i is `generate(task, cfg, split, DATA_SEED, i)`; shard p of n holds the
+  indices i % n == p, in order. They are drawn `STREAM_BLOCK` at a time with
+  `generate_batch` (default: `generate` per example) inside tf.numpy_function, several
+  blocks in parallel and ahead of the consumer, then unbatched.
+  """
+  batch_fn = generate_batch or catalog.per_example_batch_fn(generate)
 
   def dataset_fn(split: str, shuffle_files: bool, seed: Optional[int] = None,
                  shard_info: Optional[seqio.ShardInfo] = None) -> tf.data.Dataset:
     del shuffle_files, seed  # the data is a pure function of (split, index)
     index, num_shards = (shard_info.index, shard_info.num_shards) if shard_info else (0, 1)
 
-    def gen(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-      return generate(task, cfg, split, DATA_SEED, int(i))
+    def gen(block: np.ndarray):
+      first = int(block) * STREAM_BLOCK
+      indices = index + num_shards * np.arange(first, first + STREAM_BLOCK, dtype=np.int64)
+      b = batch_fn(task, cfg, split, DATA_SEED, indices)
+      return (b.inputs.astype(np.int32), b.input_lengths.astype(np.int64),
+              b.targets.astype(np.int32), b.target_lengths.astype(np.int64))
 
-    def to_features(i: tf.Tensor) -> dict[str, tf.Tensor]:
-      inputs, targets = tf.numpy_function(gen, [i], [tf.int32, tf.int32], stateful=False)
-      inputs.set_shape([None])
-      targets.set_shape([None])
-      return {"inputs": inputs, "targets": targets}
+    @tf.autograph.experimental.do_not_convert
+    def to_block(block: tf.Tensor) -> dict[str, tf.RaggedTensor]:
+      inputs, in_len, targets, tg_len = tf.numpy_function(
+          gen, [block], [tf.int32, tf.int64, tf.int32, tf.int64], stateful=False)
+      for t in (inputs, in_len, targets, tg_len):
+        t.set_shape([None])
+      return {"inputs": tf.RaggedTensor.from_row_lengths(inputs, in_len),
+              "targets": tf.RaggedTensor.from_row_lengths(targets, tg_len)}
 
-    ds = tf.data.Dataset.counter(start=index, step=num_shards, dtype=tf.int64)
-    return ds.map(to_features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = tf.data.Dataset.counter(start=0, dtype=tf.int64)
+    ds = ds.map(to_block, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(2).unbatch().map(_dense_features)
 
   return dataset_fn
 
 
 def register_synthetic(task: str, name: str, cfg: Any, *,
                        generate: Callable[..., tuple] = generators.generate,
-                       max_lengths: Callable[..., dict] = generators.max_lengths
+                       max_lengths: Callable[..., dict] = generators.max_lengths,
+                       generate_batch: Optional[Callable[..., Batch]] = None
                        ) -> seqio.Task:
-  """Registers `generate(task, cfg, ...)` as SeqIO task `name` (EOS appended)."""
+  """Registers `generate(task, cfg, ...)` as SeqIO task `name` (EOS appended), drawn
+  in blocks with `generate_batch` when given (see `make_dataset_fn`)."""
   vocab = seqio.PassThroughVocabulary(size=cfg.vocab_size, eos_id=EOS_ID)
   features = {k: seqio.Feature(vocab, add_eos=True, dtype=tf.int32)
               for k in ("inputs", "targets")}
   TASK_MAX_LENGTHS[name] = max_lengths(task, cfg)
   return seqio.TaskRegistry.add(
       name,
-      source=IndexedSource(make_dataset_fn(task, cfg, generate), splits=SPLITS),
+      source=IndexedSource(make_dataset_fn(task, cfg, generate, generate_batch),
+                           splits=SPLITS),
       output_features=features,
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
       metric_fns=[],
@@ -96,7 +129,8 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
 # Every generator x id layout, from the TF-free catalog (the one list of them).
 for _entry in catalog.synthetic_tasks().values():
   register_synthetic(_entry.task, _entry.name, _entry.cfg, generate=_entry.generate,
-                     max_lengths=lambda task, cfg, e=_entry: e.max_lengths())
+                     max_lengths=lambda task, cfg, e=_entry: e.max_lengths(),
+                     generate_batch=_entry.generate_batch)
 
 # The paper's 18 "simple" tasks in equal parts (spec order), for each registered layout.
 SIMPLE_TASKS = (

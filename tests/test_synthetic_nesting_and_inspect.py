@@ -297,7 +297,7 @@ def test_inspect_stats(cli_outputs):
                    re.M)
   assert re.search(r"^targets length", out, re.M)
   bars = re.findall(r"^ +\d+(?:-\d+)? +\|#*\s*\| (\d+)$", out, re.M)
-  assert len(bars) == 20 and sum(map(int, bars)) == 600  # 10 bins x 2 features
+  assert 2 < len(bars) <= 20 and sum(map(int, bars)) == 600  # <= 10 bins x 2 features
   assert re.search(r"^duplicate inputs: \d+\.\d\d% \(\d+ of 300 ", out, re.M)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from tasks.synthetic import generators, lime, nesting
 from tasks.synthetic.config import PAPER, TINY
+from tasks.synthetic.ragged import Batch
 
 # The id layouts each family is registered with (tasks.registry registers this catalog).
 SIMPLE_CONFIGS = {"": PAPER, "_tiny": TINY}
@@ -31,6 +32,13 @@ class SyntheticTask:
   cfg: Any         # SyntheticConfig or nesting.NestingConfig
   generate: Callable[..., "tuple[np.ndarray, np.ndarray]"]
   _max_lengths: Callable[[], "dict[str, int]"] = dataclasses.field(repr=False)
+  # generate_batch(task, cfg, split, seed, indices) -> ragged.Batch: the same examples
+  # (vectorized for the simple tasks; a loop over `generate` for LIME and nesting).
+  generate_batch: Callable[..., Batch] = dataclasses.field(default=None, repr=False)
+
+  def __post_init__(self):
+    if self.generate_batch is None:
+      object.__setattr__(self, "generate_batch", per_example_batch_fn(self.generate))
 
   @property
   def config_name(self) -> str:
@@ -67,18 +75,29 @@ class SyntheticTask:
             f"{c.pool_low}..{c.pool_high}, sampled lengths {c.min_len}..{c.max_len}")
 
 
+def per_example_batch_fn(generate: Callable[..., tuple]) -> Callable[..., Batch]:
+  """A batch function (task, cfg, split, seed, indices) -> Batch calling `generate`
+  once per index: the batch API for the per-example families (LIME, nesting)."""
+  def generate_batch(task, cfg, split, seed, indices) -> Batch:
+    return Batch.from_examples([generate(task, cfg, split, seed, int(i))
+                                for i in np.asarray(indices).tolist()])
+  generate_batch.__qualname__ = f"per_example_batch_fn({getattr(generate, '__qualname__', generate)})"
+  return generate_batch
+
+
 @functools.lru_cache(maxsize=None)
 def synthetic_tasks() -> dict[str, SyntheticTask]:
   """Every registered synthetic task by SeqIO name, in registration order."""
   out: dict[str, SyntheticTask] = {}
 
-  def add(name, family, task, cfg, generate, max_lengths):
-    out[name] = SyntheticTask(name, family, task, cfg, generate, max_lengths)
+  def add(name, family, task, cfg, generate, max_lengths, generate_batch=None):
+    out[name] = SyntheticTask(name, family, task, cfg, generate, max_lengths,
+                              generate_batch)
 
   for task in generators.GENERATORS:
     for suffix, cfg in SIMPLE_CONFIGS.items():
       add(task + suffix, "simple", task, cfg, generators.generate,
-          functools.partial(generators.max_lengths, task, cfg))
+          functools.partial(generators.max_lengths, task, cfg), generators.generate_batch)
   for suffix, cfg in LIME_CONFIGS.items():
     for mode in lime.LIME_MODES:
       add(lime.lime_task_name(mode) + suffix, "lime", mode, cfg, lime.generate_lime,
