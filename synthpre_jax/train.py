@@ -67,19 +67,29 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           loss_normalizing_factor: Optional[str] = None,
           init_transform: Optional[trainer.InitTransform] = None,
           input_shards: Optional[int] = None,
+          downstream_data_dir: Optional[str] = None,
           devices: Optional[list] = None) -> trainer.TrainResult:
   """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin.
 
   `input_shards` (default: the process count) fixes how the examples are split among
   the hosts; pin it (to a multiple of every process count you will use) to make the
   global batches independent of the number of processes, e.g. to resume on another
-  slice size. See `pipeline.get_batches`."""
+  slice size. See `pipeline.get_batches`. `downstream_data_dir` (Gin macro
+  DOWNSTREAM_DATA_DIR) holds the paper's downstream `<task>/{train,valid,test}.tsv`
+  files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR."""
   from synthpre_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
 
   log = logging.getLogger("synthpre_jax")
+  if downstream_data_dir:
+    text_files.set_data_dir(downstream_data_dir)
   pipeline.check_vocabulary(mixture_or_task_name, model_config.vocab_size)
   for warning in pipeline.check_feature_lengths(
       mixture_or_task_name, task_feature_lengths, allow_truncation=allow_truncation):
+    log.warning(warning)
+  # Downstream examples longer than the feature lengths are truncated in training
+  # (counted here); evaluation scores the whole target.
+  for warning in text_files.overlong_warnings(mixture_or_task_name, task_feature_lengths):
     log.warning(warning)
   train_config = trainer.TrainConfig(
       model_dir=model_dir, train_steps=train_steps, batch_size=batch_size,

@@ -371,3 +371,18 @@ def test_finetune_gin_files_carry_the_papers_recipe(task):
   assert model["logits_via_embedding"] is not v1_1
   assert model["vocab_size"] == 32128 and model["dropout_rate"] == 0.1
   gin.clear_config()
+
+
+def test_train_cli_reads_downstream_data_dir_from_gin(tmp_path, capsys):
+  """--gin.DOWNSTREAM_DATA_DIR reaches the loaders: a missing split names its file."""
+  from synthpre_jax import train as train_cli
+  (tmp_path / "mtop").mkdir()
+  (tmp_path / "mtop" / "valid.tsv").write_text("a\tb\n")
+  rc = train_cli.main(["--gin_file=gin/finetune/mtop.gin",
+                       f"--gin.MODEL_DIR='{tmp_path / 'run'}'",
+                       "--gin.INITIAL_CHECKPOINT_PATH=None",
+                       f"--gin.DOWNSTREAM_DATA_DIR='{tmp_path}'"])
+  assert rc == 1
+  err = capsys.readouterr().err
+  assert str(tmp_path / "mtop" / "train.tsv") in err
+  assert not (tmp_path / "run" / "checkpoints").exists()
