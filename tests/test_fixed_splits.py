@@ -322,3 +322,72 @@ def test_worker_processes_give_identical_files(tmp_path, monkeypatch):
   parallel = build(tmp_path / "b", num_workers=2)
   assert parallel.manifest["splits"] == serial.manifest["splits"]
   assert parallel.manifest["num_workers"] == 2
+
+
+def test_block_records_round_trip_and_shard(tmp_path, monkeypatch):
+  """Format 2: many RECORD_EXAMPLES-example records per file decode to the generator
+  stream in order; every shard count gives disjoint residue shards that cover it."""
+  monkeypatch.setattr(fs, "RECORD_EXAMPLES", 7)
+  monkeypatch.setattr(fs, "CHUNK", 64)  # several generation chunks too
+  fixed = build(tmp_path, num_train=150, num_validation=20, num_files=3)
+  assert fixed.manifest["params"]["record_examples"] == 7
+  want = generators.generate_batch("set", TINY, "fixed", 0, np.arange(170))  # no dups
+  got = examples(fixed, "train") + examples(fixed, "validation")
+  assert [e["index"] for e in got] == list(range(170))
+  assert all(e["inputs"] == want.example(i)[0].tolist()
+             and e["targets"] == want.example(i)[1].tolist() for i, e in enumerate(got))
+  first_file = fixed.directory / fixed.manifest["splits"]["train"]["files"][0]["name"]
+  import tensorflow as tf
+  records = list(tf.data.TFRecordDataset(str(first_file)).as_numpy_iterator())
+  assert len(records) == 8  # 50 examples of file 0 in records of 7
+  for n in (1, 2, 3, 4):
+    shards = [[e["index"] for e in examples(fixed, "train", shard_index=p, num_shards=n)]
+              for p in range(n)]
+    assert shards == [list(range(150))[p::n] for p in range(n)]
+
+
+def test_token_dtype_follows_the_vocabulary(tmp_path):
+  big = dataclasses.replace(TINY, vocab_size=70_000, pool_high=69_990, task_divider=69_999,
+                            word_divider=69_998, arg_divider=69_997, empty_target=69_996)
+  fixed = build(tmp_path, cfg=big, num_generated=60, num_train=40, num_validation=10)
+  assert fixed.manifest["token_dtype"] == "int32"
+  got = examples(fixed, "train")
+  assert max(max(e["inputs"]) for e in got) > 1 << 16  # ids above uint16 survive
+  want = generators.generate_batch("set", big, "fixed", 0, [e["index"] for e in got])
+  assert [e["inputs"] for e in got] == [want.example(j)[0].tolist() for j in range(len(got))]
+  assert build(tmp_path).manifest["token_dtype"] == "uint16"
+
+
+def test_cache_of_an_older_generator_version_is_never_reused(tmp_path, monkeypatch):
+  monkeypatch.setattr(fs, "GENERATOR_VERSION", "1")
+  old = build(tmp_path)
+  monkeypatch.setattr(fs, "GENERATOR_VERSION", "2")
+  new = build(tmp_path)
+  assert not new.reused and new.directory != old.directory
+  assert new.manifest["params"]["generator_version"] == "2"
+
+
+def test_exactly_one_generator_kind_is_required(tmp_path):
+  with pytest.raises(ValueError, match="exactly one"):
+    fs.build_fixed_splits("set", TINY, cache_dir=tmp_path, num_generated=10, num_train=5,
+                          num_validation=1)
+  with pytest.raises(ValueError, match="exactly one"):
+    fs.build_fixed_splits("set", TINY, generate_fn=generators.generate,
+                          batch_fn=generators.generate_batch, cache_dir=tmp_path,
+                          num_generated=10, num_train=5, num_validation=1)
+
+
+def test_input_hashes_are_exact_dedup_candidates():
+  b = generators.generate_batch("set", TINY, "fixed", 0, [3, 4, 3, 5])
+  h = fs.input_hashes(b)
+  assert h[0] == h[2] and len(set(h.tolist())) == 3
+  dedup = fs._Dedup(4)
+  assert dedup.keep(0, b).tolist() == [0, 1, 3]
+  # A forced hash collision of different inputs keeps both (ids are compared).
+  dedup2 = fs._Dedup(4)
+  real = fs.input_hashes
+  try:
+    fs.input_hashes = lambda batch: np.zeros(len(batch), np.uint64)
+    assert dedup2.keep(0, b).tolist() == [0, 1, 3]
+  finally:
+    fs.input_hashes = real
