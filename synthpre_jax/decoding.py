@@ -19,10 +19,13 @@ finished one; a row whose beams never finished returns its live beams with their
 log-probabilities. Unlike T5X (ascending), beams come back best first.
 
 Greedy search returns each row's argmax path; its score is the sum of the chosen
-tokens' log-probabilities up to and including EOS (no length penalty). Beam search
-with one beam equals greedy search when `alpha=0`; with `alpha>0` the length penalty
-can make 1-beam search prefer a longer continuation over greedy's early EOS, exactly
-as in T5X, so `predict_batch` runs the plain greedy loop for `num_beams=1`.
+tokens' log-probabilities up to and including EOS (no length penalty). T5X's 1-beam
+search is not quite greedy: its one live beam follows the best non-EOS token, and an
+EOS that was only runner-up at an earlier step still enters the finished set and can
+win (with `alpha > 0` the length penalty adds further differences). It equals greedy
+whenever greedy's own EOS scores best, e.g. when EOS is never a runner-up. So
+`predict_batch` runs the plain greedy loop for `num_beams=1`; call `beam_search`
+directly for T5X's 1-beam behaviour.
 
 Typical use::
 
@@ -209,7 +212,10 @@ def beam_search(tokens_to_logits: TokensToLogits, cache: PyTree, *, batch_size: 
                 eos_id: int = EOS_ID) -> tuple[jax.Array, jax.Array]:
   """T5X beam search. `cache` has [batch * num_beams, ...] leaves (see
   `expand_to_beams`). Returns tokens [batch, beams, max_decode_length] and scores
-  [batch, beams], best beam first."""
+  [batch, beams], best beam first. When fewer than `num_beams` sequences finished, the
+  spare slots hold padding with a score near NEG_INF (as T5X); a row where none
+  finished returns its live beams with their raw log-probabilities. Needs alpha >= 0
+  (the early stop assumes the penalty grows with length)."""
   k, length = num_beams, max_decode_length + 1
 
   def cond(state: _BeamState):
