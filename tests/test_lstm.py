@@ -434,3 +434,36 @@ def test_gin_model_files(name, kind, layers, hidden, vocab, emb):
       kind, layers, hidden, vocab, emb)
   assert cfg.bidirectional
   assert transform == LSTMEmbeddingFromT5("/tmp/t5", rescale=False)
+
+
+# ------------------------------------------------------- the trainer, end to end (slow)
+
+
+@pytest.mark.slow
+def test_trainer_trains_the_lstm_with_the_embedding_transform(t5_run, tmp_path, monkeypatch):
+  """`trainer.train` as it is, with only its model construction and FLOPs count routed
+  through `models.factory` (the lead's integration lines): train, evaluate, checkpoint,
+  and the third arm's init transform at step 0."""
+  import types  # pylint: disable=g-import-not-at-top
+  from synthpre_jax import flops as flops_lib  # pylint: disable=g-import-not-at-top
+  from synthpre_jax import trainer  # pylint: disable=g-import-not-at-top
+  from tests import train_utils as tu  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(trainer, "Transformer", build_model)
+  monkeypatch.setattr(trainer, "flops_lib", types.SimpleNamespace(
+      flops_per_step=flops_per_step, peak_flops_per_device=flops_lib.peak_flops_per_device))
+  del t5_run
+  cfg = SMALL.replace(vocab_size=512, emb_dim=16, hidden_dim=16, num_layers=1)
+  result = tu.run(str(tmp_path / "lstm"), steps=8, model=cfg, lr=1e-2)
+  assert np.isfinite(result.eval_metrics["loss"]) and result.eval_metrics["token_accuracy"] > 0
+  saved = tu.load_step_params(str(tmp_path / "lstm"))
+  assert "encoder/layers_0/backward/recurrent_kernel" in saved
+  # The third arm: a checkpoint holding a [512, 16] embedding; lr 0 keeps it as copied.
+  t5_emb = np.random.default_rng(8).normal(0, 2, (512, 16)).astype(np.float32)
+  ckpt = ocp.StandardCheckpointer()
+  ckpt.save(tmp_path / "t5" / "checkpoints" / "5" / "params",
+            {"token_embedder": {"embedding": t5_emb}})
+  ckpt.wait_until_finished()
+  result = tu.run(str(tmp_path / "arm3"), steps=2, model=cfg, lr=0.0,
+                  init_transform=LSTMEmbeddingFromT5(str(tmp_path / "t5")))
+  assert any("LSTM input embedding from" in line for line in result.restore_log)
+  np.testing.assert_array_equal(tu.load_step_params(str(tmp_path / "arm3"))[EMB], t5_emb)
