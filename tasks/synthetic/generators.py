@@ -25,7 +25,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from tasks.synthetic import counter_rng
+from tasks.synthetic import counter_rng, malloc_tuning
 from tasks.synthetic.config import NAME_PREFIX_LEN, SyntheticConfig
 from tasks.synthetic.counter_rng import Draws
 from tasks.synthetic.ragged import (Batch, Ragged, concat_rows, const_rows, offsets,
@@ -39,7 +39,7 @@ LengthFn = Callable[[SyntheticConfig], int]
 # under a config (e.g. a max_len too small for the sampler's fixed parts).
 CheckFn = Callable[[str, SyntheticConfig], None]
 
-BLOCK = 1024  # examples per internal block (<= 2^SEG_BITS)
+BLOCK = 2048  # examples per internal block (<= 2^SEG_BITS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,6 +278,7 @@ def generate_batch(task: str, cfg: SyntheticConfig, split: str, seed: int,
   each task's `check`) or an index is not a non-negative int.
   """
   gen = _checked(task, cfg)
+  malloc_tuning.tune()
   keys = counter_rng.example_keys(task, split, seed, indices)
   blocks = [_block(task, gen, cfg, keys[s:s + BLOCK])
             for s in range(0, max(len(keys), 1), BLOCK)]
