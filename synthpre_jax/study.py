@@ -1,0 +1,758 @@
+"""The study runner: pre-training sources x downstream tasks x training-set sizes x seeds.
+
+    python -m synthpre_jax.study --gin_file=gin/studies/quickstart.gin \\
+        [--study_dir=DIR] [--only=GLOB,...] [--print_commands] [--dry_run] [--collect]
+
+A study (a Gin file binding `study.*`, see gin/studies/) names pre-training *sources*,
+downstream *tasks*, training-set *sizes* and *seeds*; every combination is a *cell*:
+fine-tune from the source on the first `size` training examples of the task (all of
+them for None) with SEED = seed, then evaluate the test split at the checkpoint with the
+best validation token accuracy (the paper's rule). Sources are plain data, so new kinds
+need no code:
+
+  key                what it does
+  pretrain           Gin files of a pre-training recipe: the source is pre-trained ONCE,
+                     in <study_dir>/pretrain/<source>, before its cells
+  pretrain_bindings  extra bindings for that run ("NAME = value" strings)
+  checkpoint         an existing checkpoint instead (e.g. a converted public T5)
+  load_checkpoint    start fine-tuning from the source's checkpoint (INITIAL_CHECKPOINT_
+                     PATH); default: True when it has one (pretrain or checkpoint)
+  transfer_mode      'all' | 'all_but_embeddings' (default; the paper's drivers used
+                     'all' for natural only)
+  stats_of           moment matching: gin/init/moment_matching.gin with
+                     INIT_STATS_CHECKPOINT = that source's checkpoint; `grouping`
+                     (default 'per_param') and `stats_fn` (default 'mean_std')
+  gin_files          extra fine-tuning Gin files, after the task's (an LSTM model file,
+                     an init transform such as init/pre_attention_norm_constant.gin)
+  bindings           extra fine-tuning bindings, after everything else
+
+In any binding `{checkpoint:NAME}` becomes the quoted checkpoint path of source NAME (and
+makes this source wait for NAME's pre-training), e.g. the LSTM with T5 embeddings:
+  {'gin_files': ['models/lstm_seq2seq_tiny.gin', 'init/lstm_embedding_from_t5.gin'],
+   'bindings': ['EMBEDDING_CHECKPOINT = {checkpoint:natural}']}
+Tasks: {name: {'gin_files': [...], 'metric': 'exact_match', 'train_size': 16728,
+'bindings': [...], 'mixture_or_task_name': ...}}; a size N trains on the registered
+subset task `<task>_train<N>` (tasks/subsets.py).
+
+Layout of <study_dir>:
+  study.json                          the resolved matrix (the report reads its order)
+  pretrain/<source>/                  a pre-training run's MODEL_DIR (+ study.log)
+  cells/<source>/<task>/n<size>/seed<k>/   a fine-tuning run's MODEL_DIR (+ study.log)
+  records/<cell id>.json              one record per finished cell (what reports read)
+  report.md, report/*.png             written at the end by synthpre_jax.report
+
+Cell ids are `<source>.<task>.n<size|all>.seed<k>`. Resuming: a cell with a record is
+never rerun; an interrupted cell re-runs `train`, which resumes from the cell's own
+checkpoint; a finished step (pre-training, fine-tuning) leaves a `study_done.json`
+marker and is not repeated. A failing cell is reported with its log and the study goes
+on; the exit code is then 1 and the failed cells are listed. SIGTERM during training
+stops the study (exit 143) after the trainer has saved a checkpoint: re-run to resume.
+
+In-process or subprocesses: by default each `train` / `evaluate` runs in this process
+(`main(argv)`; Gin state is cleared by every parse, logs go to the step's study.log).
+Measured on the 2-core CPU machine, a fresh Python process spends ~15-25 s importing
+JAX/TensorFlow/SeqIO and building the input pipeline's first batch, against ~2-4 s for a
+repeated in-process call, i.e. minutes on the quickstart study's ~30 steps.
+`--isolation=subprocess` (or `study.isolation = 'subprocess'`) runs each as
+`python -m synthpre_jax.train ...` instead, which isolates memory and crashes.
+`--print_commands` prints those plain command lines (shell-quoted, in dependency order)
+for a scheduler or TPU VMs; afterwards `--collect` turns their results.json files into
+records and writes the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fnmatch
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import gin
+from etils import epath
+
+from synthpre_jax import gin_utils
+from synthpre_jax import results
+
+RECORD_VERSION = 1
+PREEMPTED_EXIT_CODE = 143
+DONE_MARKER = "study_done.json"
+LOG_FILE = "study.log"
+MOMENT_MATCHING_GIN = "init/moment_matching.gin"
+TRANSFER_MODES = ("all", "all_but_embeddings")
+ISOLATIONS = ("in_process", "subprocess")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_PLACEHOLDER = re.compile(r"\{checkpoint:([^}]*)\}")
+_BINDING = re.compile(r"^\s*([A-Za-z_][\w./@]*)\s*=\s*(.*?)\s*$", re.DOTALL)
+
+
+# --- the matrix ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+  """A pre-training source (see the module docstring for the keys)."""
+  name: str
+  pretrain: tuple[str, ...] = ()
+  pretrain_bindings: tuple[str, ...] = ()
+  checkpoint: Optional[str] = None
+  load_checkpoint: Optional[bool] = None
+  transfer_mode: str = "all_but_embeddings"
+  stats_of: Optional[str] = None
+  grouping: str = "per_param"
+  stats_fn: str = "mean_std"
+  gin_files: tuple[str, ...] = ()
+  bindings: tuple[str, ...] = ()
+
+  def __post_init__(self):
+    _check_name("source", self.name)
+    if self.pretrain and self.checkpoint:
+      raise ValueError(f"Source {self.name!r} has both `pretrain` and `checkpoint`: keep one.")
+    if self.transfer_mode not in TRANSFER_MODES:
+      raise ValueError(f"Source {self.name!r}: transfer_mode must be one of "
+                       f"{TRANSFER_MODES}, got {self.transfer_mode!r}.")
+    if self.load_checkpoint and not self.has_checkpoint:
+      raise ValueError(f"Source {self.name!r} sets load_checkpoint but has neither "
+                       "`pretrain` nor `checkpoint`.")
+    for b in self.pretrain_bindings + self.bindings:
+      split_binding(b, f"source {self.name!r}")
+
+  @property
+  def has_checkpoint(self) -> bool:
+    return bool(self.pretrain) or self.checkpoint is not None
+
+  @property
+  def loads_checkpoint(self) -> bool:
+    return self.has_checkpoint if self.load_checkpoint is None else self.load_checkpoint
+
+  def finetune_gin_files(self) -> tuple[str, ...]:
+    return self.gin_files + ((MOMENT_MATCHING_GIN,) if self.stats_of else ())
+
+  def finetune_bindings(self) -> tuple[str, ...]:
+    extra = ()
+    if self.stats_of:
+      extra = (f"INIT_STATS_CHECKPOINT = {{checkpoint:{self.stats_of}}}",
+               f"GROUPING = {self.grouping!r}", f"STATS_FN = {self.stats_fn!r}")
+    return extra + self.bindings
+
+  def finetune_dependencies(self) -> list[str]:
+    """Sources whose checkpoint this source's fine-tuning needs (itself included)."""
+    deps = [self.name] if self.loads_checkpoint else []
+    deps += [n for b in self.finetune_bindings() for n in _PLACEHOLDER.findall(b)]
+    return list(dict.fromkeys(deps))
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """A downstream task: its fine-tuning Gin files and the metric the paper reports."""
+  name: str
+  gin_files: tuple[str, ...]
+  metric: str
+  mixture_or_task_name: Optional[str] = None
+  train_size: Optional[int] = None
+  bindings: tuple[str, ...] = ()
+
+  def __post_init__(self):
+    _check_name("task", self.name)
+    if not self.gin_files:
+      raise ValueError(f"Task {self.name!r} needs `gin_files` (its fine-tuning recipe).")
+    if not self.metric:
+      raise ValueError(f"Task {self.name!r} needs `metric` (a key of its results.json "
+                       "metrics, e.g. 'exact_match', 'rouge1', 'f1').")
+    for b in self.bindings:
+      split_binding(b, f"task {self.name!r}")
+
+  @property
+  def seqio_name(self) -> str:
+    return self.mixture_or_task_name or self.name
+
+  def seqio_name_for_size(self, size: Optional[int]) -> str:
+    """The registered task of the first `size` training examples (tasks/subsets.py)."""
+    return self.seqio_name if size is None else f"{self.seqio_name}_train{size}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  source: str
+  task: str
+  size: Optional[int]
+  seed: int
+
+  @property
+  def size_label(self) -> str:
+    return "nall" if self.size is None else f"n{self.size}"
+
+  @property
+  def cell_id(self) -> str:
+    return f"{self.source}.{self.task}.{self.size_label}.seed{self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """A resolved study: plain data, no Gin needed once built."""
+  name: str
+  study_dir: str
+  sources: Mapping[str, Source]
+  tasks: Mapping[str, Task]
+  sizes: tuple[Optional[int], ...]
+  seeds: tuple[int, ...]
+  pretrain_bindings: tuple[str, ...] = ()
+  finetune_bindings: tuple[str, ...] = ()
+  evaluate_bindings: tuple[str, ...] = ()
+  natural: str = "natural"
+  scratch: str = "scratch"
+  isolation: str = "in_process"
+
+  def __post_init__(self):
+    if not self.sources or not self.tasks:
+      raise ValueError("A study needs at least one source and one task.")
+    if not self.sizes or not self.seeds:
+      raise ValueError("A study needs at least one size (None = the full training set) "
+                       "and one seed.")
+    for size in self.sizes:
+      if size is not None and (not isinstance(size, int) or size < 1):
+        raise ValueError(f"study.sizes holds {size!r}: use positive integers or None "
+                         "(the full training set).")
+    if len(set(self.sizes)) != len(self.sizes) or len(set(self.seeds)) != len(self.seeds):
+      raise ValueError(f"Repeated sizes or seeds: {self.sizes}, {self.seeds}.")
+    if self.isolation not in ISOLATIONS:
+      raise ValueError(f"study.isolation must be one of {ISOLATIONS}.")
+    for b in self.pretrain_bindings + self.finetune_bindings + self.evaluate_bindings:
+      split_binding(b, "the study")
+    for source in self.sources.values():
+      needed = source.finetune_dependencies() + [
+          n for b in source.pretrain_bindings for n in _PLACEHOLDER.findall(b)]
+      for dep in needed:
+        if dep not in self.sources:
+          raise ValueError(f"Source {source.name!r} refers to source {dep!r}, which the "
+                           f"study does not declare (sources: {', '.join(self.sources)}).")
+        if not self.sources[dep].has_checkpoint:
+          raise ValueError(f"Source {source.name!r} needs the checkpoint of {dep!r}, which "
+                           "has neither `pretrain` nor `checkpoint`.")
+    self.pretrain_order(list(self.sources))  # raises on cycles
+
+  # -- paths
+  def pretrain_dir(self, source: str) -> str:
+    return os.path.join(self.study_dir, "pretrain", source)
+
+  def checkpoint_of(self, source: str) -> str:
+    s = self.sources[source]
+    return s.checkpoint if s.checkpoint is not None else self.pretrain_dir(source)
+
+  def cell_dir(self, cell: Cell) -> str:
+    return os.path.join(self.study_dir, "cells", cell.source, cell.task, cell.size_label,
+                        f"seed{cell.seed}")
+
+  def record_path(self, cell: Cell) -> str:
+    return os.path.join(self.study_dir, "records", f"{cell.cell_id}.json")
+
+  # -- the matrix
+  def cells(self) -> list[Cell]:
+    """Every cell, source-major (a source's cells run right after its pre-training)."""
+    return [Cell(s, t, n, k) for s in self.sources for t in self.tasks
+            for n in self.sizes for k in self.seeds]
+
+  def pretrain_order(self, needed: Sequence[str]) -> list[str]:
+    """The sources among `needed` (and what they need) that pre-train, dependencies
+    first."""
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+      if name in order:
+        return
+      if name in path:
+        raise ValueError(f"Sources depend on each other in a cycle: {' -> '.join(path + (name,))}")
+      source = self.sources[name]
+      for b in source.pretrain_bindings:
+        for dep in _PLACEHOLDER.findall(b):
+          visit(dep, path + (name,))
+      if source.pretrain:
+        order.append(name)
+
+    for name in needed:
+      visit(name, ())
+    return order
+
+  def resolve(self, binding: str) -> str:
+    """Replaces `{checkpoint:NAME}` with the quoted checkpoint path of source NAME."""
+    return _PLACEHOLDER.sub(lambda m: repr(self.checkpoint_of(m.group(1))), binding)
+
+  # -- command lines (argv of train / evaluate main)
+  def pretrain_argv(self, source: str) -> list[str]:
+    s = self.sources[source]
+    return ([f"--gin_file={f}" for f in s.pretrain] +
+            _binding_flags(self.resolve(b) for b in self.pretrain_bindings + s.pretrain_bindings)
+            + [f"--gin.MODEL_DIR={self.pretrain_dir(source)!r}"])
+
+  def finetune_argv(self, cell: Cell) -> list[str]:
+    s, t = self.sources[cell.source], self.tasks[cell.task]
+    initial = self.checkpoint_of(s.name) if s.loads_checkpoint else None
+    bindings = [f"MIXTURE_OR_TASK_NAME = {t.seqio_name_for_size(cell.size)!r}",
+                f"SEED = {cell.seed}", f"INITIAL_CHECKPOINT_PATH = {initial!r}",
+                f"TRANSFER_MODE = {s.transfer_mode!r}"]
+    bindings += [self.resolve(b) for b in
+                 self.finetune_bindings + t.bindings + s.finetune_bindings()]
+    return ([f"--gin_file={f}" for f in t.gin_files + s.finetune_gin_files()] +
+            _binding_flags(bindings) + [f"--gin.MODEL_DIR={self.cell_dir(cell)!r}"])
+
+  def evaluate_argv(self, cell: Cell) -> list[str]:
+    return ([f"--gin_file={os.path.join(self.cell_dir(cell), 'config.gin')}",
+             "--gin.evaluate.split='test'"] + _binding_flags(self.evaluate_bindings))
+
+  def to_json(self) -> dict[str, Any]:
+    return {"name": self.name, "study_dir": self.study_dir,
+            "sources": {k: dataclasses.asdict(v) for k, v in self.sources.items()},
+            "tasks": {k: dataclasses.asdict(v) for k, v in self.tasks.items()},
+            "sizes": list(self.sizes), "seeds": list(self.seeds),
+            "natural": self.natural, "scratch": self.scratch,
+            "cells": [c.cell_id for c in self.cells()]}
+
+
+def _check_name(kind: str, name: Any) -> None:
+  if not isinstance(name, str) or not _NAME.match(name):
+    raise ValueError(f"Bad {kind} name {name!r}: use letters, digits, '_' and '-' (it "
+                     "becomes part of directory names and cell ids).")
+
+
+def split_binding(binding: Any, where: str) -> tuple[str, str]:
+  """'NAME = value' -> ('NAME', 'value'); a clear error otherwise."""
+  m = _BINDING.match(binding) if isinstance(binding, str) else None
+  if not m or not m.group(2):
+    raise ValueError(f"Bad binding {binding!r} in {where}: write 'NAME = value', e.g. "
+                     "'TRAIN_STEPS = 300' or \"GROUPING = 'per_param'\".")
+  return m.group(1), m.group(2)
+
+
+def _binding_flags(bindings) -> list[str]:
+  return [f"--gin.{name}={value}" for name, value in
+          (split_binding(b, "the study") for b in bindings)]
+
+
+def _tuple(value: Any, what: str) -> tuple:
+  if value is None:
+    return ()
+  if isinstance(value, str):
+    return (value,)
+  if not isinstance(value, (list, tuple)):
+    raise ValueError(f"{what} must be a list, got {value!r}.")
+  return tuple(value)
+
+
+def _from_dict(cls, name: str, entry: Any, kind: str):
+  if entry is None:
+    entry = {}
+  if not isinstance(entry, Mapping):
+    raise ValueError(f"study.{kind}[{name!r}] must be a dict of settings, got {entry!r}.")
+  fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
+  unknown = sorted(set(entry) - fields)
+  if unknown:
+    raise ValueError(f"study.{kind}[{name!r}]: unknown key(s) {unknown}; known: "
+                     f"{sorted(fields)}.")
+  tuple_fields = {"pretrain", "pretrain_bindings", "gin_files", "bindings"}
+  values = {k: (_tuple(v, f"study.{kind}[{name!r}][{k!r}]") if k in tuple_fields else v)
+            for k, v in entry.items()}
+  return cls(name=name, **values)
+
+
+@gin.configurable(module=None)
+def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
+          tasks: Mapping[str, Any] = gin.REQUIRED,
+          sizes: Sequence[Optional[int]] = (None,), seeds: Sequence[int] = (0,),
+          study_dir: Optional[str] = None, name: Optional[str] = None,
+          pretrain_bindings: Sequence[str] = (), finetune_bindings: Sequence[str] = (),
+          evaluate_bindings: Sequence[str] = (), natural: str = "natural",
+          scratch: str = "scratch", isolation: str = "in_process") -> Study:
+  """Builds the study from its Gin bindings (see gin/studies/*.gin)."""
+  if not study_dir:
+    raise ValueError("No study directory: pass --study_dir=DIR or bind "
+                     "study.study_dir = '/path' in the study's Gin file.")
+  for what, value in (("sources", sources), ("tasks", tasks)):
+    if not isinstance(value, Mapping):
+      raise ValueError(f"study.{what} must be a dict {{name: {{settings}}}}, got {value!r}.")
+  def absolute(entry: Any) -> Any:  # local checkpoint paths relative to the working dir
+    if isinstance(entry, Mapping) and isinstance(entry.get("checkpoint"), str) and \
+        "://" not in entry["checkpoint"]:
+      return {**entry, "checkpoint": os.path.abspath(entry["checkpoint"])}
+    return entry
+
+  return Study(
+      name=name or os.path.basename(os.path.normpath(study_dir)),
+      study_dir=os.path.abspath(study_dir),
+      sources={k: _from_dict(Source, k, absolute(v), "sources") for k, v in sources.items()},
+      tasks={k: _from_dict(Task, k, v, "tasks") for k, v in tasks.items()},
+      sizes=tuple(sizes), seeds=tuple(int(s) for s in seeds),
+      pretrain_bindings=_tuple(pretrain_bindings, "study.pretrain_bindings"),
+      finetune_bindings=_tuple(finetune_bindings, "study.finetune_bindings"),
+      evaluate_bindings=_tuple(evaluate_bindings, "study.evaluate_bindings"),
+      natural=natural, scratch=scratch, isolation=isolation)
+
+
+def load_study(gin_files: Sequence[str], bindings: Sequence[str] = (),
+               search_paths: Optional[Sequence[str]] = None,
+               study_dir: Optional[str] = None) -> Study:
+  """Parses a study's Gin files and returns the resolved Study (Gin is cleared after)."""
+  extra = [f"study.study_dir = {study_dir!r}"] if study_dir else []
+  gin_utils.parse_gin(gin_files, list(bindings) + extra, search_paths)
+  try:
+    spec = study()
+  finally:
+    gin.clear_config()
+  if spec.name == os.path.basename(spec.study_dir) and gin_files:
+    spec = dataclasses.replace(spec, name=os.path.splitext(os.path.basename(gin_files[0]))[0])
+  return spec
+
+
+def select_cells(spec: Study, only: Optional[str]) -> list[Cell]:
+  """The cells matching `only` (comma-separated cell ids or globs); all without it."""
+  cells = spec.cells()
+  if not only:
+    return cells
+  patterns = [p.strip() for p in only.split(",") if p.strip()]
+  chosen = []
+  for p in patterns:
+    hits = [c for c in cells if fnmatch.fnmatchcase(c.cell_id, p)]
+    if not hits:
+      raise ValueError(f"--only pattern {p!r} matches no cell. Cell ids look like "
+                       f"{cells[0].cell_id!r}; all: {', '.join(c.cell_id for c in cells)}")
+    chosen += hits
+  return [c for c in cells if c in set(chosen)]
+
+
+# --- running steps ------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class StepOutcome:
+  rc: int
+  seconds: float
+  log: str
+
+
+def _entry_point(module: str) -> Callable[[list[str]], int]:
+  if module == "train":
+    from synthpre_jax import train as train_lib  # pylint: disable=g-import-not-at-top
+    return train_lib.main
+  from synthpre_jax import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  return evaluate_lib.main
+
+
+def _ensure_subset_registered(argv: Sequence[str]) -> None:
+  """In-process runs: make sure a `<task>_train<N>` subset task is registered (the data
+  pipeline also does this on demand for names it does not know)."""
+  for arg in argv:
+    m = re.match(r"^--gin\.MIXTURE_OR_TASK_NAME='(.+_train\d+)'$", arg)
+    if m:
+      from tasks import subsets  # pylint: disable=g-import-not-at-top
+      subsets.ensure_subset_task(m.group(1))
+
+
+def run_step(module: str, argv: list[str], log_path: str, isolation: str) -> int:
+  """Runs `python -m synthpre_jax.<module> argv` (in this process or a child), appending
+  its output to `log_path`; returns its exit code (1 for an unexpected exception)."""
+  os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  with open(log_path, "a") as log:
+    log.write(f"\n$ {command_line(module, argv)}\n")
+    log.flush()
+    if isolation == "subprocess":
+      return subprocess.run([sys.executable, "-m", f"synthpre_jax.{module}", *argv],
+                            stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+      try:
+        _ensure_subset_registered(argv)
+        return int(_entry_point(module)(list(argv)))
+      except Exception:  # pylint: disable=broad-except
+        traceback.print_exc(file=log)
+        return 1
+      finally:
+        _reset_logging()
+
+
+def _reset_logging() -> None:
+  """Train/evaluate point the root logger at the (now closed) step log; undo that."""
+  root = logging.getLogger()
+  for handler in list(root.handlers):
+    root.removeHandler(handler)
+  logging.basicConfig(level=logging.WARNING, stream=sys.__stderr__, force=True)
+
+
+def shell_quote(arg: str) -> str:
+  """Quotes one argument for a POSIX shell, keeping `--gin.NAME="'value'"` readable."""
+  if shlex.quote(arg) == arg:
+    return arg
+  m = re.match(r"^(--[\w.@/]+=)(.*)$", arg, re.DOTALL)
+  if m and not re.search(r"[\"$`\\!\n]", m.group(2)):
+    return f'{m.group(1)}"{m.group(2)}"'
+  return shlex.quote(arg)
+
+
+def command_line(module: str, argv: Sequence[str]) -> str:
+  return " ".join(["python", "-m", f"synthpre_jax.{module}"] + [shell_quote(a) for a in argv])
+
+
+class Progress:
+  """Prints `done/total, elapsed, estimated remaining` after each step."""
+
+  def __init__(self, total: int, already_done: int, out=None):
+    self.total, self.done, self.t0 = total, already_done, time.time()
+    self.run_seconds: list[float] = []
+    self.out = out or sys.stdout
+
+  def step(self, what: str, status: str, seconds: float) -> None:
+    self.done += 1
+    self.run_seconds.append(seconds)
+    left = self.total - self.done
+    mean = sum(self.run_seconds) / len(self.run_seconds)
+    self.out.write(f"[study] {self.done}/{self.total} done | {what}: {status} "
+                   f"({_hms(seconds)}) | elapsed {_hms(time.time() - self.t0)} | "
+                   f"est. remaining {_hms(mean * left)}\n")
+    self.out.flush()
+
+
+def _hms(seconds: float) -> str:
+  s = int(round(seconds))
+  return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else \
+      f"{s // 60}m{s % 60:02d}s"
+
+
+def _done(path: str) -> bool:
+  return os.path.exists(os.path.join(path, DONE_MARKER))
+
+
+def _mark_done(path: str, seconds: float) -> None:
+  results.write_json_atomic(epath.Path(path) / DONE_MARKER, {"seconds": round(seconds, 3)})
+
+
+def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
+                times: Mapping[str, float]) -> dict[str, Any]:
+  """The cell's record: what the report reads (it never opens a model)."""
+  task = spec.tasks[cell.task]
+  metrics = result.get("metrics", {})
+  if task.metric not in metrics:
+    raise ValueError(f"Task {cell.task!r} reports metric {task.metric!r}, but the "
+                     f"evaluation gave only {sorted(metrics)}: fix the task's `metric`.")
+  source = spec.sources[cell.source]
+  return {
+      "version": RECORD_VERSION, "cell_id": cell.cell_id, "study": spec.name,
+      "source": cell.source, "task": cell.task, "size": cell.size, "seed": cell.seed,
+      "train_examples": cell.size if cell.size is not None else task.train_size,
+      "mixture_or_task_name": task.seqio_name_for_size(cell.size),
+      "metric": task.metric, "score": float(metrics[task.metric]),
+      "metrics": dict(metrics), "transfer_mode": source.transfer_mode,
+      "result": dict(result), "cell_dir": spec.cell_dir(cell),
+      "wall_time_s": round(sum(times.values()), 3),
+      **{f"{k}_time_s": round(v, 3) for k, v in times.items()},
+      "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+  }
+
+
+def write_study_json(spec: Study) -> None:
+  results.write_json_atomic(epath.Path(spec.study_dir) / "study.json", spec.to_json())
+
+
+def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[str]]:
+  """Runs the selected cells (and the pre-training they need). Returns (exit code,
+  failed step ids)."""
+  out = out or sys.stdout
+  write_study_json(spec)
+  todo = [c for c in cells if not os.path.exists(spec.record_path(c))]
+  skipped = len(cells) - len(todo)
+  sources = list(dict.fromkeys(d for c in todo for d in
+                               spec.sources[c.source].finetune_dependencies()))
+  pretrains = spec.pretrain_order(sources)
+  pending_pretrains = [p for p in pretrains if not _done(spec.pretrain_dir(p))]
+  out.write(f"[study] {spec.name}: {len(cells)} cell(s) selected, {skipped} already "
+            f"recorded; {len(pending_pretrains)} pre-training run(s) to do; dir "
+            f"{spec.study_dir} ({spec.isolation})\n")
+  progress = Progress(len(cells) + len(pending_pretrains), skipped, out)
+  failed: list[str] = []
+  blocked: set[str] = set()
+  for name in pending_pretrains:
+    deps = {d for b in spec.sources[name].pretrain_bindings for d in _PLACEHOLDER.findall(b)}
+    log_path = os.path.join(spec.pretrain_dir(name), LOG_FILE)
+    if deps & blocked:
+      blocked.add(name)
+      failed.append(f"pretrain.{name} (needs failed {', '.join(sorted(deps & blocked))})")
+      progress.step(f"pretrain {name}", "SKIPPED", 0.0)
+      continue
+    t0 = time.time()
+    rc = run_step("train", spec.pretrain_argv(name), log_path, spec.isolation)
+    seconds = time.time() - t0
+    if rc == PREEMPTED_EXIT_CODE:
+      out.write(f"[study] stopped (SIGTERM) during pretrain {name}; re-run to resume.\n")
+      return PREEMPTED_EXIT_CODE, failed
+    if rc != 0:
+      blocked.add(name)
+      failed.append(f"pretrain.{name} (exit {rc}; log {log_path})")
+      progress.step(f"pretrain {name}", f"FAILED, log {log_path}", seconds)
+      continue
+    _mark_done(spec.pretrain_dir(name), seconds)
+    progress.step(f"pretrain {name}", "ok", seconds)
+  for cell in todo:
+    cell_dir = spec.cell_dir(cell)
+    log_path = os.path.join(cell_dir, LOG_FILE)
+    deps = set(spec.sources[cell.source].finetune_dependencies()) & blocked
+    if deps:
+      failed.append(f"{cell.cell_id} (needs failed pretrain {', '.join(sorted(deps))})")
+      progress.step(cell.cell_id, "SKIPPED", 0.0)
+      continue
+    times: dict[str, float] = {}
+    status, t0 = "ok", time.time()
+    if not _done(cell_dir):
+      rc = run_step("train", spec.finetune_argv(cell), log_path, spec.isolation)
+      times["train"] = time.time() - t0
+      if rc == PREEMPTED_EXIT_CODE:
+        out.write(f"[study] stopped (SIGTERM) in cell {cell.cell_id}; re-run to resume.\n")
+        return PREEMPTED_EXIT_CODE, failed
+      if rc == 0:
+        _mark_done(cell_dir, times["train"])
+      else:
+        status = f"FAILED in train (exit {rc}), log {log_path}"
+    if status == "ok":
+      t1 = time.time()
+      rc = run_step("evaluate", spec.evaluate_argv(cell), log_path, spec.isolation)
+      times["eval"] = time.time() - t1
+      if rc != 0:
+        status = f"FAILED in evaluate (exit {rc}), log {log_path}"
+    if status == "ok":
+      try:
+        record = make_record(spec, cell, results.read_result(cell_dir), times)
+        results.write_json_atomic(epath.Path(spec.record_path(cell)), record)
+        status = f"ok, {record['metric']} {record['score']:.2f}"
+      except (ValueError, FileNotFoundError) as e:
+        status = f"FAILED writing the record: {e}"
+    if status.startswith("FAILED"):
+      failed.append(f"{cell.cell_id} ({status[len('FAILED '):]})")
+    progress.step(cell.cell_id, status, time.time() - t0)
+  return (1 if failed else 0), failed
+
+
+def collect(spec: Study, cells: Sequence[Cell], out=None) -> int:
+  """Writes records for cells run elsewhere (from their results.json); returns how many
+  cells still lack one."""
+  out = out or sys.stdout
+  write_study_json(spec)
+  missing = 0
+  for cell in cells:
+    if os.path.exists(spec.record_path(cell)):
+      continue
+    try:
+      result = results.read_result(spec.cell_dir(cell))
+    except FileNotFoundError:
+      missing += 1
+      continue
+    record = make_record(spec, cell, result, {})
+    results.write_json_atomic(epath.Path(spec.record_path(cell)), record)
+    out.write(f"[study] recorded {cell.cell_id}: {record['metric']} {record['score']:.2f}\n")
+  out.write(f"[study] {len(cells) - missing}/{len(cells)} cells recorded\n")
+  return missing
+
+
+def print_commands(spec: Study, cells: Sequence[Cell], gin_args: Sequence[str],
+                   out=None) -> None:
+  """The plain train/evaluate command lines, in dependency order."""
+  out = out or sys.stdout
+  sources = list(dict.fromkeys(d for c in cells for d in
+                               spec.sources[c.source].finetune_dependencies()))
+  out.write(f"# Study {spec.name}: {len(cells)} cell(s) in {spec.study_dir}\n")
+  for name in spec.pretrain_order(sources):
+    out.write(f"# pretrain {name}\n{command_line('train', spec.pretrain_argv(name))}\n")
+  for cell in cells:
+    out.write(f"# cell {cell.cell_id}\n{command_line('train', spec.finetune_argv(cell))}\n"
+              f"{command_line('evaluate', spec.evaluate_argv(cell))}\n")
+  again = " ".join(["python", "-m", "synthpre_jax.study"] +
+                   [shell_quote(a) for a in gin_args] +
+                   [shell_quote(f"--study_dir={spec.study_dir}"), "--collect"])
+  out.write(f"# then record the results and write the report:\n# {again}\n")
+
+
+def dry_run(spec: Study, cells: Sequence[Cell], out=None) -> None:
+  """Says what a run would do, without doing it."""
+  out = out or sys.stdout
+  sources = list(dict.fromkeys(d for c in cells for d in
+                               spec.sources[c.source].finetune_dependencies()))
+  for name in spec.pretrain_order(sources):
+    state = "done" if _done(spec.pretrain_dir(name)) else "to run"
+    out.write(f"pretrain {name:<30} {state:<10} {spec.pretrain_dir(name)}\n")
+  for cell in cells:
+    cell_dir = spec.cell_dir(cell)
+    if os.path.exists(spec.record_path(cell)):
+      state = "recorded"
+    elif _done(cell_dir):
+      state = "evaluate"
+    elif results.saved_steps(cell_dir):
+      state = "resume"
+    else:
+      state = "to run"
+    out.write(f"cell     {cell.cell_id:<30} {state:<10} {cell_dir}\n")
+
+
+# --- command line -------------------------------------------------------------------------
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  parser = argparse.ArgumentParser(add_help=False)
+  parser.add_argument("--study_dir", default=None)
+  parser.add_argument("--only", default=None)
+  parser.add_argument("--print_commands", action="store_true")
+  parser.add_argument("--dry_run", action="store_true")
+  parser.add_argument("--collect", action="store_true")
+  parser.add_argument("--no_report", action="store_true")
+  parser.add_argument("--isolation", choices=ISOLATIONS, default=None)
+  flags, rest = parser.parse_known_args(argv)
+  args, bindings = gin_utils.parse_args(
+      rest, "Run a study: pre-training sources x downstream tasks x training-set sizes x "
+      "seeds. Flags: --study_dir=DIR, --only=CELL_ID_OR_GLOB[,...], --print_commands, "
+      "--dry_run, --collect (records from results.json of cells run elsewhere), "
+      "--no_report, --isolation=in_process|subprocess.")
+  gin_args = [a for a in rest if a.startswith("--gin")]
+  try:
+    spec = load_study(args.gin_file, bindings, args.gin_search_paths, flags.study_dir)
+    if flags.isolation:
+      spec = dataclasses.replace(spec, isolation=flags.isolation)
+    cells = select_cells(spec, flags.only)
+  except (ValueError, FileNotFoundError, IOError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  if flags.print_commands:
+    print_commands(spec, cells, gin_args)
+    return 0
+  if flags.dry_run:
+    dry_run(spec, cells)
+    return 0
+  if flags.collect:
+    collect(spec, cells)
+    rc, failed = 0, []
+  else:
+    try:
+      rc, failed = run_study(spec, cells)
+    except KeyboardInterrupt:
+      print("\n[study] interrupted; re-run the same command to resume.", file=sys.stderr)
+      return 130
+  if rc == PREEMPTED_EXIT_CODE:
+    return rc
+  if not flags.no_report:
+    _report(spec)
+  if failed:
+    print(f"[study] {len(failed)} failed:\n  " + "\n  ".join(failed))
+  return rc
+
+
+def _report(spec: Study) -> None:
+  from synthpre_jax import report as report_lib  # pylint: disable=g-import-not-at-top
+  try:
+    path, table = report_lib.write_report(spec.study_dir)
+  except (ValueError, FileNotFoundError) as e:
+    print(f"[study] no report: {e}")
+    return
+  print(f"\n{table}\n[study] report: {path}")
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,175 @@
+"""`python -m synthpre_jax.study`: the matrix, its commands, and a small study run end to end
+(interrupted, resumed, with a failing source) whose report matches its records."""
+import json
+import os
+import shlex
+
+import pytest
+
+from synthpre_jax import report
+from synthpre_jax import study as study_lib
+
+FAST = ["TRAIN_STEPS = 4", "BATCH_SIZE = 8", "EVAL_PERIOD = 4", "CHECKPOINT_PERIOD = 4",
+        "EVAL_STEPS = 1", "LOG_PERIOD = 4"]
+
+
+def _write_study(tmp_path, sources: str, sizes="[16, 32]", name="mini.gin") -> str:
+  path = tmp_path / name
+  path.write_text(f"""
+study.sources = {{{sources}}}
+study.tasks = {{'scan_simple': {{'gin_files': ['quickstart/finetune_scan.gin'],
+                                'metric': 'exact_match', 'train_size': 15055}}}}
+study.sizes = {sizes}
+study.seeds = [0]
+study.pretrain_bindings = {FAST!r}
+study.finetune_bindings = {FAST!r}
+study.evaluate_bindings = ['evaluate.max_examples = 8', 'evaluate.batch_size = 8']
+study.natural = 'set'
+""")
+  return str(path)
+
+
+MINI_SOURCES = """
+    'scratch': {},
+    'set': {'pretrain': ['quickstart/pretrain_set_text.gin']},
+    'broken': {'gin_files': ['init/no_such_file.gin']},
+"""
+
+
+def test_matrix_commands_and_dependency_order(tmp_path, capsys):
+  gin_file = _write_study(tmp_path, MINI_SOURCES + """
+    'set_mm': {'stats_of': 'set', 'grouping': 'whole_model'},
+    'lstm_emb': {'gin_files': ['models/lstm_seq2seq_tiny.gin', 'init/lstm_embedding_from_t5.gin'],
+                 'bindings': ['EMBEDDING_CHECKPOINT = {checkpoint:set}']},
+  """)
+  argv = [f"--gin_file={gin_file}", f"--study_dir={tmp_path / 'st'}"]
+  assert study_lib.main(argv + ["--print_commands", "--only=set_mm.*.n16.*,lstm_emb.*"]) == 0
+  lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+  argvs = [shlex.split(line) for line in lines]
+  assert [a[:3] for a in argvs] == [["python", "-m", "synthpre_jax.train"]] + [
+      ["python", "-m", "synthpre_jax.train"], ["python", "-m", "synthpre_jax.evaluate"]] * 3
+  st = str(tmp_path / "st")
+  # The set source is pre-trained first (both selected sources need its checkpoint).
+  assert argvs[0][3:] == ["--gin_file=quickstart/pretrain_set_text.gin", *[
+      "--gin." + b.replace(" = ", "=") for b in FAST], f"--gin.MODEL_DIR='{st}/pretrain/set'"]
+  cell = f"{st}/cells/set_mm/scan_simple/n16/seed0"
+  assert argvs[1][3:] == [
+      "--gin_file=quickstart/finetune_scan.gin", "--gin_file=init/moment_matching.gin",
+      "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train16'", "--gin.SEED=0",
+      "--gin.INITIAL_CHECKPOINT_PATH=None", "--gin.TRANSFER_MODE='all_but_embeddings'",
+      *["--gin." + b.replace(" = ", "=") for b in FAST],
+      f"--gin.INIT_STATS_CHECKPOINT='{st}/pretrain/set'", "--gin.GROUPING='whole_model'",
+      "--gin.STATS_FN='mean_std'", f"--gin.MODEL_DIR='{cell}'"]
+  assert argvs[2][3:] == [f"--gin_file={cell}/config.gin", "--gin.evaluate.split='test'",
+                          "--gin.evaluate.max_examples=8", "--gin.evaluate.batch_size=8"]
+  lstm = argvs[3][3:]
+  assert lstm[:3] == ["--gin_file=quickstart/finetune_scan.gin",
+                      "--gin_file=models/lstm_seq2seq_tiny.gin",
+                      "--gin_file=init/lstm_embedding_from_t5.gin"]
+  assert f"--gin.EMBEDDING_CHECKPOINT='{st}/pretrain/set'" in lstm
+  assert "--gin.INITIAL_CHECKPOINT_PATH=None" in lstm  # no own checkpoint to load
+  assert "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train32'" in argvs[5]
+
+
+@pytest.mark.parametrize("name", ["quickstart.gin", "paper_table1.gin"])
+def test_shipped_studies_parse_and_print_commands(name, capsys):
+  assert study_lib.main([f"--gin_file=gin/studies/{name}", "--print_commands"]) == 0
+  out = capsys.readouterr().out
+  commands = [shlex.split(line) for line in out.splitlines() if not line.startswith("#")]
+  assert commands and all(c[:2] == ["python", "-m"] for c in commands)
+  spec = study_lib.load_study([f"gin/studies/{name}"])
+  assert sum(c[2] == "synthpre_jax.evaluate" for c in commands) == len(spec.cells())
+  if name == "paper_table1.gin":
+    assert len(spec.cells()) == 5 * 6
+    natural = spec.finetune_argv(study_lib.Cell("natural", "squad", None, 0))
+    assert "--gin.INITIAL_CHECKPOINT_PATH='/ckpt/t5_1_0_small'" in natural
+    assert "--gin.TRANSFER_MODE='all'" in natural and "--gin_file=finetune/squad.gin" in natural
+    assert "--gin.evaluate.num_beams=4" in out
+
+
+@pytest.mark.parametrize("sources, message", [
+    ("'a': {'pretrain_steps': 3}", "unknown key(s) ['pretrain_steps']"),
+    ("'a': {'stats_of': 'b'}", "refers to source 'b'"),
+    ("'a': {}, 'b': {'stats_of': 'a'}", "needs the checkpoint of 'a'"),
+    ("'a': {'transfer_mode': 'some'}", "transfer_mode must be one of"),
+    ("'a': {'bindings': ['TRAIN_STEPS']}", "Bad binding 'TRAIN_STEPS'"),
+    ("'a b': {}", "Bad source name 'a b'"),
+    ("'a': {'pretrain': ['x.gin'], 'pretrain_bindings': ['X = {checkpoint:b}']},"
+     "'b': {'pretrain': ['x.gin'], 'pretrain_bindings': ['X = {checkpoint:a}']}", "cycle"),
+])
+def test_bad_studies_get_clear_errors(tmp_path, capsys, sources, message):
+  gin_file = _write_study(tmp_path, sources)
+  assert study_lib.main([f"--gin_file={gin_file}", "--study_dir=/tmp/x", "--dry_run"]) == 1
+  assert message in capsys.readouterr().err
+
+
+def test_only_pattern_matching_nothing(tmp_path, capsys):
+  gin_file = _write_study(tmp_path, MINI_SOURCES)
+  assert study_lib.main([f"--gin_file={gin_file}", "--study_dir=/tmp/x",
+                         "--only=natural.*", "--dry_run"]) == 1
+  assert "--only pattern 'natural.*' matches no cell" in capsys.readouterr().err
+
+
+def _records(study_dir) -> dict:
+  folder = study_dir / "records"
+  return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def test_study_runs_resumes_and_reports(tmp_path, capsys):
+  """2 sources x 2 sizes (+ a broken source): run one cell, leave another half-trained,
+  then run the whole study: finished cells are not redone, the half-trained one resumes
+  from its checkpoint, the broken cells fail without stopping the others."""
+  gin_file = _write_study(tmp_path, MINI_SOURCES)
+  study_dir = tmp_path / "study"
+  argv = [f"--gin_file={gin_file}", f"--study_dir={study_dir}"]
+
+  # 1. Only one cell.
+  assert study_lib.main(argv + ["--only=scratch.scan_simple.n16.seed0", "--no_report"]) == 0
+  out = capsys.readouterr().out
+  assert "[study] 1/1 done | scratch.scan_simple.n16.seed0: ok, exact_match" in out
+  assert "est. remaining" in out
+  first = study_dir / "records" / "scratch.scan_simple.n16.seed0.json"
+  mtime = first.stat().st_mtime_ns
+
+  # 2. An interrupted cell: its training stopped at step 2 of 4 (as after a kill).
+  spec = study_lib.load_study([gin_file], study_dir=str(study_dir))
+  half = study_lib.Cell("scratch", "scan_simple", 32, 0)
+  assert study_lib.run_step("train", spec.finetune_argv(half) + ["--gin.TRAIN_STEPS=2",
+                            "--gin.CHECKPOINT_PERIOD=2"], str(tmp_path / "half.log"),
+                            "in_process") == 0
+
+  # 3. The whole study.
+  assert study_lib.main(argv) == 1  # the broken source fails
+  out = capsys.readouterr().out
+  assert "4 already recorded" not in out and "6 cell(s) selected, 1 already recorded" in out
+  assert first.stat().st_mtime_ns == mtime  # not redone
+  assert "[study] 7/7 done" in out  # 6 cells + the set pre-training
+  half_log = (study_dir / "cells/scratch/scan_simple/n32/seed0/study.log").read_text()
+  assert "found checkpoint step 2" in half_log and "resuming from it" in half_log
+  assert "[study] 2 failed:" in out
+  for size in (16, 32):
+    assert f"broken.scan_simple.n{size}.seed0 (in train (exit 1), log {study_dir}" in out
+  records = _records(study_dir)
+  assert sorted(records) == [f"{s}.scan_simple.n{n}.seed0" for s in ("scratch", "set")
+                             for n in (16, 32)]
+  for r in records.values():
+    assert r["metric"] == "exact_match" and r["score"] == r["metrics"]["exact_match"]
+    assert r["result"]["num_examples"] == 8 and r["result"]["split"] == "test"
+    assert r["train_examples"] == r["size"] and r["wall_time_s"] > 0
+  assert records["set.scan_simple.n16.seed0"]["mixture_or_task_name"] == "scan_simple_train16"
+
+  # The report printed at the end is built from these records.
+  summary = report.Summary(list(records.values()), natural="set")
+  table = report.paper_table(summary)
+  assert table in out and f"report: {study_dir}/report.md" in out
+  for source in ("scratch", "set"):
+    row = next(line for line in table.splitlines() if line.startswith(f"| {source} |"))
+    assert f"{records[f'{source}.scan_simple.n32.seed0']['score']:.2f}" in row
+  assert (study_dir / "report_files" / "curves_scan_simple.png").exists()
+  assert (study_dir / "report_files" / "param_stats.png").exists()  # the set checkpoint
+
+  # 4. Again: nothing is rerun (only the broken cells are retried, and fail again).
+  assert study_lib.main(argv + ["--only=s*", "--no_report"]) == 0
+  out = capsys.readouterr().out
+  assert "4 cell(s) selected, 4 already recorded; 0 pre-training run(s) to do" in out
+  assert first.stat().st_mtime_ns == mtime
