@@ -58,9 +58,10 @@ Decisions:
   building the same key concurrently both finish; the second rename finds the first
   one's valid directory and discards its own. Files are not fsync'ed: a power loss
   may leave a renamed but damaged directory, which the reuse check then rebuilds.
-- Speed: the paper-size Set split (1.05M generated, 1M + 10k kept) builds in well under
-  30 s on one core with the vectorized generators (benchmarks/generate.py prints the
-  figure). `num_workers > 1` generates chunks in spawned (not forked: TensorFlow
+- Speed: the paper-size Set split (1.01M generated until 1M + 10k unique, 372 MB)
+  built in 22-40 s on one core of a shared, heavily loaded 2-core box (generation ~70%
+  of it; the reuse check ~1 s); `python benchmarks/generate.py` prints the figure
+  (the goal is < 30 s on a quiet core). `num_workers > 1` generates chunks in spawned (not forked: TensorFlow
   threads) worker processes, each importing `tasks`, so a script that builds with
   workers needs the usual `if __name__ == "__main__":` guard; it helps the per-example
   generators (LIME), whose default is the usable cores for >= 100k examples. Results
