@@ -43,7 +43,10 @@ the LSTM input kernels ('embed', 'mlp') with their biases ('mlp',): these are th
 position-parallel matmuls. The recurrent kernels (used inside the sequential scan),
 the attention, the classifier head and its position table are small and replicated.
 Parameters are float32; `dtype` is the compute dtype (LSTM cell states stay float32,
-logits are float32).
+logits are float32). Init: embedding N(0, 1) as T5; every kernel truncated normal with
+variance 1 / fan_in; biases 0 except the forget gates' (1). Dropout (`dropout_rate`,
+when `enable_dropout`): on the embeddings, on every LSTM layer's output and before the
+vocabulary projection.
 """
 
 from __future__ import annotations
