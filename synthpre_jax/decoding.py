@@ -51,7 +51,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from synthpre_jax import partitioning
-from synthpre_jax.models import T5Config, Transformer
+from synthpre_jax.models import factory
 
 PAD_ID = 0
 EOS_ID = 1
@@ -72,28 +72,32 @@ def brevity_penalty(alpha: float, length) -> jax.Array:
 # Models: which can be decoded.
 
 
-def resolve_model(config_or_model: Union[T5Config, nn.Module]) -> nn.Module:
-  """The Flax module for a `T5Config` (a `Transformer`) or a module given directly."""
+def resolve_model(config_or_model: Union[factory.ModelConfig, nn.Module]) -> nn.Module:
+  """The Flax module a model config builds (`factory.build_model`), or a module given
+  directly."""
   if isinstance(config_or_model, nn.Module):
     return config_or_model
-  if isinstance(config_or_model, T5Config):
-    return Transformer(config_or_model)
-  raise TypeError(f"Expected a T5Config or a Flax module, got {type(config_or_model).__name__}.")
+  return factory.build_model(config_or_model)
 
 
-def check_supports_decoding(config_or_model: Any) -> None:
-  """Raises ValueError unless the model (or the model a `T5Config` builds) declares
-  `supports_decoding = True`, i.e. has a decoder with `encode`, `init_decoder_cache`
-  and `decode_step`. Other configs and modules (e.g. a classifier) are refused."""
-  model = config_or_model
-  if isinstance(model, T5Config):
-    model = Transformer(model)
+def check_supports_decoding(config_or_model: Any, num_beams: int = 1) -> None:
+  """Raises ValueError unless the model (or the model a config builds) declares
+  `supports_decoding = True`, i.e. has `encode`, `init_decoder_cache` and
+  `decode_step`; and, for `num_beams > 1`, unless it also allows beam search (the LSTM
+  classifier sets `supports_beam_search = False`: it has no decoder to search)."""
+  model = config_or_model if isinstance(config_or_model, nn.Module) else resolve_model(
+      config_or_model)
   if not getattr(model, "supports_decoding", False):
     raise ValueError(
         f"{type(model).__name__} has no decoder, so it cannot be decoded with greedy or "
         "beam search. Decoding needs an encoder-decoder model (synthpre_jax.models."
         "Transformer); evaluate decoder-less models (e.g. classifiers) with their own "
         "predictions instead.")
+  if num_beams > 1 and not getattr(model, "supports_beam_search", True):
+    raise ValueError(
+        f"{type(model).__name__} has no decoder to search (its output positions are "
+        "predicted independently), so beam search does not apply: use greedy decoding "
+        "(evaluate.num_beams = 1).")
 
 
 # ---------------------------------------------------------------------------------
@@ -305,7 +309,7 @@ def decode(model: nn.Module, params: PyTree, encoder_input_tokens: jax.Array, *,
            eos_id: int = EOS_ID) -> tuple[jax.Array, jax.Array]:
   """Traceable core: tokens [batch, beams, max_decode_length] and scores [batch, beams]
   (beams = 1 for greedy, `num_beams == 1`). Call inside jit (see `make_decode_fn`)."""
-  check_supports_decoding(model)
+  check_supports_decoding(model, num_beams)
   batch = encoder_input_tokens.shape[0]
   cache, cross_cache = encode_and_init_cache(model, params, encoder_input_tokens,
                                              max_decode_length=max_decode_length)
@@ -326,12 +330,12 @@ def make_decode_fn(model: nn.Module, *, max_decode_length: int, num_beams: int =
   """A jitted `fn(params, encoder_input_tokens) -> (tokens, scores)` (see `decode`),
   cached per (model, settings) so repeated batches reuse one compilation. Parameters
   and tokens keep whatever sharding they carry; call under `partitioning.activate`."""
-  check_supports_decoding(model)
+  check_supports_decoding(model, num_beams)
   return jax.jit(functools.partial(decode, model, max_decode_length=max_decode_length,
                                    num_beams=num_beams, alpha=alpha, eos_id=eos_id))
 
 
-def predict_batch_with_scores(config: Union[T5Config, nn.Module], params: PyTree,
+def predict_batch_with_scores(config: Union[factory.ModelConfig, nn.Module], params: PyTree,
                               encoder_input_tokens, *, max_decode_length: int,
                               num_beams: int = 1, alpha: float = 0.6,
                               eos_id: int = EOS_ID, mesh: Optional[Mesh] = None,
@@ -347,8 +351,8 @@ def predict_batch_with_scores(config: Union[T5Config, nn.Module], params: PyTree
   the project's logical axis rules and the batch is split over the data axes when it
   divides evenly.
   """
-  check_supports_decoding(config)
   model = resolve_model(config)
+  check_supports_decoding(model, num_beams)
   tokens = np.asarray(encoder_input_tokens) if not isinstance(
       encoder_input_tokens, jax.Array) else encoder_input_tokens
   _validate(tokens, max_decode_length, num_beams, alpha)
@@ -370,7 +374,7 @@ def predict_batch_with_scores(config: Union[T5Config, nn.Module], params: PyTree
   return seqs[:, 0], scores[:, 0]
 
 
-def predict_batch(config: Union[T5Config, nn.Module], params: PyTree,
+def predict_batch(config: Union[factory.ModelConfig, nn.Module], params: PyTree,
                   encoder_input_tokens, *, max_decode_length: int, num_beams: int = 1,
                   alpha: float = 0.6, eos_id: int = EOS_ID,
                   mesh: Optional[Mesh] = None) -> np.ndarray:

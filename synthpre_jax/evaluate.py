@@ -40,7 +40,7 @@ from synthpre_jax import partitioning
 from synthpre_jax import results
 from synthpre_jax import train as train_lib
 from synthpre_jax import train_state as state_lib
-from synthpre_jax.models import T5Config, Transformer
+from synthpre_jax.models import factory
 
 log = logging.getLogger("synthpre_jax")
 
@@ -53,7 +53,7 @@ class RunSpec:
   model_dir: str
   task: str
   feature_lengths: dict[str, int]
-  model_config: T5Config
+  model_config: factory.ModelConfig
   mesh_config: partitioning.MeshConfig
   batch_size: int
   downstream_data_dir: Optional[str] = None
@@ -98,7 +98,7 @@ def choose_step(model_dir: str, checkpoint_step: Union[str, int]
 
 def load_params(spec: RunSpec, step: int, mesh) -> Any:
   """The parameters of checkpoint `step`, placed in their training shardings."""
-  model = Transformer(spec.model_config)
+  model = factory.build_model(spec.model_config)
   with partitioning.activate(mesh):
     boxed = jax.eval_shape(lambda: state_lib._init_params(  # pylint: disable=protected-access
         model, jax.random.key(0)))
@@ -202,7 +202,7 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
     text_files.set_data_dir(spec.downstream_data_dir)
   if num_beams < 1:
     raise ValueError(f"evaluate.num_beams must be >= 1, got {num_beams}.")
-  decoding.check_supports_decoding(spec.model_config)
+  decoding.check_supports_decoding(spec.model_config, num_beams)
   task = examples_lib.pipeline.resolve_task(spec.task)
   step, rule, val = choose_step(spec.model_dir, checkpoint_step)
   log.info("Evaluating %s split %r at step %d (%s%s), %s", spec.task, split, step, rule,

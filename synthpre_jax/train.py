@@ -31,16 +31,18 @@ import gin
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
 from synthpre_jax import gin_utils
+from synthpre_jax import lstm_embedding_init
 from synthpre_jax import moment_matching
 from synthpre_jax import optimizers
 from synthpre_jax import partitioning
 from synthpre_jax import trainer
-from synthpre_jax.models import T5Config
+from synthpre_jax.models import T5Config, factory
+from synthpre_jax.models.lstm import LSTMConfig
 
 # Gin names of the config dataclasses; calling a value builds it with the bindings.
 CONFIGURABLES = {
     cls.__name__: gin.external_configurable(cls, module=None)
-    for cls in (T5Config, optimizers.OptimizerConfig, partitioning.MeshConfig,
+    for cls in (T5Config, LSTMConfig, optimizers.OptimizerConfig, partitioning.MeshConfig,
                 checkpoints.CheckpointConfig, distributed.DistributedConfig)
 }
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: stopped, not finished; re-run to resume
@@ -49,13 +51,15 @@ CONFIGURABLES["moment_matching_init"] = gin.external_configurable(
     moment_matching.MomentMatchingInit, name="moment_matching_init", module=None)
 CONFIGURABLES["pre_attention_norm_constant_init"] = gin.external_configurable(
     moment_matching.ConstantNormInit, name="pre_attention_norm_constant_init", module=None)
+CONFIGURABLES["lstm_embedding_from_t5"] = gin.external_configurable(
+    lstm_embedding_init.LSTMEmbeddingFromT5, name="lstm_embedding_from_t5", module=None)
 
 
 @gin.configurable(denylist=["devices"])
 def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQUIRED,
           task_feature_lengths: Mapping[str, int] = gin.REQUIRED,
           train_steps: int = gin.REQUIRED, batch_size: int = 128,
-          model_config: T5Config = gin.REQUIRED,
+          model_config: factory.ModelConfig = gin.REQUIRED,
           optimizer_config: optimizers.OptimizerConfig = optimizers.OptimizerConfig(),
           mesh_config: partitioning.MeshConfig = partitioning.MeshConfig(),
           checkpoint_config: checkpoints.CheckpointConfig = checkpoints.CheckpointConfig(),

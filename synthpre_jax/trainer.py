@@ -36,7 +36,7 @@ from synthpre_jax import optimizers
 from synthpre_jax import partitioning
 from synthpre_jax import steps as steps_lib
 from synthpre_jax import train_state as state_lib
-from synthpre_jax.models import T5Config, Transformer
+from synthpre_jax.models import factory
 
 log = logging.getLogger("synthpre_jax")
 
@@ -237,7 +237,7 @@ def _check_finite(metrics: dict[str, float], step: int, manager) -> None:
       "check the data.")
 
 
-def train(*, model_config: T5Config, train_config: TrainConfig,
+def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
           optimizer_config: optimizers.OptimizerConfig,
           mesh_config: partitioning.MeshConfig, checkpoint_config: checkpoints.CheckpointConfig,
           train_data: TrainDataFn, eval_data: Optional[EvalDataFn] = None,
@@ -265,7 +265,7 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
                      f"data shards (data x fsdp = {shards}) and of processes "
                      f"({jax.process_count()}), i.e. by {need}; e.g. BATCH_SIZE = "
                      f"{need * max(1, round(cfg.batch_size / need))}.")
-  model = Transformer(model_config)
+  model = factory.build_model(model_config)
   tx = optimizers.make_optimizer(optimizer_config)
   shapes, shardings = state_lib.abstract_state(model, tx, mesh)
   manager = checkpoints.make_manager(cfg.model_dir, checkpoint_config)
@@ -282,7 +282,7 @@ def train(*, model_config: T5Config, train_config: TrainConfig,
   start = int(jax.device_get(state.step))
   train_writer = metric_writers.MetricWriter(cfg.model_dir, "train", resume_step=start)
   eval_writer = metric_writers.MetricWriter(cfg.model_dir, "validation", resume_step=start)
-  flops_step = flops_lib.flops_per_step(model_config, cfg.batch_size, cfg.inputs_length,
+  flops_step = factory.flops_per_step(model_config, cfg.batch_size, cfg.inputs_length,
                                         cfg.targets_length)
   peak = flops_lib.peak_flops_per_device(mesh.devices.flat[0])
   tokens_per_step = cfg.batch_size * (cfg.inputs_length + cfg.targets_length)

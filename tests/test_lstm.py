@@ -233,6 +233,11 @@ def test_generate_agrees_with_the_project_decoder():
   assert beams.shape == (4, 3, 5) and np.all(np.diff(scores, axis=1) <= 1e-6)
   with pytest.raises(ValueError, match="max_len"):
     LSTMSeq2Seq(SMALL).generate(_init(LSTMSeq2Seq(SMALL)), enc, 0)
+  # The classifier has no decoder to search: beam search is refused, by config too.
+  classifier = SMALL.replace(kind="classifier", max_label_length=4)
+  with pytest.raises(ValueError, match="beam search does not apply"):
+    decoding.predict_batch(classifier, _init(build_model(classifier)), enc,
+                           max_decode_length=4, num_beams=4)
 
 
 def test_packed_batches_are_refused():
@@ -439,18 +444,10 @@ def test_gin_model_files(name, kind, layers, hidden, vocab, emb):
 # ------------------------------------------------------- the trainer, end to end (slow)
 
 
-@pytest.mark.slow
-def test_trainer_trains_the_lstm_with_the_embedding_transform(t5_run, tmp_path, monkeypatch):
-  """`trainer.train` as it is, with only its model construction and FLOPs count routed
-  through `models.factory` (the lead's integration lines): train, evaluate, checkpoint,
-  and the third arm's init transform at step 0."""
-  import types  # pylint: disable=g-import-not-at-top
-  from synthpre_jax import flops as flops_lib  # pylint: disable=g-import-not-at-top
-  from synthpre_jax import trainer  # pylint: disable=g-import-not-at-top
+def test_trainer_trains_the_lstm_with_the_embedding_transform(t5_run, tmp_path):
+  """`trainer.train` builds the LSTM from its config (models.factory): it trains,
+  evaluates, checkpoints, and applies the third arm's init transform at step 0."""
   from tests import train_utils as tu  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(trainer, "Transformer", build_model)
-  monkeypatch.setattr(trainer, "flops_lib", types.SimpleNamespace(
-      flops_per_step=flops_per_step, peak_flops_per_device=flops_lib.peak_flops_per_device))
   del t5_run
   cfg = SMALL.replace(vocab_size=512, emb_dim=16, hidden_dim=16, num_layers=1)
   result = tu.run(str(tmp_path / "lstm"), steps=8, model=cfg, lr=1e-2)
