@@ -11,3 +11,5 @@ if importlib.util.find_spec("seqio") is not None:
   from tasks import fixed_splits  # noqa: F401  (registers the <task>_fixed tasks)
   from tasks import downstream  # noqa: F401  (registers scan_* and the paper's six tasks)
   from tasks import nonsense  # noqa: F401  (registers nonsense_summary)
+  from tasks import natural  # noqa: F401  (registers c4_span_corruption, corpus_span_corruption)
+  from tasks import classification  # noqa: F401  (yelp_polarity_reviews, imdb_reviews, ag_news_subset)

@@ -55,6 +55,10 @@ def resolve_task(name: str) -> Any:
 
   names = _registered_names()
   if name not in names:
+    from tasks import subsets  # pylint: disable=g-import-not-at-top
+    if subsets.ensure_subset_task(name):  # <task>_train<N>: registered on demand
+      return seqio.get_mixture_or_task(name)
+  if name not in names:
     closest = difflib.get_close_matches(name, names, n=len(names), cutoff=0.0)
     raise ValueError(f"Unknown task or mixture {name!r}. Registered (closest first): "
                      f"{', '.join(closest)}")
