@@ -113,7 +113,8 @@ class ReadOnlyTfdsSource(seqio.TfdsDataSource):
     except AssertionError as e:  # tfds: "could not find data in <dir>" / bad version
       name = self.tfds_dataset.name
       raise FileNotFoundError(
-          f"TFDS dataset {name} (split {split!r}) is not prepared: {e}. "
+          f"TFDS dataset {name} (split {split!r}) is not prepared: "
+          f"{str(e).rstrip('. ')}. "
           f"{tfds_prepare_hint(name, self._prepare_note)}") from e
 
 
