@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import statistics
@@ -157,21 +158,24 @@ class Summary:
 # --- formatting ---------------------------------------------------------------------------
 
 def format_score(stat: Optional[tuple[float, Optional[float], int]]) -> str:
+  """`mean` or `mean ± SD (k seeds)`: 2 decimals for scores in % (exact match, ROUGE),
+  3 for fractions (accuracies)."""
   if stat is None:
     return "-"
   mean, sd, n = stat
-  return f"{mean:.2f}" if sd is None else f"{mean:.2f} ± {sd:.2f} (n={n})"
+  fmt = ".2f" if abs(mean) >= 10 else ".3f"
+  return format(mean, fmt) if sd is None else f"{mean:{fmt}} ± {sd:{fmt}} ({n} seeds)"
 
 
 def format_benefit(value: Optional[float]) -> str:
-  return UNDEFINED if value is None else f"{value:.0f}%"
+  return UNDEFINED if value is None else f"{round(value)}%"  # round(): no "-0%"
 
 
 def paper_table(summary: Summary) -> str:
   """Markdown: sources x tasks at each task's largest size, + the average benefit."""
   head = ["source"]
   for t in summary.tasks:
-    head += [f"{t} {summary.metric[t]} (n={_size_label(summary.largest_size(t))})",
+    head += [f"{t} {summary.metric[t]} @ {_size_label(summary.largest_size(t))} ex.",
              "% benefit"]
   head.append("avg % benefit")
   rows = [head, ["---"] * len(head)]
@@ -191,7 +195,7 @@ def paper_table(summary: Summary) -> str:
 
 def sizes_table(summary: Summary, task: str) -> str:
   sizes = summary.sizes(task)
-  head = ["source"] + [f"n={_size_label(n)}" for n in sizes]
+  head = ["source"] + [f"{_size_label(n)} examples" for n in sizes]
   rows = [head, ["---"] * len(head)]
   for s in summary.sources:
     rows.append([s] + [
@@ -218,19 +222,22 @@ def plot_curves(summary: Summary, task: str, path: str) -> Optional[str]:
   sizes = [n for n in summary.sizes(task) if summary.examples.get((task, n)) is not None]
   dropped = [n for n in summary.sizes(task) if n not in sizes]
   fig, (ax_score, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.2))
-  for s in summary.sources:
+  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  for i, s in enumerate(summary.sources):
+    color = colors[i % len(colors)]  # the same colour for a source in both panels
     points = [(summary.examples[(task, n)], summary.stat(task, s, n)) for n in sizes]
     points = [(x, st) for x, st in points if st is not None]
     if points:
       ax_score.errorbar([x for x, _ in points], [st[0] for _, st in points],
                         yerr=[st[1] or 0.0 for _, st in points], marker="o", capsize=3,
-                        label=s)
+                        label=s, color=color)
     gaps = [(summary.examples[(task, n)],
              summary.mean(task, s, n) - summary.mean(task, summary.scratch, n))
             for n in sizes if summary.mean(task, s, n) is not None
             and summary.mean(task, summary.scratch, n) is not None]
     if gaps and s != summary.scratch:
-      ax_gap.plot([x for x, _ in gaps], [g for _, g in gaps], marker="o", label=s)
+      ax_gap.plot([x for x, _ in gaps], [g for _, g in gaps], marker="o", label=s,
+                  color=color)
   metric = summary.metric[task]
   ax_score.set(xscale="log", xlabel="training examples", ylabel=metric,
                title=f"{task}: {metric} vs training-set size")
@@ -269,11 +276,17 @@ def plot_param_stats(study_dir: str, study_json: dict[str, Any], path: str
         checkpoint and os.path.exists(checkpoint)):
       candidates[name] = candidate
   stats, notes = {}, []
-  for name, candidate in candidates.items():
-    try:
-      stats[name] = param_stats.checkpoint_stats(candidate, ["per_layer"])
-    except (ValueError, FileNotFoundError) as e:
-      notes.append(f"{name}: {e}")
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  absl_logger.setLevel(logging.ERROR)  # Orbax's metadata warnings on every read
+  try:
+    for name, candidate in candidates.items():
+      try:
+        stats[name] = param_stats.checkpoint_stats(candidate, ["per_layer"])
+      except (ValueError, FileNotFoundError) as e:
+        notes.append(f"{name}: {e}")
+  finally:
+    absl_logger.setLevel(level)
   if stats:
     tmp = path + ".tmp.png"
     param_stats.plot(stats, tmp)
@@ -291,7 +304,8 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
   meta = load_study_json(study_dir)
   summary = Summary(records, natural=natural or meta.get("natural", "natural"),
                     scratch=scratch or meta.get("scratch", "scratch"),
-                    source_order=meta.get("sources", {}), task_order=meta.get("tasks", {}))
+                    source_order=meta.get("source_order", meta.get("sources", ())),
+                    task_order=meta.get("task_order", meta.get("tasks", ())))
   out = os.path.abspath(out or os.path.join(study_dir, "report.md"))
   stem = os.path.splitext(os.path.basename(out))[0]
   files_dir = os.path.join(os.path.dirname(out), f"{stem}_files")
@@ -308,7 +322,8 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
                    f"{len(expected)} cells: {', '.join(missing)}.")
   lines += ["", "## % of the benefit of natural pre-training", "",
             f"Score of each source on each task at the task's largest training-set size "
-            f"(mean ± sample SD over seeds where there are several), and its % of the "
+            f"(\"@ N ex.\": N training examples; mean ± sample SD over seeds where there are "
+            f"several), and its % of the "
             f"natural benefit, 100 × (score − {summary.scratch}) / "
             f"({summary.natural} − {summary.scratch}), computed from the mean scores; "
             f"'{UNDEFINED}' where it is undefined ({summary.natural} == {summary.scratch}, "
@@ -318,6 +333,14 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
             "Score [% of the natural benefit at that size].", ""]
   for t in summary.tasks:
     lines += [f"### {t} ({summary.metric[t]})", "", sizes_table(summary, t), ""]
+    worse = [_size_label(n) for n in summary.sizes(t)
+             if None not in (summary.mean(t, summary.natural, n),
+                             summary.mean(t, summary.scratch, n))
+             and summary.mean(t, summary.natural, n) < summary.mean(t, summary.scratch, n)]
+    if worse:
+      lines += [f"Note: at {', '.join(worse)} examples {summary.natural} scores below "
+                f"{summary.scratch}; there the % is relative to a negative benefit "
+                "(a positive % means also worse than scratch).", ""]
   lines += ["## Benefit vs downstream training-set size", ""]
   for t in summary.tasks:
     png = os.path.join(files_dir, f"curves_{t}.png")

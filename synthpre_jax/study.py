@@ -30,16 +30,19 @@ In any binding `{checkpoint:NAME}` becomes the quoted checkpoint path of source 
 makes this source wait for NAME's pre-training), e.g. the LSTM with T5 embeddings:
   {'gin_files': ['models/lstm_seq2seq_tiny.gin', 'init/lstm_embedding_from_t5.gin'],
    'bindings': ['EMBEDDING_CHECKPOINT = {checkpoint:natural}']}
-Tasks: {name: {'gin_files': [...], 'metric': 'exact_match', 'train_size': 16728,
+Tasks: {name: {'gin_files': [...], 'metric': 'exact_match', 'train_size': 15055,
 'bindings': [...], 'mixture_or_task_name': ...}}; a size N trains on the registered
-subset task `<task>_train<N>` (tasks/subsets.py).
+subset task `<task>_train<N>` (tasks/subsets.py). `metric` is a key of the test metrics
+in results.json, or a number of results.json itself (`validation_token_accuracy`).
 
 Layout of <study_dir>:
   study.json                          the resolved matrix (the report reads its order)
   pretrain/<source>/                  a pre-training run's MODEL_DIR (+ study.log)
   cells/<source>/<task>/n<size>/seed<k>/   a fine-tuning run's MODEL_DIR (+ study.log)
   records/<cell id>.json              one record per finished cell (what reports read)
-  report.md, report/*.png             written at the end by synthpre_jax.report
+  report.md, report_files/*.png       written at the end by synthpre_jax.report
+  xla_cache/                          JAX's persistent compilation cache (unless
+                                      $JAX_COMPILATION_CACHE_DIR is set)
 
 Cell ids are `<source>.<task>.n<size|all>.seed<k>`. Resuming: a cell with a record is
 never rerun; an interrupted cell re-runs `train`, which resumes from the cell's own
@@ -50,9 +53,11 @@ stops the study (exit 143) after the trainer has saved a checkpoint: re-run to r
 
 In-process or subprocesses: by default each `train` / `evaluate` runs in this process
 (`main(argv)`; Gin state is cleared by every parse, logs go to the step's study.log).
-Measured on the 2-core CPU machine, a fresh Python process spends ~15-25 s importing
-JAX/TensorFlow/SeqIO and building the input pipeline's first batch, against ~2-4 s for a
-repeated in-process call, i.e. minutes on the quickstart study's ~30 steps.
+Measured on the 2-core CPU machine: `python -m synthpre_jax.evaluate` of a quickstart
+cell (200 examples) takes 14.5 s as a fresh process, 1.4-2.6 s as a repeated in-process
+call (imports of JAX/TensorFlow/SeqIO, task registration and compilation are paid once;
+JAX's persistent compilation cache, below, serves the rest), i.e. ~5 minutes saved on
+the quickstart study's 18 steps.
 `--isolation=subprocess` (or `study.isolation = 'subprocess'`) runs each as
 `python -m synthpre_jax.train ...` instead, which isolates memory and crashes.
 `--print_commands` prints those plain command lines (shell-quoted, in dependency order)
@@ -313,6 +318,8 @@ class Study:
             "tasks": {k: dataclasses.asdict(v) for k, v in self.tasks.items()},
             "sizes": list(self.sizes), "seeds": list(self.seeds),
             "natural": self.natural, "scratch": self.scratch,
+            # JSON objects are written with sorted keys: the declared order is kept here.
+            "source_order": list(self.sources), "task_order": list(self.tasks),
             "cells": [c.cell_id for c in self.cells()]}
 
 
@@ -463,7 +470,8 @@ def run_step(module: str, argv: list[str], log_path: str, isolation: str) -> int
     if isolation == "subprocess":
       return subprocess.run([sys.executable, "-m", f"synthpre_jax.{module}", *argv],
                             stdout=log, stderr=subprocess.STDOUT, check=False).returncode
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), \
+        _redirect_fd(2, log):  # TensorFlow's and XLA's C++ logs too
       try:
         _ensure_subset_registered(argv)
         return int(_entry_point(module)(list(argv)))
@@ -472,6 +480,20 @@ def run_step(module: str, argv: list[str], log_path: str, isolation: str) -> int
         return 1
       finally:
         _reset_logging()
+
+
+@contextlib.contextmanager
+def _redirect_fd(fd: int, file):
+  """Points the OS-level file descriptor `fd` at `file` for the duration."""
+  sys.stderr.flush()
+  saved = os.dup(fd)
+  try:
+    os.dup2(file.fileno(), fd)
+    yield
+  finally:
+    file.flush()
+    os.dup2(saved, fd)
+    os.close(saved)
 
 
 def _reset_logging() -> None:
@@ -533,10 +555,14 @@ def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
                 times: Mapping[str, float]) -> dict[str, Any]:
   """The cell's record: what the report reads (it never opens a model)."""
   task = spec.tasks[cell.task]
-  metrics = result.get("metrics", {})
-  if task.metric not in metrics:
-    raise ValueError(f"Task {cell.task!r} reports metric {task.metric!r}, but the "
-                     f"evaluation gave only {sorted(metrics)}: fix the task's `metric`.")
+  metrics = dict(result.get("metrics", {}))
+  if task.metric not in metrics:  # e.g. 'validation_token_accuracy' of results.json
+    if isinstance(result.get(task.metric), (int, float)):
+      metrics[task.metric] = float(result[task.metric])
+    else:
+      raise ValueError(f"Task {cell.task!r} reports metric {task.metric!r}, but the "
+                       f"evaluation gave only {sorted(metrics)} (and results.json has no "
+                       "such number): fix the task's `metric`.")
   source = spec.sources[cell.source]
   return {
       "version": RECORD_VERSION, "cell_id": cell.cell_id, "study": spec.name,
@@ -556,11 +582,25 @@ def write_study_json(spec: Study) -> None:
   results.write_json_atomic(epath.Path(spec.study_dir) / "study.json", spec.to_json())
 
 
+def enable_compilation_cache(spec: Study) -> str:
+  """Every cell compiles the same few programs; JAX's persistent compilation cache
+  (`<study_dir>/xla_cache`, unless $JAX_COMPILATION_CACHE_DIR is set) lets later cells
+  and subprocesses load them instead. Returns the directory."""
+  path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(spec.study_dir,
+                                                                     "xla_cache")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = path  # for subprocesses
+  import jax  # pylint: disable=g-import-not-at-top
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", path)
+  return jax.config.jax_compilation_cache_dir
+
+
 def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[str]]:
   """Runs the selected cells (and the pre-training they need). Returns (exit code,
   failed step ids)."""
   out = out or sys.stdout
   write_study_json(spec)
+  enable_compilation_cache(spec)
   todo = [c for c in cells if not os.path.exists(spec.record_path(c))]
   skipped = len(cells) - len(todo)
   sources = list(dict.fromkeys(d for c in todo for d in
@@ -570,6 +610,7 @@ def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[s
   out.write(f"[study] {spec.name}: {len(cells)} cell(s) selected, {skipped} already "
             f"recorded; {len(pending_pretrains)} pre-training run(s) to do; dir "
             f"{spec.study_dir} ({spec.isolation})\n")
+  out.flush()
   progress = Progress(len(cells) + len(pending_pretrains), skipped, out)
   failed: list[str] = []
   blocked: set[str] = set()

@@ -53,12 +53,13 @@ def test_summary_mean_sd_and_average_over_defined_tasks():
   assert count == 1 and avg == pytest.approx(100 * 20 / 41)
   table = report.paper_table(summary)
   lines = table.splitlines()
-  assert lines[0].startswith("| source | a exact_match (n=100) | % benefit | b rouge1 (n=full)")
+  assert lines[0].startswith("| source | a exact_match @ 100 ex. | % benefit | b rouge1 @ full ex.")
   syn_row = next(line for line in lines if line.startswith("| syn |"))
-  assert "31.00 ± 1.41 (n=2)" in syn_row and "49%" in syn_row
+  assert "31.00 ± 1.41 (2 seeds)" in syn_row and "49%" in syn_row
   assert "25.00 | n/a" in syn_row and "49% (1 of 2 tasks)" in syn_row
   natural_row = next(line for line in lines if line.startswith("| natural |"))
-  assert "52.00 ± 2.83 (n=2) | 100%" in natural_row
+  assert "52.00 ± 2.83 (2 seeds) | 100%" in natural_row
+  assert report.format_score((0.61234, None, 1)) == "0.612"  # fractions: 3 decimals
 
 
 def test_write_report_from_records(tmp_path, capsys):
@@ -68,7 +69,8 @@ def test_write_report_from_records(tmp_path, capsys):
     (study_dir / "records" / f"{r['cell_id']}.json").write_text(json.dumps(r))
   (study_dir / "study.json").write_text(json.dumps({
       "name": "hand", "sources": {"scratch": {}, "natural": {}, "syn": {}},
-      "tasks": {"b": {}, "a": {}}, "natural": "natural", "scratch": "scratch",
+      "tasks": {"a": {}, "b": {}}, "task_order": ["b", "a"],
+      "natural": "natural", "scratch": "scratch",
       "cells": [r["cell_id"] for r in RECORDS] + ["syn.c.n5.seed0"]}))
   assert report.main([str(study_dir)]) == 0
   out = capsys.readouterr().out

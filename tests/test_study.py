@@ -110,6 +110,25 @@ def test_only_pattern_matching_nothing(tmp_path, capsys):
   assert "--only pattern 'natural.*' matches no cell" in capsys.readouterr().err
 
 
+def test_record_metric_from_test_metrics_or_results_json(tmp_path):
+  gin_file = _write_study(tmp_path, "'scratch': {}")
+  spec = study_lib.load_study([gin_file], study_dir=str(tmp_path / "st"))
+  cell = spec.cells()[0]
+  result = {"metrics": {"exact_match": 12.5}, "validation_token_accuracy": 0.75}
+  record = study_lib.make_record(spec, cell, result, {"train": 2.0, "eval": 1.0})
+  assert record["score"] == 12.5 and record["wall_time_s"] == 3.0
+  assert record["cell_id"] == "scratch.scan_simple.n16.seed0" and record["size"] == 16
+  other = study_lib.dataclasses.replace(
+      spec, tasks={"scan_simple": study_lib.dataclasses.replace(
+          spec.tasks["scan_simple"], metric="validation_token_accuracy")})
+  assert study_lib.make_record(other, cell, result, {})["score"] == 0.75
+  bad = study_lib.dataclasses.replace(
+      spec, tasks={"scan_simple": study_lib.dataclasses.replace(
+          spec.tasks["scan_simple"], metric="rouge1")})
+  with pytest.raises(ValueError, match="reports metric 'rouge1'"):
+    study_lib.make_record(bad, cell, result, {})
+
+
 def _records(study_dir) -> dict:
   folder = study_dir / "records"
   return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
@@ -164,7 +183,8 @@ def test_study_runs_resumes_and_reports(tmp_path, capsys):
   assert table in out and f"report: {study_dir}/report.md" in out
   for source in ("scratch", "set"):
     row = next(line for line in table.splitlines() if line.startswith(f"| {source} |"))
-    assert f"{records[f'{source}.scan_simple.n32.seed0']['score']:.2f}" in row
+    score = records[f"{source}.scan_simple.n32.seed0"]["score"]
+    assert f"| {report.format_score((score, None, 1))} |" in row
   assert (study_dir / "report_files" / "curves_scan_simple.png").exists()
   assert (study_dir / "report_files" / "param_stats.png").exists()  # the set checkpoint
 
