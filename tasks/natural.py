@@ -56,6 +56,7 @@ from tasks import corpus
 from tasks.downstream import text_files
 from tasks.registry import IndexedSource
 from tasks.synthetic import span_corruption
+from tasks.tfds_source import ReadOnlyTfdsSource
 
 # Fixed seed of every span-corruption mask. Changing it changes all the data.
 DATA_SEED = 0
@@ -70,52 +71,6 @@ C4_TFDS_NAME = "c4/en:3.*.*"
 C4_SPLITS = {"train": "train", "validation": "validation"}
 C4_TASK = "c4_span_corruption"
 CORPUS_TASK = "corpus_span_corruption"
-
-
-# --- TFDS sources that never download --------------------------------------------------
-
-def tfds_prepare_hint(tfds_name: str, note: str = "") -> str:
-  """How to prepare a TFDS dataset so that the read-only tasks find it."""
-  bare = tfds_name.split(":")[0]
-  return (f"Prepare it once where the network can be reached: `tfds build {bare}` (or "
-          f"python -c \"import tensorflow_datasets as tfds; "
-          f"tfds.builder('{bare}').download_and_prepare()\"){note}, then copy the data "
-          f"directory here or point $TFDS_DATA_DIR at it (default ~/tensorflow_datasets).")
-
-
-class ReadOnlyTfdsSource(seqio.TfdsDataSource):
-  """A TfdsDataSource that never downloads and says how to prepare missing data.
-
-  Like `tasks.downstream.squad.ReadOnlyTfdsSource`, with the hint naming this dataset.
-  """
-
-  def __init__(self, tfds_name: str, splits: Mapping[str, str],
-               tfds_data_dir: Optional[str] = None, prepare_note: str = ""):
-    super().__init__(tfds_name=tfds_name, splits=dict(splits),
-                     tfds_data_dir=tfds_data_dir, read_only=True)
-    self._prepare_note = prepare_note
-
-  def num_input_examples(self, split: str) -> Optional[int]:
-    try:
-      return super().num_input_examples(split)
-    except (KeyError, AssertionError):  # split sizes unknown: not prepared (or mocked)
-      return None
-
-  def get_dataset(self, split: str = "train", shuffle: bool = True,
-                  seed: Optional[int] = None, shard_info: Optional[seqio.ShardInfo] = None,
-                  *, sequence_length: Optional[Mapping[str, int]] = None,
-                  use_cached: bool = False, num_epochs: Optional[int] = 1
-                  ) -> tf.data.Dataset:
-    try:
-      return super().get_dataset(split=split, shuffle=shuffle, seed=seed,
-                                 shard_info=shard_info, sequence_length=sequence_length,
-                                 use_cached=use_cached, num_epochs=num_epochs)
-    except AssertionError as e:  # tfds: "could not find data in <dir>" / bad version
-      name = self.tfds_dataset.name
-      raise FileNotFoundError(
-          f"TFDS dataset {name} (split {split!r}) is not prepared: "
-          f"{str(e).rstrip('. ')}. "
-          f"{tfds_prepare_hint(name, self._prepare_note)}") from e
 
 
 # --- chunk sizes -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ import seqio
 import tensorflow as tf
 
 from tasks.downstream import text_files
+from tasks.tfds_source import ReadOnlyTfdsSource  # never downloads
 
 TFDS_NAME = "squad/v1.1:3.*.*"
 # Split name -> TFDS split: the paper's test set is SQuAD's validation set.
@@ -64,42 +65,6 @@ def postprocess_squad(output: Any, example: Optional[Mapping[str, Any]] = None,
     answers = text_files._as_text(example["answers"])  # pylint: disable=protected-access
     return [answers] if isinstance(answers, str) else list(answers)
   return text_files._as_text(output)  # pylint: disable=protected-access
-
-
-PREPARE_HINT = (
-    "Prepare it once where the network can be reached: `tfds build squad/v1.1` (or "
-    "python -c \"import tensorflow_datasets as tfds; "
-    "tfds.builder('squad/v1.1').download_and_prepare()\"), then copy the data "
-    "directory here or point $TFDS_DATA_DIR at it.")
-
-
-class ReadOnlyTfdsSource(seqio.TfdsDataSource):
-  """A TfdsDataSource that never downloads and says how to prepare missing data."""
-
-  def __init__(self, tfds_name: str, splits: Mapping[str, str],
-               tfds_data_dir: Optional[str] = None):
-    super().__init__(tfds_name=tfds_name, splits=dict(splits),
-                     tfds_data_dir=tfds_data_dir, read_only=True)
-
-  def num_input_examples(self, split: str) -> Optional[int]:
-    try:
-      return super().num_input_examples(split)
-    except KeyError:  # split sizes unknown: data not prepared (or mocked in tests)
-      return None
-
-  def get_dataset(self, split: str = "train", shuffle: bool = True,
-                  seed: Optional[int] = None, shard_info: Optional[seqio.ShardInfo] = None,
-                  *, sequence_length: Optional[Mapping[str, int]] = None,
-                  use_cached: bool = False, num_epochs: Optional[int] = 1
-                  ) -> tf.data.Dataset:
-    try:
-      return super().get_dataset(split=split, shuffle=shuffle, seed=seed,
-                                 shard_info=shard_info, sequence_length=sequence_length,
-                                 use_cached=use_cached, num_epochs=num_epochs)
-    except AssertionError as e:  # tfds: "could not find data in <dir>"
-      raise FileNotFoundError(
-          f"TFDS dataset {self.tfds_dataset.name} (split {split!r}) is not prepared: "
-          f"{e}. {PREPARE_HINT}") from e
 
 
 def register_squad_task(name: str = "squad", *,
