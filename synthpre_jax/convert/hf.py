@@ -32,7 +32,8 @@ from typing import Any, Mapping
 import numpy as np
 from etils import epath
 
-from synthpre_jax.convert.project import ConversionError, check_shape, check_tensor_names
+from synthpre_jax.convert.project import (ConversionError, check_shape, check_tensor_names,
+                                          written_atomically)
 from synthpre_jax.models import T5Config
 
 SUPPORTED_MODEL_TYPES = ("t5", "mt5")
@@ -342,17 +343,9 @@ def write_hf_dir(final: epath.Path, tmp: epath.Path, tensors: Mapping[str, np.nd
   """Writes config.json, generation_config.json and model.safetensors into `tmp`, then
   renames it to `final`."""
   import safetensors.numpy  # pylint: disable=g-import-not-at-top
-  try:
-    tmp.mkdir(parents=True)
+  with written_atomically(final, tmp):
     (tmp / "config.json").write_text(json.dumps(dict(hf_config), indent=2) + "\n")
     (tmp / "generation_config.json").write_text(json.dumps(
         {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0}, indent=2) + "\n")
     (tmp / "model.safetensors").write_bytes(
         safetensors.numpy.save(dict(tensors), metadata={"format": "pt"}))
-    if final.exists():
-      final.rmtree()
-    tmp.rename(final)
-  except BaseException:
-    if tmp.exists():
-      tmp.rmtree()
-    raise

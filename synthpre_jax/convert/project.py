@@ -14,11 +14,12 @@ at the end, so a failed conversion leaves nothing that looks finished.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import json
 import re
 import uuid
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -190,6 +191,22 @@ def prepare_output(out: str, overwrite: bool) -> tuple[epath.Path, epath.Path]:
   return final, tmp
 
 
+@contextlib.contextmanager
+def written_atomically(final: epath.Path, tmp: epath.Path) -> Iterator[None]:
+  """Creates `tmp` for the body to fill, then replaces `final` with it; on any failure
+  `tmp` is removed and `final` is left as it was."""
+  try:
+    tmp.mkdir(parents=True)
+    yield
+    if final.exists():
+      final.rmtree()
+    tmp.rename(final)
+  except BaseException:
+    if tmp.exists():
+      tmp.rmtree()
+    raise
+
+
 def write_checkpoint(out: str, params: Mapping[str, np.ndarray], config: T5Config, *,
                      source: str, converter: str, step: int = 0,
                      dropout_rate: float = 0.1, activation_dtype: str = "bfloat16",
@@ -208,8 +225,7 @@ def write_checkpoint(out: str, params: Mapping[str, np.ndarray], config: T5Confi
       sep="/")
   meta = {"model_config": dataclasses.asdict(config), "source": source,
           "converter": converter}
-  try:
-    tmp.mkdir(parents=True)
+  with written_atomically(final, tmp):
     manager = ocp.CheckpointManager(
         tmp / "checkpoints",
         options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False))
@@ -220,13 +236,6 @@ def write_checkpoint(out: str, params: Mapping[str, np.ndarray], config: T5Confi
     (tmp / "model.gin").write_text(gin_model_text(
         config, source=source, dropout_rate=dropout_rate,
         activation_dtype=activation_dtype))
-    if final.exists():
-      final.rmtree()
-    tmp.rename(final)
-  except BaseException:
-    if tmp.exists():
-      tmp.rmtree()
-    raise
   return final
 
 
