@@ -33,8 +33,9 @@ Typical use::
                                     max_decode_length=128, num_beams=4, alpha=0.6,
                                     mesh=mesh)
 
-Only models with `supports_decoding = True` (the T5 `Transformer`) can be decoded;
-others (e.g. a classifier without a decoder) are refused with a ValueError.
+Only models with `supports_decoding = True` (the T5 `Transformer` and the LSTMs of
+`models/lstm.py`) can be decoded, and beam search only where `supports_beam_search` is
+not False (the LSTM classifier has no decoder to search); others get a ValueError.
 """
 
 from __future__ import annotations
