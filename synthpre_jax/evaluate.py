@@ -29,7 +29,6 @@ import time
 from typing import Any, Optional, Sequence, Union
 
 import gin
-import jax
 import numpy as np
 from etils import epath
 
@@ -99,12 +98,7 @@ def choose_step(model_dir: str, checkpoint_step: Union[str, int]
 def load_params(spec: RunSpec, step: int, mesh) -> Any:
   """The parameters of checkpoint `step`, placed in their training shardings."""
   model = factory.build_model(spec.model_config)
-  with partitioning.activate(mesh):
-    boxed = jax.eval_shape(lambda: state_lib._init_params(  # pylint: disable=protected-access
-        model, jax.random.key(0)))
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
-  shardings = partitioning.logical_to_sharding(boxed, mesh)
-  shapes = nn.unbox(boxed)
+  shapes, shardings = state_lib.abstract_params(model, mesh)
   path = checkpoints.checkpoint_dir(spec.model_dir) / str(step) / "params"
   expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes).items()}
   checkpoints.check_compatible(checkpoints.params_metadata(path), expected, str(path))

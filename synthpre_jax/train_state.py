@@ -27,13 +27,17 @@ def _init_params(model: nn.Module, rng: jax.Array) -> Any:
   return model.init({"params": rng}, tokens, tokens)["params"]
 
 
+def abstract_params(model: nn.Module, mesh: Mesh) -> tuple[Any, Any]:
+  """(shape/dtype tree, sharding tree) of the parameters, without allocating them."""
+  with partitioning.activate(mesh):
+    boxed = jax.eval_shape(lambda: _init_params(model, jax.random.key(0)))
+  return nn.unbox(boxed), partitioning.logical_to_sharding(boxed, mesh)
+
+
 def abstract_state(model: nn.Module, tx: optax.GradientTransformation,
                    mesh: Mesh) -> tuple[TrainState, TrainState]:
   """(shape/dtype tree, sharding tree) of the state, computed without allocating it."""
-  with partitioning.activate(mesh):
-    boxed = jax.eval_shape(lambda: _init_params(model, jax.random.key(0)))
-  param_shardings = partitioning.logical_to_sharding(boxed, mesh)
-  params = nn.unbox(boxed)
+  params, param_shardings = abstract_params(model, mesh)
   opt_state = jax.eval_shape(tx.init, params)
   opt_shardings = partitioning.shard_like_params(opt_state, params, param_shardings, mesh)
   shapes = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=params,
