@@ -35,6 +35,7 @@ from synthpre_jax import lstm_embedding_init
 from synthpre_jax import moment_matching
 from synthpre_jax import optimizers
 from synthpre_jax import partitioning
+from synthpre_jax import results
 from synthpre_jax import trainer
 from synthpre_jax.models import T5Config, factory
 from synthpre_jax.models.lstm import LSTMConfig
@@ -92,9 +93,11 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
       mixture_or_task_name, task_feature_lengths, allow_truncation=allow_truncation):
     log.warning(warning)
   # Downstream examples longer than the feature lengths are truncated in training
-  # (counted here); evaluation scores the whole target.
-  for warning in text_files.overlong_warnings(mixture_or_task_name, task_feature_lengths):
-    log.warning(warning)
+  # (counted here, once per run: the count tokenizes the whole split, so a resumed run
+  # does not repeat it); evaluation scores the whole target.
+  if not results.saved_steps(model_dir):
+    for warning in text_files.overlong_warnings(mixture_or_task_name, task_feature_lengths):
+      log.warning(warning)
   train_config = trainer.TrainConfig(
       model_dir=model_dir, train_steps=train_steps, batch_size=batch_size,
       inputs_length=task_feature_lengths["inputs"],
