@@ -28,6 +28,7 @@ DATA_REQUIRES = [
     "tensorflow-datasets==4.9.10",
     "tensorboard==2.21.0",
     "sentencepiece==0.2.3",  # the project's text vocabulary (tasks/vocab)
+    "numba==0.68.1",  # compiled synthetic-task generators (tasks/synthetic/kernels.py)
 ]
 # transformers + the CPU build of torch: only to check HF conversion against the reference.
 TEST_REQUIRES = ["pytest==9.2.0", "transformers==5.23.0", "torch==2.13.0"]

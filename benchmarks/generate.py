@@ -1,9 +1,10 @@
 """Examples/s of the synthetic-task generators on ONE core, against plain Python.
 
-For each task prints one JSON line: the project's vectorized generator
-(`tasks.synthetic.generators.generate_batch`) and a plain one-example-at-a-time Python
-version of the same definitions written below (lists and `random`, like the public
-reference generator), and the speed-up. Then one line timing the full paper-size Set
+For each task prints one JSON line: the project's compiled generator
+(`tasks.synthetic.generators.generate_batch`, numba kernels) and a plain
+one-example-at-a-time Python version of the same definitions written below (lists and
+`random`, like the public reference generator), and the speed-up. `first_call_s` is the
+first call's time: compiling the kernel, or loading it from the on-disk cache. Then one line timing the full paper-size Set
 fixed split (1,050,000 generated, deduplicated, 1,000,000 + 10,000 written) into a
 temporary cache directory (`--split_task`, `--no_split` to skip).
 
@@ -255,14 +256,17 @@ def bench_task(task: str, cfg, num: int, plain_num: int, min_seconds: float) -> 
   import numpy as np
   prefix = list(cfg.name_prefix(task)) + [cfg.task_divider]
   plain = Plain(cfg, random.Random(0))
-  generators.generate_batch(task, cfg, "bench", 0, np.arange(64))  # warm up
+  t0 = time.perf_counter()
+  generators.generate_batch(task, cfg, "bench", 0, np.arange(64))  # compile / load
+  first_call = time.perf_counter() - t0
   project = _rate(lambda n: generators.generate_batch(task, cfg, "bench", 0,
                                                       np.arange(n)), num, min_seconds)
   reference = _rate(lambda n: [plain.example(task, prefix) for _ in range(n)],
                     plain_num, min_seconds)
   return {"task": task, "plain_examples_per_s": round(reference),
           "project_examples_per_s": round(project),
-          "speedup": round(project / reference, 1), "num": num, "plain_num": plain_num}
+          "speedup": round(project / reference, 1), "num": num, "plain_num": plain_num,
+          "first_call_s": round(first_call, 2)}
 
 
 def bench_split(task: str, cfg) -> dict:

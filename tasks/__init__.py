@@ -1,7 +1,7 @@
 """SeqIO task registrations and the generators behind them; `import tasks` registers all.
 
 Registration needs seqio (and so TensorFlow). Where seqio is not installed (lean
-accelerator hosts, benchmarks) it is skipped, so the pure-numpy generators under
+accelerator hosts, benchmarks) it is skipped, so the TF-free generators under
 `tasks.synthetic` stay importable without TensorFlow.
 """
 import importlib.util

@@ -13,7 +13,7 @@ Decisions:
   on-the-fly tasks' "train" and "validation" streams (so neither a model trained on the
   infinite stream has seen the fixed validation examples, nor the reverse, except by
   chance collisions). Generators come as a batch function
-  `batch_fn(task, cfg, split, seed, indices) -> ragged.Batch` (the vectorized simple
+  `batch_fn(task, cfg, split, seed, indices) -> ragged.Batch` (the compiled simple
   tasks) or a per-example `generate_fn(task, cfg, split, seed, index) -> (inputs,
   targets)` (LIME), drawn in chunks of `CHUNK` indices.
 - Dedup keeps the FIRST occurrence of each input, compared EXACTLY: a vectorized 64-bit
@@ -42,8 +42,9 @@ Decisions:
   seed, counts, num_files, records' size) is hashed (SHA-256 of sorted JSON); the
   directory is `<cache_dir>/<name>-<first 16 hex digits>`. Different parameters => a
   different directory, so a stale cache is never reused; old directories are left as
-  they are (delete them by hand). `GENERATOR_VERSION` 2 is the counter-based,
-  vectorized generators (version 1, one numpy Generator per example, made other data).
+  they are (delete them by hand). `GENERATOR_VERSION` 3 is the compiled (numba)
+  kernels with Fisher-Yates shuffles; versions 1 (one numpy Generator per example) and
+  2 (whole-array numpy, sort-based shuffles) made other data.
 - Reuse check, every time (~0.3 s per 1M-example task: the files' SHA-256): manifest.json
   present and parseable, its parameters equal to the request, every file present with
   the recorded size and SHA-256, and the first example of every file equal to what the
@@ -103,9 +104,9 @@ from tasks.synthetic.ragged import Batch, offsets, positions
 log = logging.getLogger("synthpre_jax.fixed_splits")
 
 # Bump when any generator's output changes: it is part of the cache key, so every
-# cache built by older code is then rebuilt instead of reused. "2": the counter-based,
-# vectorized generators.
-GENERATOR_VERSION = "2"
+# cache built by older code is then rebuilt instead of reused. "3": the compiled
+# kernels (tasks/synthetic/kernels.py).
+GENERATOR_VERSION = "3"
 # Bump when the file layout or record format changes. 2: blocks of examples per record.
 FORMAT_VERSION = 2
 # The generator split the fixed splits are drawn from (see the module docstring).
@@ -114,7 +115,7 @@ SPLITS = ("train", "validation")
 MANIFEST = "manifest.json"
 OWNER = "owner.json"
 PROGRESS_EVERY = 100_000
-CHUNK = generators.BLOCK  # examples per generation chunk (one worker task)
+CHUNK = 8_192  # examples per generation chunk (one generate_batch call / worker task)
 RECORD_EXAMPLES = 1_024  # examples per TFRecord record (a block)
 STALE_TEMP_SECONDS = 3600
 ENV_DATA_DIR = "SYNTHPRE_DATA_DIR"
@@ -744,7 +745,7 @@ class FixedTaskSpec:
   cfg: Any
   generate_fn: Optional[GenerateFn]  # per example (LIME), or None with a batch_fn
   sizes_key: str
-  batch_fn: Optional[BatchFn] = None  # vectorized (the simple tasks)
+  batch_fn: Optional[BatchFn] = None  # one call per chunk (the simple tasks)
 
 
 # name -> spec of every registered `_fixed` task.

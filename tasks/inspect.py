@@ -5,7 +5,7 @@
   python -m tasks.inspect set --config tiny        # same as set_tiny
   python -m tasks.inspect all --stats --config tiny
 
-Examples are drawn straight from the pure-numpy generators (`tasks.synthetic.catalog`),
+Examples are drawn straight from the TF-free generators (`tasks.synthetic.catalog`),
 exactly as the SeqIO tasks produce them before EOS: example i of a split is
 `generate(task, cfg, split, seed, i)`, with seed 0 by default (`registry.DATA_SEED`).
 Ids are printed raw, except the structural / special ids, which are printed by name
@@ -159,7 +159,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   p = argparse.ArgumentParser(
       prog="python -m tasks.inspect",
       description="Show examples (default) or length statistics (--stats) of a "
-                  "registered synthetic task, drawn from its pure-numpy generator.")
+                  "registered synthetic task, drawn from its TF-free generator.")
   p.add_argument("task", help="a registered synthetic task (e.g. set, set_tiny, "
                               "lime_deduct, nesting_language) or 'all'")
   p.add_argument("--stats", action="store_true",

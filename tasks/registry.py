@@ -3,7 +3,7 @@
 Each task is an infinite, deterministic stream: example i of a split is
 `generate(task, cfg, split, DATA_SEED, i)`, independent of SeqIO's shuffle seed, so the
 data is a pure function of the index and a shard is just a residue class of indices.
-The simple tasks are drawn in blocks by their vectorized `generate_batch` (the same
+The simple tasks are drawn in blocks by their compiled `generate_batch` (the same
 examples), in parallel tf.data map calls ahead of the consumer.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class IndexedSource(seqio.FunctionDataSource):
 
 
 # Examples per generator call of the on-the-fly streams: large enough that the
-# vectorized generators run at full speed, small enough to start quickly.
+# compiled generators run at full speed, small enough to start quickly.
 STREAM_BLOCK = 512
 
 

@@ -27,7 +27,7 @@ SMALL = dict(num_generated=300, num_train=200, num_validation=50, num_files=4)
 
 def build(tmp_path, task="set", cfg=TINY, generate_fn=None,
           batch_fn=generators.generate_batch, **kw):
-  """A small build; the vectorized batch generator unless a per-example one is given."""
+  """A small build; the compiled batch generator unless a per-example one is given."""
   args = {**SMALL, "seed": 0, "num_workers": 1, **kw}
   if generate_fn is not None:
     batch_fn = None
@@ -117,7 +117,7 @@ def test_splits_are_the_generator_stream_in_order_and_manifest_is_complete(tmp_p
   assert p["generator_version"] == fs.GENERATOR_VERSION
   assert p["generate_fn"] == "tasks.synthetic.generators.generate_batch"
   assert (p["generate_kind"], p["token_dtype"]) == ("batch", "uint16")
-  assert (p["format_version"], p["generator_version"]) == (2, "2")
+  assert (p["format_version"], p["generator_version"]) == (2, "3")
   assert fixed.directory.name == f"set-{fs.cache_key(p)[:16]}"
   for split, n in (("train", 200), ("validation", 50)):
     files = m["splits"][split]["files"]

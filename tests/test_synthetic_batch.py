@@ -1,17 +1,21 @@
-"""The vectorized batch API of the simple synthetic tasks: an example is the same drawn
-alone or in any batch (any order, duplicates, block boundaries, huge indices), the
-counter-based draws behave, the data stream is pinned, and the on-the-fly SeqIO
-streams (drawn in blocks) give example i at index i of their residue shard."""
+"""The batch API of the simple synthetic tasks: an example is the same drawn alone or in
+any batch (any order, duplicates, huge indices), the counter-based draws and the kernel
+helpers behave, the data stream is pinned, and the on-the-fly SeqIO streams (drawn in
+blocks) give example i at index i of their residue shard."""
 import hashlib
 
 import numpy as np
 import pytest
 
-from tasks.synthetic import counter_rng
+from tasks.synthetic import counter_rng, kernels
 from tasks.synthetic import generators as gen
 from tasks.synthetic.config import PAPER, TINY
-from tasks.synthetic.counter_rng import Draws
-from tasks.synthetic.ragged import Batch, first_occurrence, first_occurrence_small
+from tasks.synthetic.ragged import Batch
+
+
+def _sub(key, stream, attempt=0) -> np.uint64:
+  """kernels.stream_key called from Python (which returns a Python int)."""
+  return np.uint64(kernels.stream_key(key, stream, attempt))
 
 ALL_18 = ["identity", "reverse", "set", "deduplicate", "duplicate", "first_token",
           "last_token", "length", "longest_word", "count", "search", "delete", "sort",
@@ -27,7 +31,7 @@ def _same(a: Batch, b: Batch):
 
 @pytest.mark.parametrize("cfg_name", CONFIGS)
 @pytest.mark.parametrize("task", ALL_18)
-def test_batch_equals_per_example_in_any_batch(task, cfg_name, monkeypatch):
+def test_batch_equals_per_example_in_any_batch(task, cfg_name):
   cfg = CONFIGS[cfg_name]
   rng = np.random.default_rng(len(task))
   indices = np.concatenate([rng.permutation(40), [7, 7, 0, 2**40 + 3, 123456789]])
@@ -39,8 +43,9 @@ def test_batch_equals_per_example_in_any_batch(task, cfg_name, monkeypatch):
     np.testing.assert_array_equal(got_inputs, inputs)
     np.testing.assert_array_equal(got_targets, targets)
     assert got_inputs.dtype == np.int32 and got_targets.dtype == np.int32
-  monkeypatch.setattr(gen, "BLOCK", 6)  # other block boundaries: the same examples
-  _same(gen.generate_batch(task, cfg, "train", 3, indices), whole)
+  halves = [gen.generate_batch(task, cfg, "train", 3, indices[s]) for s in
+            (slice(0, 6), slice(6, None))]
+  _same(Batch.concatenate(halves), whole)
   sub = gen.generate_batch(task, cfg, "train", 3, indices[5:17])
   _same(sub, whole.take(np.arange(5, 17)))
 
@@ -55,39 +60,51 @@ def test_empty_batch_and_bad_indices():
     gen.generate_batch("set", TINY, "train", -2, [0])
 
 
+def _chi2(counts) -> float:
+  counts = np.asarray(counts, float)
+  expected = counts.sum() / len(counts)
+  return float(((counts - expected) ** 2 / expected).sum())
+
+
 def test_counter_draws_uniform_and_independent():
-  d = Draws(counter_rng.example_keys("t", "train", 0, np.arange(20000)))
-  x = d.ints(1, 0, 9)
-  counts = np.bincount(x, minlength=10)
-  expected = len(x) / 10
-  assert ((counts - expected) ** 2 / expected).sum() < 40  # chi2(9) p ~ 1e-5
-  y = d.ints(2, 0, 9)  # another stream: independent of the first
-  joint = np.bincount(x * 10 + y, minlength=100)
-  assert ((joint - len(x) / 100) ** 2 / (len(x) / 100)).sum() < 170  # chi2(99)
-  assert not np.array_equal(d.ints(1, 0, 9, attempt=1), x)
-  el_seg, el_pos = np.repeat(np.arange(3), 4000), np.tile(np.arange(4000), 3)
-  u = d.take(np.arange(3)).elem_ints(5, el_seg, el_pos, 10, 13)
-  assert set(u.tolist()) == {10, 11, 12, 13}
-  # mix64 is a bijection on a sample: no collisions among 1e5 consecutive inputs.
+  keys = counter_rng.example_keys("t", "train", 0, np.arange(20000))
+  x = np.array([kernels.draw_int(_sub(k, 1), 0, 0, 9) for k in keys])
+  assert _chi2(np.bincount(x, minlength=10)) < 40  # chi2(9) p ~ 1e-5
+  y = np.array([kernels.draw_int(_sub(k, 2), 0, 0, 9) for k in keys])
+  assert _chi2(np.bincount(x * 10 + y, minlength=100)) < 170  # chi2(99): independent
+  again = [kernels.draw_int(_sub(k, 1, 1), 0, 0, 9) for k in keys[:50]]
+  assert again != x[:50].tolist()  # another attempt, other numbers
+  sub = _sub(keys[0], 5)
+  assert {kernels.draw_int(sub, j, 10, 13) for j in range(4000)} == {10, 11, 12, 13}
+  u = np.array([kernels.draw_unit(sub, j) for j in range(4000)])
+  assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.03
+  # mix64 is a bijection on a sample: no collisions among 1e5 consecutive inputs; the
+  # compiled and numpy versions agree.
   z = counter_rng.mix64(np.arange(100_000, dtype=np.uint64))
   assert len(np.unique(z)) == 100_000
   assert counter_rng.mix64_int(12345) == int(counter_rng.mix64(np.asarray([12345], np.uint64))[0])
+  assert kernels.mix64(np.uint64(12345)) == np.uint64(counter_rng.mix64_int(12345))
 
 
-def test_first_occurrence_helpers():
-  seg = np.array([0, 0, 0, 0, 1, 1, 1])
-  ids = np.array([5, 3, 5, 3, 3, 3, 9])
-  want = [True, True, False, False, True, False, True]
-  assert first_occurrence(seg, ids).tolist() == want
-  small = np.array([1, 0, 1, 0, 0, 0, 2])  # row 0 ids < 2, row 1 ids < 3
-  pos = np.array([0, 1, 2, 3, 0, 1, 2])
-  assert first_occurrence_small(seg, small, pos, np.array([0, 2]), 5).tolist() == want
+def test_shuffle_is_uniform_over_permutations():
+  keys = counter_rng.example_keys("shuffle", "train", 0, np.arange(6000))
+  seen = []
+  for k in keys:
+    v = np.arange(3)
+    kernels.shuffle(v, 0, 3, _sub(k, 1))
+    seen.append(tuple(v.tolist()))
+  counts = {perm: seen.count(perm) for perm in set(seen)}
+  assert len(counts) == 6 and _chi2(list(counts.values())) < 25  # chi2(5) p ~ 1e-4
+  v = np.arange(10)
+  kernels.shuffle(v, 3, 5, _sub(keys[0], 1))
+  assert v[:3].tolist() == [0, 1, 2] and v[8:].tolist() == [8, 9]  # only [3, 8) moves
+  assert sorted(v[3:8].tolist()) == [3, 4, 5, 6, 7]
 
 
 # The first 64 examples of every simple task (PAPER), hashed. A change here means the
 # generators' output changed: bump tasks/fixed_splits.py GENERATOR_VERSION (so no old
 # fixed-split cache is reused), then update this digest.
-PINNED_DIGEST = "ce7f4e53f781e738be17250647313490f71ca46c5aadd0f05b38d6acfbcc4f6b"
+PINNED_DIGEST = "20c7a6f6bac141d63132f11c0a75730f6e326af1b368a96d03dea41201026366"
 
 
 def _stream_digest() -> str:
@@ -101,7 +118,7 @@ def _stream_digest() -> str:
 
 def test_data_stream_is_pinned():
   from tasks import fixed_splits
-  assert (fixed_splits.GENERATOR_VERSION, _stream_digest()) == ("2", PINNED_DIGEST), (
+  assert (fixed_splits.GENERATOR_VERSION, _stream_digest()) == ("3", PINNED_DIGEST), (
       "The simple-task generators' output changed: bump fixed_splits.GENERATOR_VERSION "
       "and update PINNED_DIGEST in this test.")
 

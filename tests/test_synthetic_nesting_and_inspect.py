@@ -250,7 +250,7 @@ def test_registered_tasks_and_catalog_match_registry():
                                                registry.DATA_SEED, i)
     assert ex["inputs"].tolist() == inputs.tolist() + [1]
     assert ex["targets"].tolist() == targets.tolist() + [1]
-  # The pure-numpy catalog that `tasks.inspect` uses lists what the registry registers.
+  # The TF-free catalog that `tasks.inspect` uses lists what the registry registers.
   assert catalog.SIMPLE_CONFIGS == registry.CONFIGS
   assert catalog.LIME_CONFIGS == registry.LIME_CONFIGS
   assert inspect_cli.DEFAULT_SEED == registry.DATA_SEED

@@ -6,8 +6,13 @@ import pytest
 from tasks.synthetic import config as config_lib
 from tasks.synthetic import counter_rng
 from tasks.synthetic import generators as gen
+from tasks.synthetic import kernels
 from tasks.synthetic.config import NAME_PREFIX_LEN, PAPER, TINY
-from tasks.synthetic.counter_rng import Draws
+
+
+def _sub(key, stream, attempt=0) -> np.uint64:
+  """kernels.stream_key called from Python (which returns a Python int)."""
+  return np.uint64(kernels.stream_key(key, stream, attempt))
 
 N = 300
 CONFIGS = {"paper": PAPER, "tiny": TINY}
@@ -100,22 +105,22 @@ def test_deterministic_and_split_seed_index_sensitive():
 
 
 def test_helpers():
-  draws = Draws(counter_rng.example_keys("helpers", "train", 0, np.arange(3)))
-  n, k = np.array([10, 10, 220]), np.array([1, 10, 37])
-  parts = gen.partition_no_zeros(draws, 1, n, k)
-  offs = np.concatenate([[0], np.cumsum(k)])
-  for b in range(3):
-    row = parts.values[offs[b]:offs[b + 1]]
-    assert len(row) == k[b] and row.sum() == n[b] and row.min() >= 1
-  with pytest.raises(ValueError):
-    gen.partition_no_zeros(draws.take(np.array([0])), 1, np.array([3]), np.array([4]))
-  many = Draws(counter_rng.example_keys("helpers", "train", 0, np.arange(5000)))
-  rows = np.arange(5000)
-  toks = gen.rand_tokens(many, TINY, 2, rows, np.zeros(5000, np.int64))
-  assert toks.min() == TINY.pool_low and toks.max() == TINY.pool_high
-  digits = gen.number_tokens(TINY, np.array([0, 7, 10, 137]))
-  assert digits.lengths.tolist() == [1, 1, 2, 3]
-  assert (digits.values - TINY.pool_low).tolist() == [0, 7, 1, 0, 1, 3, 7]
+  keys = counter_rng.example_keys("helpers", "train", 0, np.arange(3))
+  bins = np.empty(220, np.int64)
+  for key, n, k in zip(keys, (10, 10, 220), (1, 10, 37)):
+    kernels.partition_bins(bins, n, k, _sub(key, 1))
+    sizes = np.bincount(bins[:n], minlength=k)
+    assert len(sizes) == k and sizes.sum() == n and sizes.min() >= 1
+    assert bins[:k].tolist() == list(range(k))  # ball j < k goes to bin j
+  p = kernels.params(TINY)
+  sub = _sub(keys[0], 2)
+  toks = [kernels.draw_token(sub, j, p) for j in range(5000)]
+  assert min(toks) == TINY.pool_low and max(toks) == TINY.pool_high
+  buf = np.zeros(8, np.int32)
+  for n, want in ((0, [0]), (7, [7]), (10, [1, 0]), (137, [1, 3, 7])):
+    assert kernels.write_number(buf, 2, n, TINY.pool_low) == len(want)
+    assert (buf[2:2 + len(want)] - TINY.pool_low).tolist() == want
+    assert gen.number_tokens(TINY, n).tolist() == [TINY.pool_low + d for d in want]
   with pytest.raises(ValueError, match="non-negative"):
     gen.generate("set", TINY, "train", -1, 0)
   with pytest.raises(ValueError, match="non-negative"):

@@ -1,4 +1,4 @@
-"""The one list of synthetic tasks: name -> (pure-numpy generator, id layout).
+"""The one list of synthetic tasks: name -> (TF-free generator, id layout).
 
 `tasks/registry.py` registers every entry here as a SeqIO task (which needs
 TensorFlow); tools such as `python -m tasks.inspect` read this list directly so they
@@ -33,7 +33,7 @@ class SyntheticTask:
   generate: Callable[..., "tuple[np.ndarray, np.ndarray]"]
   _max_lengths: Callable[[], "dict[str, int]"] = dataclasses.field(repr=False)
   # generate_batch(task, cfg, split, seed, indices) -> ragged.Batch: the same examples
-  # (vectorized for the simple tasks; a loop over `generate` for LIME and nesting).
+  # (compiled kernels for the simple tasks; a loop over `generate` for LIME and nesting).
   generate_batch: Callable[..., Batch] = dataclasses.field(default=None, repr=False)
 
   def __post_init__(self):

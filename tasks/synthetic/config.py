@@ -15,7 +15,8 @@ EOS_ID = 1
 # Number of ids in every task's name prefix (see `SyntheticConfig.name_prefix`).
 NAME_PREFIX_LEN = 2
 
-# Longest sampled part the vectorized generators support (positions use 11 bits).
+# Longest sampled part accepted: a sanity bound far above every recipe's feature length
+# (the kernels size their per-example scratch arrays by max_len).
 MAX_LEN_LIMIT = 2047
 
 
@@ -64,8 +65,8 @@ class SyntheticConfig:
     if self.max_len < self.min_len:
       fail(f"max_len ({self.max_len}) must be >= min_len ({self.min_len})")
     if self.max_len > MAX_LEN_LIMIT:
-      fail(f"max_len must be <= {MAX_LEN_LIMIT} (the vectorized generators pack "
-           f"positions into 11 bits), not {self.max_len}")
+      fail(f"max_len must be <= {MAX_LEN_LIMIT} (the longest sampled part the "
+           f"generators accept), not {self.max_len}")
 
   @property
   def special_ids(self) -> dict[str, int]:

@@ -1,19 +1,18 @@
-"""Pure-numpy, vectorized generators of the 18 simple synthetic tasks.
+"""The 18 simple synthetic tasks: registry, config checks and the batch API.
 
 Example i of (task, split, seed) is a pure function of those four values: every random
 number it uses is a counter-based hash of (task, split, seed, i, stream, position)
-(`tasks/synthetic/counter_rng.py`). A sampler therefore draws a whole batch of
-examples with a few whole-array numpy operations, and an example is the same whether
-drawn alone (`generate`) or in any batch (`generate_batch`), in any process.
+(`tasks/synthetic/counter_rng.py` for the example keys, `tasks/synthetic/kernels.py`
+for the draws). Each task is a compiled kernel that writes a whole batch in one call, and
+an example is the same whether drawn alone (`generate`) or in any batch
+(`generate_batch`), in any process.
 
 No TensorFlow here, so hosts and benchmarks can generate data without it. Adding a task
-is one `@register(...)` function `(draws, cfg) -> (body, target)` over a batch (both
-`Ragged`); `generate_batch` adds the name prefix and divider, and `max_lengths`
-reports the longest possible features. The tasks live in `tasks/synthetic/unary.py`
-and `tasks/synthetic/binary.py`, imported (and so registered) at the bottom.
-
-Batches are processed in blocks of `BLOCK` examples (cache-sized arrays); the result
-does not depend on the block size.
+is one `@register(...)` above a `@kernels.kernel` function `(keys, p, out)` (see
+`tasks/synthetic/unary.py`); `generate_batch` allocates the output and checks lengths,
+and `max_lengths` reports the longest possible features. The tasks live in
+`tasks/synthetic/unary.py` and `tasks/synthetic/binary.py`, imported (and so
+registered) at the bottom.
 """
 from __future__ import annotations
 
@@ -25,29 +24,25 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from tasks.synthetic import counter_rng, malloc_tuning
+from tasks.synthetic import counter_rng, kernels
 from tasks.synthetic.config import NAME_PREFIX_LEN, SyntheticConfig
-from tasks.synthetic.counter_rng import Draws
-from tasks.synthetic.ragged import (Batch, Ragged, concat_rows, const_rows, offsets,
-                                    positions, segment_ids)
+from tasks.synthetic.ragged import Batch
 
-# A sampler draws the part after the task divider ("body") and the target of every
-# example of a batch, both without EOS.
-SampleFn = Callable[[Draws, SyntheticConfig], "tuple[Ragged, Ragged]"]
+# A kernel writes the examples of a batch: (keys: uint64 per example, kernels.Params,
+# kernels.Out) -> None; see tasks/synthetic/kernels.py.
+KernelFn = Callable[[np.ndarray, kernels.Params, kernels.Out], None]
 LengthFn = Callable[[SyntheticConfig], int]
 # Raises ValueError, naming the offending config field, if the task cannot be sampled
 # under a config (e.g. a max_len too small for the sampler's fixed parts).
 CheckFn = Callable[[str, SyntheticConfig], None]
 
-BLOCK = 2048  # examples per internal block (<= 2^SEG_BITS)
-
 
 @dataclasses.dataclass(frozen=True)
 class TaskGenerator:
-  """A task's batch sampler, the longest body / target (no EOS) it can produce, and the
-  check of the configs it supports."""
+  """A task's compiled batch kernel, the longest body / target (no EOS) it can produce,
+  and the check of the configs it supports."""
 
-  sample: SampleFn
+  kernel: KernelFn
   max_body_len: LengthFn
   max_target_len: LengthFn
   check: Optional[CheckFn] = None
@@ -58,9 +53,9 @@ GENERATORS: dict[str, TaskGenerator] = {}
 
 def register(name: str, *, max_body_len: LengthFn = lambda cfg: cfg.max_len,
              max_target_len: LengthFn = lambda cfg: cfg.max_len,
-             check: Optional[CheckFn] = None) -> Callable[[SampleFn], SampleFn]:
-  """Decorator adding a sampler to `GENERATORS` under `name` with its length bounds."""
-  def add(fn: SampleFn) -> SampleFn:
+             check: Optional[CheckFn] = None) -> Callable[[KernelFn], KernelFn]:
+  """Decorator adding a kernel to `GENERATORS` under `name` with its length bounds."""
+  def add(fn: KernelFn) -> KernelFn:
     if name in GENERATORS:
       raise ValueError(f"Synthetic task {name!r} is already registered.")
     GENERATORS[name] = TaskGenerator(fn, max_body_len, max_target_len, check)
@@ -85,121 +80,10 @@ def example_rng(task: str, split: str, seed: int, index: int) -> np.random.Gener
       [stable_hash(task), stable_hash(split), int(seed), int(index)])
 
 
-class Elements:
-  """Row / position bookkeeping of a ragged layout with the given row lengths."""
-
-  def __init__(self, lengths: np.ndarray):
-    self.lengths = np.asarray(lengths, np.int64)
-    self.offsets = offsets(self.lengths)
-    self.seg = segment_ids(self.lengths)
-    self.pos = positions(self.lengths, self.offsets)
-
-  @property
-  def start(self) -> np.ndarray:
-    """Flat index of each row's first element."""
-    return self.offsets[:-1]
-
-  @functools.cached_property
-  def pos_golden(self) -> np.ndarray:
-    """The draw counters of `pos` (see counter_rng.golden_steps), shared by streams."""
-    return counter_rng.golden_steps(self.pos)
-
-  @functools.cached_property
-  def row_start(self) -> np.ndarray:
-    """Flat index of the first element of every element's row."""
-    return self.start[self.seg]
-
-  def row_of(self, per_row: np.ndarray) -> np.ndarray:
-    """A per-row value broadcast to every element."""
-    return per_row[self.seg]
-
-  def draw_ints(self, draws: Draws, stream: int, lo, hi, attempt: int = 0) -> np.ndarray:
-    """Draw `pos` of every element's row: U{lo..hi} (scalars or per element)."""
-    return draws.elem_ints(stream, self.seg, self.pos, lo, hi, attempt, self.pos_golden)
-
-
-def rand_tokens(draws: Draws, cfg: SyntheticConfig, stream: int, seg: np.ndarray,
-                pos: np.ndarray, attempt: int = 0,
-                pos_golden: "np.ndarray | None" = None) -> np.ndarray:
-  """Uniform draws from the token pool [pool_low, pool_high] (int32), elementwise."""
-  return draws.elem_ints(stream, seg, pos, cfg.pool_low, cfg.pool_high, attempt,
-                         pos_golden).astype(np.int32)
-
-
-def elem_tokens(draws: Draws, cfg: SyntheticConfig, stream: int, el: "Elements",
-                attempt: int = 0) -> np.ndarray:
-  """Draw `pos` of the token stream for every element of `el`."""
-  return rand_tokens(draws, cfg, stream, el.seg, el.pos, attempt, el.pos_golden)
-
-
-def partition_bins(draws: Draws, stream: int, n: np.ndarray, k: np.ndarray) -> Elements:
-  """partition_no_zeros(n, k) in element form: the n elements of each row get bins,
-  the first k the bins 0..k-1 (every part non-empty) and the other n - k a U{0..k-1}
-  each (draw j of `stream` for element j), so the part sizes are multinomial(n - k,
-  uniform over k) + 1. Returns the Elements of n with `.bin` set."""
-  el = Elements(n)
-  kk = el.row_of(np.asarray(k, np.int64))
-  balls = el.draw_ints(draws, stream, 0, np.maximum(kk, 1) - 1)
-  el.bin = np.where(el.pos < kk, el.pos, balls)
-  return el
-
-
-def partition_no_zeros(draws: Draws, stream: int, n: np.ndarray,
-                       k: np.ndarray) -> Ragged:
-  """Part sizes of `partition_bins` per row (k positive parts summing to n)."""
-  n, k = np.asarray(n, np.int64), np.asarray(k, np.int64)
-  if np.any(k < 1) or np.any(k > n):
-    raise ValueError(f"partition_no_zeros needs 1 <= k <= n, got n={n}, k={k}")
-  el = partition_bins(draws, stream, n, k)
-  koffs = offsets(k)
-  sizes = np.bincount(koffs[el.seg] + el.bin, minlength=int(koffs[-1]))
-  return Ragged(sizes.astype(np.int64), k)
-
-
-# Bit layout of shuffle keys: [row: SEG_BITS][random: 41][position: POS_BITS] <= 63.
-POS_BITS = 11  # config.MAX_LEN_LIMIT = 2^11 - 1
-SEG_BITS = 11  # BLOCK <= 2^11
-RAND_BITS = 41
-
-
-def shuffle_order(draws: Draws, stream: int, el: Elements) -> np.ndarray:
-  """A uniformly random permutation within every row: flat indices `perm` such that
-  `x[perm]` is x shuffled row by row. Sorts (row, 41 random bits, position) packed in
-  an int64 of fixed layout; random keys of one row tie with probability < 1e-8, and
-  ties keep position order."""
-  if not len(el.seg):
-    return np.zeros(0, np.int64)
-  if int(el.seg[-1]) >> SEG_BITS or int(el.lengths.max()) > (1 << POS_BITS):
-    raise ValueError(f"shuffle_order: at most {1 << SEG_BITS} rows of <= "
-                     f"{1 << POS_BITS} elements")
-  key = draws.words(stream, el.seg, el.pos, pos_golden=el.pos_golden)
-  key >>= np.uint64(64 - RAND_BITS)
-  key <<= np.uint64(POS_BITS)
-  key = key.view(np.int64)
-  key |= el.pos
-  key |= el.seg << (RAND_BITS + POS_BITS)
-  key.sort()
-  key &= (1 << POS_BITS) - 1
-  key += el.row_start
-  return key
-
-
-def number_tokens(cfg: SyntheticConfig, n: "int | np.ndarray") -> "np.ndarray | Ragged":
-  """Decimal digits, one token per digit, digit d -> pool_low + d (`137 -> [d1 d3 d7]`).
-
-  An int gives one int32 array; an array of ints gives a Ragged of their digits."""
-  if np.ndim(n) == 0:
-    return np.asarray([cfg.pool_low + int(c) for c in str(int(n))], np.int32)
-  n = np.asarray(n, np.int64)
-  ndig = np.ones(len(n), np.int64)
-  p = 10
-  while np.any(n >= p):
-    ndig += n >= p
-    p *= 10
-  el = Elements(ndig)
-  power = 10 ** (el.row_of(ndig) - 1 - el.pos)
-  digits = (el.row_of(n) // power) % 10
-  return Ragged((digits + cfg.pool_low).astype(np.int32), ndig)
+def number_tokens(cfg: SyntheticConfig, n: int) -> np.ndarray:
+  """Decimal digits, one token per digit, digit d -> pool_low + d (`137 -> [d1 d3 d7]`);
+  the rule the kernels apply with `kernels.write_number`."""
+  return np.asarray([cfg.pool_low + int(c) for c in str(int(n))], np.int32)
 
 
 # Answer words. The reference code writes numbers and yes/no with SentencePiece pieces;
@@ -246,24 +130,26 @@ def _checked(task: str, cfg: SyntheticConfig) -> TaskGenerator:
   return gen
 
 
-def _block(task: str, gen: TaskGenerator, cfg: SyntheticConfig, keys: np.ndarray) -> Batch:
-  body, target = gen.sample(Draws(keys), cfg)
-  empty = target.lengths == 0
-  if empty.any():  # [empty_target] in place of an empty result
-    target = concat_rows([target, Ragged(np.full(int(empty.sum()), cfg.empty_target,
-                                                 np.int32), empty.astype(np.int64))])
-  if len(keys) and (body.lengths.min() < cfg.min_len
-                    or body.lengths.max() > gen.max_body_len(cfg)
-                    or target.lengths.max() > gen.max_target_len(cfg)):
-    raise AssertionError(  # a generator bug: max_lengths would be wrong
-        f"{task}: body/target lengths {body.lengths.min()}..{body.lengths.max()} / "
-        f"{target.lengths.max()} violate the length range [{cfg.min_len}, "
-        f"{gen.max_body_len(cfg)}] / the declared maximum target length "
-        f"{gen.max_target_len(cfg)}")
-  header = const_rows(cfg.name_prefix(task) + (cfg.task_divider,), len(keys))
-  inputs = concat_rows([header, body])
-  return Batch(inputs.values, inputs.lengths, target.values.astype(np.int32),
-               target.lengths)
+def _run(task: str, gen: TaskGenerator, cfg: SyntheticConfig, keys: np.ndarray) -> Batch:
+  """One kernel call writes every example; the output arrays are sized for the longest
+  possible examples (pages never written are never touched) and returned as views."""
+  n = len(keys)
+  header = np.asarray(cfg.name_prefix(task) + (cfg.task_divider,), np.int32)
+  max_body, max_target = gen.max_body_len(cfg), gen.max_target_len(cfg)
+  out = kernels.Out(inputs=np.empty((n + 1) * (len(header) + max_body), np.int32),
+                    input_offsets=np.zeros(n + 1, np.int64),
+                    targets=np.empty((n + 1) * max_target, np.int32),
+                    target_offsets=np.zeros(n + 1, np.int64), header=header,
+                    limits=np.asarray([max_body, max_target], np.int64))
+  if n:
+    gen.kernel(keys, kernels.params(cfg), out)
+  input_lengths = np.diff(out.input_offsets)
+  if n and input_lengths.min() - len(header) < cfg.min_len:
+    raise AssertionError(  # a generator bug: the spec's length range is violated
+        f"{task}: a body of {input_lengths.min() - len(header)} tokens is shorter than "
+        f"min_len={cfg.min_len}")
+  return Batch(out.inputs[:out.input_offsets[-1]], input_lengths,
+               out.targets[:out.target_offsets[-1]], np.diff(out.target_offsets))
 
 
 def generate_batch(task: str, cfg: SyntheticConfig, split: str, seed: int,
@@ -278,11 +164,7 @@ def generate_batch(task: str, cfg: SyntheticConfig, split: str, seed: int,
   each task's `check`) or an index is not a non-negative int.
   """
   gen = _checked(task, cfg)
-  malloc_tuning.tune()
-  keys = counter_rng.example_keys(task, split, seed, indices)
-  blocks = [_block(task, gen, cfg, keys[s:s + BLOCK])
-            for s in range(0, max(len(keys), 1), BLOCK)]
-  return blocks[0] if len(blocks) == 1 else Batch.concatenate(blocks)
+  return _run(task, gen, cfg, counter_rng.example_keys(task, split, seed, indices))
 
 
 def generate(task: str, cfg: SyntheticConfig, split: str, seed: int,

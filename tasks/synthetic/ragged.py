@@ -1,15 +1,15 @@
-"""Ragged int arrays for the vectorized generators: flat values + per-row lengths.
+"""Ragged batches of examples: flat int32 values + per-example lengths.
 
-A batch of variable-length sequences is `Ragged(values, lengths)`: row b is
-`values[offsets[b]:offsets[b + 1]]`. The helpers below are the few segmented
-operations the samplers need (concatenate rows, first occurrences, gathers), each a
-handful of whole-array numpy calls, so the cost per token is nanoseconds.
+A batch of variable-length sequences is stored as values + lengths: row b is
+`values[offsets[b]:offsets[b + 1]]`, which is what the generators write and the
+fixed-split files store. `Batch` pairs inputs and targets; the helpers are the few
+offset computations it and `tasks/fixed_splits.py` need.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterator, NamedTuple, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -19,11 +19,6 @@ def offsets(lengths: np.ndarray) -> np.ndarray:
   out = np.zeros(len(lengths) + 1, np.int64)
   np.cumsum(lengths, out=out[1:])
   return out
-
-
-def segment_ids(lengths: np.ndarray) -> np.ndarray:
-  """The row of every element."""
-  return np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
 
 
 def positions(lengths: np.ndarray, offs: "np.ndarray | None" = None) -> np.ndarray:
@@ -37,82 +32,6 @@ def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
   offs = offsets(lengths)
   return np.arange(offs[-1], dtype=np.int64) + np.repeat(
       np.asarray(starts, np.int64) - offs[:-1], lengths)
-
-
-class Ragged(NamedTuple):
-  """Row b = values[offsets[b]:offsets[b+1]]."""
-
-  values: np.ndarray
-  lengths: np.ndarray
-
-
-def const_rows(ids: Sequence[int], num_rows: int) -> Ragged:
-  """The same row `ids` repeated num_rows times."""
-  ids = np.asarray(ids, np.int32)
-  return Ragged(np.tile(ids, num_rows), np.full(num_rows, len(ids), np.int64))
-
-
-def concat_rows(parts: Sequence[Ragged]) -> Ragged:
-  """Row-wise concatenation: row b = parts[0] row b + parts[1] row b + ..."""
-  lengths = np.zeros(len(parts[0].lengths), np.int64)
-  for p in parts:
-    lengths += p.lengths
-  out_offs = offsets(lengths)
-  values = np.empty(out_offs[-1], np.int32)
-  before = out_offs[:-1].copy()  # where each row's next part starts
-  for p in parts:
-    values[ranges(before, p.lengths)] = p.values
-    before += p.lengths
-  return Ragged(values, lengths)
-
-
-def merge_rows(num_rows: int, pieces: Sequence[tuple[np.ndarray, Ragged]]) -> Ragged:
-  """One Ragged of num_rows rows from pieces (rows, r): row rows[i] = row i of r."""
-  lengths = np.zeros(num_rows, np.int64)
-  for rows, r in pieces:
-    lengths[rows] = r.lengths
-  offs = offsets(lengths)
-  values = np.empty(offs[-1], np.int32)
-  for rows, r in pieces:
-    values[ranges(offs[rows], r.lengths)] = r.values
-  return Ragged(values, lengths)
-
-
-def first_occurrence(seg: np.ndarray, ids: np.ndarray) -> np.ndarray:
-  """Mask of the elements whose id does not occur earlier in their row.
-
-  seg: row of each element (non-decreasing; a row's elements in row order), ids:
-  non-negative ints. One sort of (row, id, flat index) packed into an int64.
-  """
-  n = len(ids)
-  mask = np.zeros(n, bool)
-  if not n:
-    return mask
-  idx_bits = max(1, (n - 1).bit_length())
-  id_bits = max(1, int(ids.max()).bit_length())
-  if idx_bits + id_bits + max(1, int(seg[-1]).bit_length()) > 63:
-    raise ValueError("first_occurrence: rows x ids x elements do not fit in 63 bits")
-  key = seg << id_bits
-  key |= ids
-  key <<= idx_bits
-  key |= np.arange(n, dtype=np.int64)
-  key.sort()
-  group = key >> idx_bits
-  start = np.empty(n, bool)
-  start[0] = True
-  np.not_equal(group[1:], group[:-1], out=start[1:])
-  mask[key[start] & ((1 << idx_bits) - 1)] = True
-  return mask
-
-
-def first_occurrence_small(seg: np.ndarray, ids: np.ndarray, pos: np.ndarray,
-                           id_start: np.ndarray, num_ids: int) -> np.ndarray:
-  """`first_occurrence` for small ids: row b's ids lie in [0, n_b) and its table slots
-  are id_start[b] + id (num_ids slots in all). No sort: a minimum per slot."""
-  slot = id_start[seg] + ids
-  first = np.full(num_ids, np.iinfo(np.int64).max, np.int64)
-  np.minimum.at(first, slot, pos)
-  return first[slot] == pos
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,173 +1,218 @@
 """The unary synthetic tasks: the body is one sequence, the target a function of it.
 
-Registered on import of `tasks.synthetic.generators`. Below, lo / hi are cfg.min_len /
-cfg.max_len (PAPER: 10 / 220, TINY: 10 / 64); every body length lies in [lo, hi].
-Samplers follow the project spec (synthetic_tasks.md) and draw a whole batch at once
-(`Draws`: counter-based draws named by stream and position); the name prefix and
-divider are added by `generators.generate_batch`.
+Registered on import of `tasks.synthetic.generators`. Below, lo / hi are p.min_len /
+p.max_len (PAPER: 10 / 220, TINY: 10 / 64); every body length lies in [lo, hi].
+Samplers follow the project spec (synthetic_tasks.md). Each is a compiled kernel over a
+batch (`tasks/synthetic/kernels.py`): example e's draws come from its key keys[e],
+named by stream and position; the header (name prefix, divider) and the empty-target
+placeholder are written by `kernels.begin` / `kernels.end`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from tasks.synthetic.config import SyntheticConfig
-from tasks.synthetic.counter_rng import Draws
-from tasks.synthetic.generators import (Elements, elem_tokens, number_tokens,
-                                        partition_bins, rand_tokens, register,
-                                        require_answer_ids, shuffle_order)
-from tasks.synthetic.ragged import Ragged, first_occurrence, first_occurrence_small, ranges
+from tasks.synthetic.generators import register, require_answer_ids
+from tasks.synthetic.kernels import (begin, draw_int, draw_token, end, helper, kernel,
+                                     partition_bins, shuffle, stream_key, write_number)
 
 # Draw streams (names of independent random sequences within one example).
 S_LEN, S_TOK, S_K, S_BIN, S_SHUF, S_WORDS, S_NONDIV = range(1, 8)
 
 
-def _random_seq(d: Draws, cfg: SyntheticConfig) -> tuple[Ragged, Elements]:
-  """seq = rand_tokens(L), L ~ U{lo..hi}."""
-  el = Elements(d.ints(S_LEN, cfg.min_len, cfg.max_len))
-  return Ragged(elem_tokens(d, cfg, S_TOK, el), el.lengths), el
+@helper
+def random_seq(key, p, buf, at):
+  """seq = rand_tokens(L), L ~ U{lo..hi}, written at buf[at:]; returns L."""
+  n = draw_int(stream_key(key, S_LEN), 0, p.min_len, p.max_len)
+  sub = stream_key(key, S_TOK)
+  for j in range(n):
+    buf[at + j] = draw_token(sub, j, p)
+  return n
 
 
-def _runs(d: Draws, cfg: SyntheticConfig, shuffle: bool):
-  """L ~ U{lo..hi}; k ~ U{1..L}; k tokens drawn with replacement, each repeated by its
-  part of partition_no_zeros(L, k); the whole list shuffled if `shuffle`.
-
-  Element form: element j of the L gets bin j (j < k) or a U{0..k-1} (j >= k), and
-  bin b's token is draw b of the token stream, so the bins' sizes are the partition.
-  Unshuffled, elements are listed by bin (the runs); shuffled, in uniformly random
-  order. Returns (seq, Elements of seq, bin of each element, Elements of the bins,
-  token of each bin)."""
-  length = d.ints(S_LEN, cfg.min_len, cfg.max_len)
-  k = d.ints(S_K, 1, length)
-  el = partition_bins(d, S_BIN, length, k)
-  if shuffle:
-    bins = el.bin[shuffle_order(d, S_SHUF, el)]
-  else:  # sorted by bin within each row: key (row, bin) fits easily in int64
-    bins = np.sort((el.seg << 32) | el.bin) & 0xFFFFFFFF
-  kel = Elements(k)
-  bin_tokens = elem_tokens(d, cfg, S_TOK, kel)
-  seq = bin_tokens[el.row_of(kel.start) + bins]
-  return Ragged(seq, length), el, bins, kel, bin_tokens
-
-
-def _same(seq: Ragged) -> Ragged:
-  return Ragged(seq.values.copy(), seq.lengths)
+@helper
+def runs(key, p, bins, tok):
+  """L ~ U{lo..hi}; k ~ U{1..L}; bins[0:L] = `partition_bins(L, k)`; tok[0:k] = k pool
+  tokens drawn with replacement (bin b's token). Returns (L, k). Element j of the
+  sequence is tok[bins[j]]: listed as drawn that is a shuffle-free assignment, and
+  `set` shuffles `bins`, `deduplicate` lists the bins in order (the runs)."""
+  n = draw_int(stream_key(key, S_LEN), 0, p.min_len, p.max_len)
+  k = draw_int(stream_key(key, S_K), 0, 1, n)
+  partition_bins(bins, n, k, stream_key(key, S_BIN))
+  sub = stream_key(key, S_TOK)
+  for b in range(k):
+    tok[b] = draw_token(sub, b, p)
+  return n, k
 
 
 @register("identity")
-def identity(d: Draws, cfg: SyntheticConfig):
+@kernel
+def identity(keys, p, out):
   """seq = rand_tokens(L); target = seq."""
-  seq, _ = _random_seq(d, cfg)
-  return seq, _same(seq)
+  for e in range(len(keys)):
+    at, t0 = begin(out, e)
+    n = random_seq(keys[e], p, out.inputs, at)
+    out.targets[t0:t0 + n] = out.inputs[at:at + n]
+    end(out, e, n, n, p.empty_target)
 
 
 @register("set")
-def set_(d: Draws, cfg: SyntheticConfig):
-  """k tokens (with replacement) repeated by a positive partition of L, shuffled;
-  target = the unique tokens in order of first occurrence (`aabbbcbbbb -> abc`)."""
-  seq, el, bins, kel, _ = _runs(d, cfg, shuffle=True)
-  # The first element of each bin (a table minimum; no sort), then the first
-  # occurrence of each token among those (bins may share a token).
-  cand = np.flatnonzero(first_occurrence_small(el.seg, bins, el.pos, kel.start,
-                                               len(kel.seg)))
-  cseg = el.seg[cand]
-  ctok = seq.values[cand]
-  keep = first_occurrence(cseg, ctok)
-  return seq, Ragged(ctok[keep], np.bincount(cseg[keep], minlength=len(d)))
+@kernel
+def set_(keys, p, out):
+  """k tokens (with replacement) repeated by a positive partition of L, uniformly
+  shuffled (Fisher-Yates); target = the unique tokens in order of first occurrence
+  (`aabbbcbbbb -> abc`)."""
+  bins = np.empty(p.max_len, np.int64)
+  tok = np.empty(p.max_len, np.int32)
+  seen = np.zeros(p.pool_low + p.pool_size, np.int64)  # = e + 1 once seen in example e
+  for e in range(len(keys)):
+    key = keys[e]
+    at, t0 = begin(out, e)
+    n, _ = runs(key, p, bins, tok)
+    shuffle(bins, 0, n, stream_key(key, S_SHUF))
+    m = 0
+    for j in range(n):
+      t = tok[bins[j]]
+      out.inputs[at + j] = t
+      if seen[t] != e + 1:
+        seen[t] = e + 1
+        out.targets[t0 + m] = t
+        m += 1
+    end(out, e, n, m, p.empty_target)
 
 
 @register("reverse")
-def reverse(d: Draws, cfg: SyntheticConfig):
+@kernel
+def reverse(keys, p, out):
   """seq = rand_tokens(L); target = seq reversed."""
-  seq, el = _random_seq(d, cfg)
-  back = el.start[el.seg] + el.row_of(el.lengths) - 1 - el.pos
-  return seq, Ragged(seq.values[back], seq.lengths)
+  for e in range(len(keys)):
+    at, t0 = begin(out, e)
+    n = random_seq(keys[e], p, out.inputs, at)
+    for j in range(n):
+      out.targets[t0 + j] = out.inputs[at + n - 1 - j]
+    end(out, e, n, n, p.empty_target)
 
 
 @register("deduplicate")
-def deduplicate(d: Draws, cfg: SyntheticConfig):
-  """Sampled as `set` but NOT shuffled (runs of repeated tokens); target = every run of
-  equal adjacent tokens collapsed to one token (`aabbbcbbbb -> abcb`). Two adjacent
-  runs may draw the same token; they then form one run and collapse together."""
-  seq, el, _, _, _ = _runs(d, cfg, shuffle=False)
-  v = seq.values
-  keep = np.ones(len(v), bool)
-  keep[1:] = v[1:] != v[:-1]
-  keep[el.start] = True
-  return seq, Ragged(v[keep], np.bincount(el.seg[keep], minlength=len(d)))
+@kernel
+def deduplicate(keys, p, out):
+  """Sampled as `set` but NOT shuffled: bin 0's token repeated by its size, then bin
+  1's, ... (runs of repeated tokens); target = every run of equal adjacent tokens
+  collapsed to one token (`aabbbcbbbb -> abcb`). Two adjacent runs may draw the same
+  token; they then form one run and collapse together."""
+  bins = np.empty(p.max_len, np.int64)
+  tok = np.empty(p.max_len, np.int32)
+  sizes = np.empty(p.max_len, np.int64)
+  for e in range(len(keys)):
+    at, t0 = begin(out, e)
+    n, k = runs(keys[e], p, bins, tok)
+    sizes[:k] = 0
+    for j in range(n):
+      sizes[bins[j]] += 1
+    j = 0
+    m = 0
+    for b in range(k):
+      t = tok[b]
+      if m == 0 or out.targets[t0 + m - 1] != t:
+        out.targets[t0 + m] = t
+        m += 1
+      for _ in range(sizes[b]):
+        out.inputs[at + j] = t
+        j += 1
+    end(out, e, n, m, p.empty_target)
 
 
 @register("duplicate", max_target_len=lambda cfg: 2 * cfg.max_len)
-def duplicate(d: Draws, cfg: SyntheticConfig):
+@kernel
+def duplicate(keys, p, out):
   """seq = rand_tokens(L); target = every token written twice (`abc -> aabbcc`), so up
   to 2 * hi tokens."""
-  seq, _ = _random_seq(d, cfg)
-  return seq, Ragged(np.repeat(seq.values, 2), 2 * seq.lengths)
+  for e in range(len(keys)):
+    at, t0 = begin(out, e)
+    n = random_seq(keys[e], p, out.inputs, at)
+    for j in range(n):
+      out.targets[t0 + 2 * j] = out.inputs[at + j]
+      out.targets[t0 + 2 * j + 1] = out.inputs[at + j]
+    end(out, e, n, 2 * n, p.empty_target)
 
 
 @register("first_token", max_target_len=lambda cfg: 1)
-def first_token(d: Draws, cfg: SyntheticConfig):
+@kernel
+def first_token(keys, p, out):
   """seq = rand_tokens(L); target = [seq[0]]."""
-  seq, el = _random_seq(d, cfg)
-  return seq, Ragged(seq.values[el.start], np.ones(len(d), np.int64))
+  for e in range(len(keys)):
+    at, t0 = begin(out, e)
+    n = random_seq(keys[e], p, out.inputs, at)
+    out.targets[t0] = out.inputs[at]
+    end(out, e, n, 1, p.empty_target)
 
 
 @register("last_token", max_target_len=lambda cfg: 1)
-def last_token(d: Draws, cfg: SyntheticConfig):
+@kernel
+def last_token(keys, p, out):
   """seq = rand_tokens(L); target = [seq[-1]]."""
-  seq, el = _random_seq(d, cfg)
-  return seq, Ragged(seq.values[el.offsets[1:] - 1], np.ones(len(d), np.int64))
+  for e in range(len(keys)):
+    at, t0 = begin(out, e)
+    n = random_seq(keys[e], p, out.inputs, at)
+    out.targets[t0] = out.inputs[at + n - 1]
+    end(out, e, n, 1, p.empty_target)
 
 
 @register("length", max_target_len=lambda cfg: len(str(cfg.max_len)),
           check=require_answer_ids)
-def length(d: Draws, cfg: SyntheticConfig):
+@kernel
+def length(keys, p, out):
   """seq = rand_tokens(L); target = the decimal digits of L, one token per digit, digit
-  d being pool id pool_low + d (`generators.number_tokens`; PAPER: 0 -> 2 .. 9 -> 11).
+  d being pool id pool_low + d (`kernels.write_number`; PAPER: 0 -> 2 .. 9 -> 11).
   The reference used SentencePiece pieces of str(L); any fixed mapping is allowed."""
-  seq, _ = _random_seq(d, cfg)
-  return seq, number_tokens(cfg, seq.lengths)
+  for e in range(len(keys)):
+    at, t0 = begin(out, e)
+    n = random_seq(keys[e], p, out.inputs, at)
+    end(out, e, n, write_number(out.targets, t0, n, p.pool_low), p.empty_target)
 
 
-def max_words(cfg: SyntheticConfig) -> int:
+def max_words(cfg) -> int:
   """Most words of `longest_word`: max(1, hi // 2) (PAPER 110, TINY 32), so that w
   one-token words and w - 1 dividers fit in hi."""
   return max(1, cfg.max_len // 2)
 
 
 @register("longest_word")
-def longest_word(d: Draws, cfg: SyntheticConfig):
-  """Words of random tokens separated by cfg.word_divider; target = the FIRST longest
+@kernel
+def longest_word(keys, p, out):
+  """Words of random tokens separated by p.word_divider; target = the FIRST longest
   word (ties go to the earliest word).
 
   Sampler (the reference's formulas, which give the spec's numbers for PAPER):
-  w ~ U{1..max_words(cfg)} words (max(1, hi // 2): PAPER 110, TINY 32); non-divider
-  count n ~ U{max(lo - (w-1), w) .. hi - (w-1)}; word lengths = partition_no_zeros(n,
-  w). Body length n + w - 1 lies in [lo, hi].
+  w ~ U{1..max_words} words (max(1, hi // 2): PAPER 110, TINY 32); non-divider count
+  n ~ U{max(lo - (w-1), w) .. hi - (w-1)}; word lengths = the bin sizes of
+  `partition_bins(n, w)`; the j-th non-divider token is draw j of the token stream.
+  Body length n + w - 1 lies in [lo, hi].
   """
-  lo, hi = cfg.min_len, cfg.max_len
-  w = d.ints(S_WORDS, 1, max_words(cfg))
-  n = d.ints(S_NONDIV, np.maximum(lo - (w - 1), w), hi - (w - 1))
-  el = partition_bins(d, S_BIN, n, w)  # element j of a row: a token of word el.bin[j]
-  woffs = np.zeros(len(w) + 1, np.int64)
-  np.cumsum(w, out=woffs[1:])
-  sizes = np.bincount(woffs[el.seg] + el.bin, minlength=int(woffs[-1]))
-  wseg = np.repeat(np.arange(len(w)), w)
-  wpos = np.arange(len(sizes)) - woffs[wseg]
-  # Words in order: tokens sorted by (row, word); token t of word j sits at body
-  # position (tokens of words < j) + t + j (the j dividers before it).
-  body_len = n + w - 1
-  bstart = np.zeros(len(w) + 1, np.int64)
-  np.cumsum(body_len, out=bstart[1:])
-  word_start_tok = np.zeros(len(sizes) + 1, np.int64)  # flat token index of each word
-  np.cumsum(sizes, out=word_start_tok[1:])
-  tok_word = np.repeat(np.arange(len(sizes)), sizes)  # flat word of each token, in order
-  tok_in_row = np.arange(len(tok_word)) - el.start[wseg[tok_word]]
-  body = np.full(int(bstart[-1]), cfg.word_divider, np.int32)
-  tokens = rand_tokens(d, cfg, S_TOK, wseg[tok_word], tok_in_row)
-  body[bstart[wseg[tok_word]] + tok_in_row + wpos[tok_word]] = tokens
-  # First longest word: the max of size * 2^20 - word position, per row.
-  score = sizes * (1 << 20) - wpos
-  best = np.maximum.reduceat(score, woffs[:-1])
-  best_word = woffs[:-1] + ((1 << 20) - best % (1 << 20)) % (1 << 20)
-  target = tokens[ranges(word_start_tok[best_word], sizes[best_word])]
-  return Ragged(body, body_len), Ragged(target, sizes[best_word])
+  lo, hi = p.min_len, p.max_len
+  bins = np.empty(hi, np.int64)
+  sizes = np.empty(hi, np.int64)
+  for e in range(len(keys)):
+    key = keys[e]
+    at, t0 = begin(out, e)
+    w = draw_int(stream_key(key, S_WORDS), 0, 1, max(1, hi // 2))
+    n = draw_int(stream_key(key, S_NONDIV), 0, max(lo - (w - 1), w), hi - (w - 1))
+    partition_bins(bins, n, w, stream_key(key, S_BIN))
+    sizes[:w] = 0
+    for j in range(n):
+      sizes[bins[j]] += 1
+    sub = stream_key(key, S_TOK)
+    pos = 0  # body position
+    j = 0  # token count
+    best, best_start = -1, 0
+    for word in range(w):
+      if word:
+        out.inputs[at + pos] = p.word_divider
+        pos += 1
+      if sizes[word] > best:  # strictly longer: ties keep the first
+        best, best_start = sizes[word], pos
+      for _ in range(sizes[word]):
+        out.inputs[at + pos] = draw_token(sub, j, p)
+        pos += 1
+        j += 1
+    out.targets[t0:t0 + best] = out.inputs[at + best_start:at + best_start + best]
+    end(out, e, pos, best, p.empty_target)
