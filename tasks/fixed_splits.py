@@ -60,10 +60,10 @@ Decisions:
   one's valid directory and discards its own. Files are not fsync'ed: a power loss
   may leave a renamed but damaged directory, which the reuse check then rebuilds.
 - Speed: the paper-size Set split (1.01M generated until 1M + 10k unique, 372 MB)
-  built in 22-40 s on one core of a shared, heavily loaded 2-core box (generation ~70%
-  of it; the reuse check ~1 s); `python benchmarks/generate.py` prints the figure
-  (the goal is < 30 s on a quiet core). `num_workers > 1` generates chunks in spawned (not forked: TensorFlow
-  threads) worker processes, each importing `tasks`, so a script that builds with
+  builds in about 8 s on one quiet core (generation and dedup ~55% of it; the reuse
+  check ~0.4 s); `python benchmarks/generate.py` prints the figure (the goal is < 30 s).
+  `num_workers > 1` generates chunks in spawned (not forked: TensorFlow threads) worker
+  processes, each importing `tasks`, so a script that builds with
   workers needs the usual `if __name__ == "__main__":` guard; it helps the per-example
   generators (LIME), whose default is the usable cores for >= 100k examples. Results
   come back in order and records are serialized deterministically, so the files are
@@ -98,8 +98,8 @@ import tensorflow as tf
 from tensorflow.core.example import example_pb2
 
 from tasks import registry
-from tasks.synthetic import counter_rng, generators, lime
-from tasks.synthetic.ragged import Batch, offsets, positions
+from tasks.synthetic import generators, kernels, lime
+from tasks.synthetic.ragged import Batch
 
 log = logging.getLogger("synthpre_jax.fixed_splits")
 
@@ -503,17 +503,7 @@ _K_LENGTH = np.uint64(0x8CB92BA72F3D8DD7)
 def input_hashes(batch: Batch) -> np.ndarray:
   """A 64-bit hash of every example's inputs (dedup candidates; compared exactly after):
   mix64 of the row's length and of the wrapping sum of mix64(id * K + position step)."""
-  lengths = batch.input_lengths
-  offs = offsets(lengths)
-  z = batch.inputs.astype(np.uint64)
-  z *= _K_TOKEN
-  z += counter_rng.golden_steps(positions(lengths, offs))
-  counter_rng.mix64(z)
-  csum = np.zeros(len(z) + 1, np.uint64)
-  np.cumsum(z, out=csum[1:])
-  h = csum[offs[1:]] - csum[offs[:-1]]
-  h ^= counter_rng.mix64(lengths.astype(np.uint64) * _K_LENGTH + _K_TOKEN)
-  return counter_rng.mix64(h)
+  return kernels.row_hashes(batch.inputs, batch.input_offsets, _K_TOKEN, _K_LENGTH)
 
 
 class _Dedup:
@@ -553,18 +543,19 @@ class _Dedup:
 
 def _write_split(tmp: pathlib.Path, split: str, data: Batch, index: np.ndarray,
                  num_files: int, dtype: str) -> list[dict]:
-  """Writes `split` (kept examples j = 0.. in order) round robin into num_files files
-  of RECORD_EXAMPLES-example records; returns the manifest's file entries."""
+  """Writes `split`, the examples `index` of `data` (its kept examples j = 0.., in
+  order), round robin into num_files files of RECORD_EXAMPLES-example records; returns
+  the manifest's file entries."""
   entries = []
   for f in range(num_files):
     name = f"{split}.tfrecord-{f:05d}-of-{num_files:05d}"
-    rows = np.arange(f, len(data), num_files)
-    mine, mine_index = data.take(rows), index[rows]  # one gather per file
+    mine_index = index[f::num_files]
+    mine = data.take(mine_index)  # one gather per file
     with tf.io.TFRecordWriter(str(tmp / name)) as writer:
-      for s in range(0, len(rows), RECORD_EXAMPLES):
-        e = min(s + RECORD_EXAMPLES, len(rows))
+      for s in range(0, len(mine_index), RECORD_EXAMPLES):
+        e = min(s + RECORD_EXAMPLES, len(mine_index))
         writer.write(_serialize_block(mine_index[s:e], mine.slice(s, e), dtype))
-    entries.append({"name": name, "num_examples": len(rows),
+    entries.append({"name": name, "num_examples": len(mine_index),
                     "bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)})
   return entries
 
@@ -575,8 +566,8 @@ def _write_splits(tmp: pathlib.Path, params: Mapping[str, Any], fn, batch: bool,
   wanted = {"train": params["num_train"], "validation": params["num_validation"]}
   needed = wanted["train"] + wanted["validation"]
   dedup = _Dedup(CHUNK)
-  kept_parts: list[Batch] = []
-  kept_index: list[np.ndarray] = []
+  parts: list[Batch] = []  # every chunk generated, cut after the last example needed
+  kept_index: list[np.ndarray] = []  # = rows of the concatenated parts
   generated = kept = 0
   start = time.time()
   next_log = PROGRESS_EVERY
@@ -591,8 +582,8 @@ def _write_splits(tmp: pathlib.Path, params: Mapping[str, Any], fn, batch: bool,
       else:
         generated = first + len(chunk)
       kept += len(rows)
-      kept_parts.append(chunk.take(rows))
       kept_index.append(first + rows)
+      parts.append(chunk.slice(0, generated - first))
       if generated >= next_log:
         log.info("%s: %d/%d generated, %d kept, %.0f examples/s", label, generated,
                  params["num_generated"], kept, generated / max(time.time() - start, 1e-9))
@@ -611,7 +602,7 @@ def _write_splits(tmp: pathlib.Path, params: Mapping[str, Any], fn, batch: bool,
         f"or lower the split sizes.")
   generate_seconds = time.time() - start
   dedup.chunks.clear()
-  data = Batch.concatenate(kept_parts)
+  data = Batch.concatenate(parts)  # example i of the stream = row i; gathered per file
   index = np.concatenate(kept_index)
   if data.inputs.size and token_dtype(cfg) == "uint16" and max(
       int(data.inputs.max()), int(data.targets.max() if data.targets.size else 0)) >= 1 << 16:
@@ -619,8 +610,8 @@ def _write_splits(tmp: pathlib.Path, params: Mapping[str, Any], fn, batch: bool,
   splits, at = {}, 0
   for s in SPLITS:
     splits[s] = {"num_examples": wanted[s], "files": _write_split(
-        tmp, s, data.slice(at, at + wanted[s]), index[at:at + wanted[s]],
-        params["num_files"], params["token_dtype"])}
+        tmp, s, data, index[at:at + wanted[s]], params["num_files"],
+        params["token_dtype"])}
     at += wanted[s]
   seconds = time.time() - start
   return {"num_examples_generated": generated, "num_duplicates_dropped": dropped,

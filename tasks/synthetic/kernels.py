@@ -228,3 +228,40 @@ def end(out, e, body_len, target_len, empty_target):
     raise AssertionError("a synthetic kernel wrote more than its declared maximum length")
   out.input_offsets[e + 1] = out.input_offsets[e] + len(out.header) + body_len
   out.target_offsets[e + 1] = out.target_offsets[e] + target_len
+
+
+# ------------------------------------------------------------------ ragged rows
+
+
+@kernel
+def take_rows(values, offsets, rows):
+  """Rows `rows` (valid indices) of a ragged array (values, offsets): (values, lengths)
+  of the result, one pass (numpy needs a repeat, an arange and a gather)."""
+  lengths = np.empty(len(rows), np.int64)
+  total = 0
+  for i in range(len(rows)):
+    lengths[i] = offsets[rows[i] + 1] - offsets[rows[i]]
+    total += lengths[i]
+  out = np.empty(total, values.dtype)
+  at = 0
+  for i in range(len(rows)):
+    start = offsets[rows[i]]
+    out[at:at + lengths[i]] = values[start:start + lengths[i]]
+    at += lengths[i]
+  return out, lengths
+
+
+@kernel
+def row_hashes(values, offsets, k_token, k_length):
+  """A 64-bit hash of every row: mix64 of (the wrapping sum over the row of
+  mix64(id * k_token + (position + 1) * GOLDEN)) ^ mix64(length * k_length + k_token)."""
+  n = len(offsets) - 1
+  out = np.empty(n, np.uint64)
+  for r in range(n):
+    acc = np.uint64(0)
+    start = offsets[r]
+    for j in range(start, offsets[r + 1]):
+      acc += mix64(np.uint64(values[j]) * k_token + np.uint64(j - start + 1) * GOLDEN)
+    length = np.uint64(offsets[r + 1] - start)
+    out[r] = mix64(acc ^ mix64(length * k_length + k_token))
+  return out

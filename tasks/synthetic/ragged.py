@@ -2,8 +2,8 @@
 
 A batch of variable-length sequences is stored as values + lengths: row b is
 `values[offsets[b]:offsets[b + 1]]`, which is what the generators write and the
-fixed-split files store. `Batch` pairs inputs and targets; the helpers are the few
-offset computations it and `tasks/fixed_splits.py` need.
+fixed-split files store. `Batch` pairs inputs and targets; gathers of rows are a
+compiled kernel (`kernels.take_rows`).
 """
 from __future__ import annotations
 
@@ -13,25 +13,14 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from tasks.synthetic import kernels
+
 
 def offsets(lengths: np.ndarray) -> np.ndarray:
   """[0, l0, l0 + l1, ...] (int64, len(lengths) + 1)."""
   out = np.zeros(len(lengths) + 1, np.int64)
   np.cumsum(lengths, out=out[1:])
   return out
-
-
-def positions(lengths: np.ndarray, offs: "np.ndarray | None" = None) -> np.ndarray:
-  """The position of every element within its row."""
-  offs = offsets(lengths) if offs is None else offs
-  return np.arange(offs[-1], dtype=np.int64) - np.repeat(offs[:-1], lengths)
-
-
-def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-  """Concatenation of arange(starts[b], starts[b] + lengths[b]) over rows b."""
-  offs = offsets(lengths)
-  return np.arange(offs[-1], dtype=np.int64) + np.repeat(
-      np.asarray(starts, np.int64) - offs[:-1], lengths)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,9 +57,12 @@ class Batch:
     if len(rows) == len(self) and (len(rows) == 0 or (
         rows[0] == 0 and np.all(rows[1:] - rows[:-1] == 1))):
       return self
-    il, tl = self.input_lengths[rows], self.target_lengths[rows]
-    return Batch(self.inputs[ranges(self.input_offsets[rows], il)], il,
-                 self.targets[ranges(self.target_offsets[rows], tl)], tl)
+    if len(rows) and (rows.min() < -len(self) or rows.max() >= len(self)):
+      raise IndexError(f"rows out of range for a Batch of {len(self)} examples")
+    rows = rows % max(len(self), 1)  # negative rows count from the end, as in numpy
+    inputs, il = kernels.take_rows(self.inputs, self.input_offsets, rows)
+    targets, tl = kernels.take_rows(self.targets, self.target_offsets, rows)
+    return Batch(inputs, il, targets, tl)
 
   def slice(self, start: int, stop: int) -> "Batch":
     """Examples start..stop-1 (views, no copy)."""
