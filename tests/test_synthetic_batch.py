@@ -3,6 +3,9 @@ any batch (any order, duplicates, huge indices), the counter-based draws and the
 helpers behave, the data stream is pinned, and the on-the-fly SeqIO streams (drawn in
 blocks) give example i at index i of their residue shard."""
 import hashlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ from tasks.synthetic import counter_rng, kernels
 from tasks.synthetic import generators as gen
 from tasks.synthetic.config import PAPER, TINY
 from tasks.synthetic.ragged import Batch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _sub(key, stream, attempt=0) -> np.uint64:
@@ -145,3 +150,27 @@ def test_on_the_fly_stream_is_the_batch_generator_by_residue(monkeypatch):
             task, cfg, "validation", registry.DATA_SEED, index + num * j))
                 for j in range(12)]
       assert got == [tuple(w) for w in want]
+
+
+def test_kernel_cache_is_keyed_on_the_sources(monkeypatch, tmp_path):
+  monkeypatch.setenv(kernels.ENV_CACHE, str(tmp_path))
+  here = kernels.cache_dir()
+  assert os.path.dirname(here) == str(tmp_path) and len(os.path.basename(here)) == 16
+  monkeypatch.setattr(kernels, "KERNEL_SOURCES", kernels.KERNEL_SOURCES[:-1])
+  assert kernels.cache_dir() != here  # another source set (e.g. an edit): another dir
+
+
+def test_kernels_run_without_a_writable_cache(tmp_path):
+  # A cache root that cannot be created: the kernels compile in the process instead.
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  code = ("import sys, types; pkg = types.ModuleType('tasks'); pkg.__path__ = ['tasks']\n"
+          "sys.modules['tasks'] = pkg\n"
+          "from tasks.synthetic import generators as g, kernels, config as c\n"
+          "print(repr(kernels._CACHE_DIR), g.generate('reverse', c.TINY, 'train', 0, 5)[1]"
+          ".tolist())")
+  env = {**os.environ, kernels.ENV_CACHE: str(blocker / "cache")}
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True,
+                       capture_output=True, text=True).stdout.split(maxsplit=1)
+  assert out[0] == "''"
+  assert out[1].strip() == str(gen.generate("reverse", TINY, "train", 0, 5)[1].tolist())
