@@ -49,6 +49,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from synthpre_jax import partitioning
@@ -336,6 +337,22 @@ def make_decode_fn(model: nn.Module, *, max_decode_length: int, num_beams: int =
                                    num_beams=num_beams, alpha=alpha, eos_id=eos_id))
 
 
+def _global_array(tokens, sharding) -> jax.Array:
+  """`tokens` placed with `sharding`. A numpy batch must be the same on every process
+  (multi-process evaluation passes each process the whole batch); each process then
+  fills its own devices' part of the global array."""
+  if isinstance(tokens, jax.Array):
+    return jax.device_put(tokens, sharding)
+  return jax.make_array_from_callback(tokens.shape, sharding, lambda index: tokens[index])
+
+
+def _to_host(x: jax.Array) -> np.ndarray:
+  """The whole of a (possibly multi-process) array as numpy, on every process."""
+  if x.is_fully_addressable:
+    return np.asarray(x)
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
 def predict_batch_with_scores(config: Union[factory.ModelConfig, nn.Module], params: PyTree,
                               encoder_input_tokens, *, max_decode_length: int,
                               num_beams: int = 1, alpha: float = 0.6,
@@ -364,12 +381,12 @@ def predict_batch_with_scores(config: Union[factory.ModelConfig, nn.Module], par
   if mesh is not None:
     context = partitioning.activate(mesh)
     if tokens.shape[0] % partitioning.data_shards(mesh) == 0:
-      tokens = jax.device_put(tokens, partitioning.batch_sharding(mesh))
+      tokens = _global_array(tokens, partitioning.batch_sharding(mesh))
     else:
-      tokens = jax.device_put(tokens, partitioning.replicated(mesh))
+      tokens = _global_array(tokens, partitioning.replicated(mesh))
   with context:
     seqs, scores = fn(params, tokens)
-  seqs, scores = np.asarray(seqs), np.asarray(scores)
+  seqs, scores = _to_host(seqs), _to_host(scores)
   if return_all_beams:
     return seqs, scores
   return seqs[:, 0], scores[:, 0]

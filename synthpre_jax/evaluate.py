@@ -16,7 +16,13 @@ plus sequence accuracy on ids, and writes, next to the checkpoints:
 
 Inputs longer than TASK_FEATURE_LENGTHS['inputs'] are truncated (as in training) and
 counted; targets are scored whole; decoding stops at TASK_FEATURE_LENGTHS['targets']
-tokens. Runs in one process (multi-host evaluation is not supported yet).
+tokens.
+
+Multi-host: start one process per host with the same flags as `train`
+(`--coordinator_address=HOST:PORT --num_processes=N --process_id=I`, the JAX_* or SLURM
+variables, or `--distributed=auto`). Every process reads the whole split and the
+checkpoint's shards in the run's mesh; each decodes its devices' rows of every batch,
+the predictions are gathered, and process 0 alone writes the files.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ import time
 from typing import Any, Optional, Sequence, Union
 
 import gin
+import jax
 import numpy as np
 from etils import epath
 
 from synthpre_jax import checkpoints
 from synthpre_jax import decoding
+from synthpre_jax import distributed
 from synthpre_jax import gin_utils
 from synthpre_jax import partitioning
 from synthpre_jax import results
@@ -209,6 +217,8 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
     raise ValueError(f"Split {split!r} of {spec.task!r} has no examples.")
   preds, truncated = decode_split(spec, params, mesh, examples, num_beams=num_beams,
                                   alpha=alpha, batch_size=batch_size or spec.batch_size)
+  if jax.process_index() != 0:  # every process holds the same predictions: one writes
+    return score(task, examples, preds)[0]
   if truncated:
     log.warning("%d of %d inputs were longer than TASK_FEATURE_LENGTHS['inputs']=%d and "
                 "were truncated.", truncated, len(examples), spec.feature_lengths["inputs"])
@@ -238,14 +248,18 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   train_lib.setup_logging()
+  flags, rest = train_lib.parse_distributed_flags(sys.argv[1:] if argv is None else argv)
   args, bindings = gin_utils.parse_args(
-      sys.argv[1:] if argv is None else argv,
-      "Decode a split with a run's checkpoint (best validation token accuracy by "
-      "default), score it, and write predictions, metrics and results.json.")
+      rest, "Decode a split with a run's checkpoint (best validation token accuracy by "
+      "default), score it, and write predictions, metrics and results.json. "
+      "Multi-process flags as for train: --coordinator_address=HOST:PORT "
+      "--num_processes=N --process_id=I --initialization_timeout=SECONDS "
+      "--distributed=auto.")
   try:
     gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
+    train_lib.start_processes(flags)
     evaluate()
-  except (ValueError, FileNotFoundError, PermissionError) as e:
+  except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError) as e:
     log.error("%s", e)
     return 1
   return 0

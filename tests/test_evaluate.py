@@ -61,3 +61,43 @@ def test_evaluate_bad_input_messages(scan_run, capfd):
   assert "has no split 'dev'" in capfd.readouterr().err
   assert evaluate_cli.main(base + ["--gin.evaluate.num_beams=0"]) == 1
   assert "num_beams must be >= 1" in capfd.readouterr().err
+
+
+def test_two_processes_evaluate_like_one(scan_run, tmp_path):
+  """Two processes x 4 CPU devices (the run's data mesh spans both) decode and score
+  exactly as one process with 8; process 0 alone writes the files."""
+  import shutil
+  import subprocess
+  import sys
+
+  from tests.test_multihost import REPO, free_port, worker_env
+
+  flags = ["--gin.evaluate.max_examples=12", "--gin.evaluate.batch_size=8",
+           "--gin.evaluate.split='validation'", "--gin.evaluate.checkpoint_step=12",
+           "--gin.evaluate.write_result=False"]
+  pair_dir = tmp_path / "pair"
+  shutil.copytree(scan_run, pair_dir, ignore=shutil.ignore_patterns("eval"))
+  assert evaluate_cli.main([f"--gin_file={scan_run}/config.gin"] + flags) == 0
+  port = free_port()
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "synthpre_jax.evaluate", f"--coordinator_address=localhost:{port}",
+       "--num_processes=2", f"--process_id={i}", "--initialization_timeout=120",
+       f"--gin_file={pair_dir}/config.gin", f"--gin.MODEL_DIR='{pair_dir}'"] + flags,
+      cwd=REPO, env=worker_env(4), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+  try:
+    errs = [p.communicate(timeout=400)[1] for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  for i, (p, err) in enumerate(zip(procs, errs)):
+    assert p.returncode == 0, f"process {i} failed:\n{err[-4000:]}"
+  assert "[process 0/2]" in errs[0] and "decoded 12/12 examples" in errs[0]
+  one, two = scan_run / "eval", pair_dir / "eval"
+  assert sorted(x.name for x in two.iterdir()) == [
+      "validation_step12.metrics.json", "validation_step12.predictions.jsonl"]
+  assert ((two / "validation_step12.predictions.jsonl").read_text()
+          == (one / "validation_step12.predictions.jsonl").read_text())
+  assert (json.loads((two / "validation_step12.metrics.json").read_text())
+          == json.loads((one / "validation_step12.metrics.json").read_text()))

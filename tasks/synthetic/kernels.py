@@ -2,9 +2,10 @@
 
 Every simple task is one `@kernel` function `(keys, p, out)` that loops over a batch of
 examples and writes each one where `out` says (`begin` / `end` below). A per-example
-loop in machine code is what makes generation ~50x faster than plain Python (numbers in
-README "Fast synthetic data"); the previous whole-array numpy version spent most of its
-time in sorts and temporaries.
+loop in machine code is what makes generation 50-100x faster than plain Python
+(numbers in README "Fast synthetic data"); the previous whole-array numpy version spent
+most of its time in sorts and temporaries. `take_rows` and `row_hashes` (bottom) serve
+`ragged.Batch.take` and the fixed splits' dedup.
 
 Draw j of stream s (attempt a) of the example with key `key` is the counter-based hash
 of `tasks/synthetic/counter_rng.py`: `sub = stream_key(key, s, a)`, then
@@ -15,7 +16,8 @@ Compiled kernels are cached on disk (first use compiles, ~1-2 s per task). Numba
 its cache on the kernel's own file only, so the cache directory here is keyed on the
 hash of every kernel source file and numba's version: editing a helper can never leave
 a stale kernel. `$SYNTHPRE_KERNEL_CACHE` overrides the directory (default
-`$XDG_CACHE_HOME/synthpre_jax/kernels`, else `~/.cache/...`).
+`$XDG_CACHE_HOME/synthpre_jax/kernels`, else `~/.cache/...`); an unwritable one means
+compiling in every process. Old directories (~1.5 MB each) are left for you to delete.
 """
 from __future__ import annotations
 
@@ -103,7 +105,7 @@ def kernel(fn: Callable) -> Callable:
     return numba.njit(cache=True, nogil=True)(fn)
 
 
-helper = numba.njit(inline="never")  # non-cached building blocks, compiled into kernels
+helper = numba.njit  # building blocks: compiled into (and cached with) the kernels
 
 # ------------------------------------------------------------------ draws
 
