@@ -16,8 +16,8 @@ Decisions:
   `batch_fn(task, cfg, split, seed, indices) -> ragged.Batch` (the compiled simple
   tasks) or a per-example `generate_fn(task, cfg, split, seed, index) -> (inputs,
   targets)` (LIME), drawn in chunks of `CHUNK` indices.
-- Dedup keeps the FIRST occurrence of each input, compared EXACTLY: a vectorized 64-bit
-  hash of each input row finds candidates, and a hash match counts as a duplicate only
+- Dedup keeps the FIRST occurrence of each input, compared EXACTLY: a 64-bit hash of
+  each input row (`kernels.row_hashes`) finds candidates, and a hash match counts as a duplicate only
   if the ids are equal. It runs across the whole stream, so no validation input is a
   train input. The first `num_train` kept examples are train, the next
   `num_validation` validation. Generation stops as soon as both are full (the data is
@@ -45,7 +45,7 @@ Decisions:
   they are (delete them by hand). `GENERATOR_VERSION` 3 is the compiled (numba)
   kernels with Fisher-Yates shuffles; versions 1 (one numpy Generator per example) and
   2 (whole-array numpy, sort-based shuffles) made other data.
-- Reuse check, every time (~0.3 s per 1M-example task: the files' SHA-256): manifest.json
+- Reuse check, every time (~0.35 s per 1M-example task: the files' SHA-256): manifest.json
   present and parseable, its parameters equal to the request, every file present with
   the recorded size and SHA-256, and the first example of every file equal to what the
   generator produces for its index now (catches a generator change without a
@@ -61,7 +61,7 @@ Decisions:
   may leave a renamed but damaged directory, which the reuse check then rebuilds.
 - Speed: the paper-size Set split (1.01M generated until 1M + 10k unique, 372 MB)
   builds in about 8 s on one quiet core (generation and dedup ~55% of it; the reuse
-  check ~0.4 s); `python benchmarks/generate.py` prints the figure (the goal is < 30 s).
+  check ~0.35 s); `python benchmarks/generate.py` prints the figure (the goal is < 30 s).
   `num_workers > 1` generates chunks in spawned (not forked: TensorFlow threads) worker
   processes, each importing `tasks`, so a script that builds with
   workers needs the usual `if __name__ == "__main__":` guard; it helps the per-example

@@ -326,7 +326,8 @@ def test_worker_processes_give_identical_files(tmp_path, monkeypatch):
 
 def test_block_records_round_trip_and_shard(tmp_path, monkeypatch):
   """Format 2: many RECORD_EXAMPLES-example records per file decode to the generator
-  stream in order; every shard count gives disjoint residue shards that cover it."""
+  stream in order; 2 and 3 shards (example and file level) are the residue classes
+  (other shard counts: the test above)."""
   monkeypatch.setattr(fs, "RECORD_EXAMPLES", 7)
   monkeypatch.setattr(fs, "CHUNK", 64)  # several generation chunks too
   fixed = build(tmp_path, num_train=150, num_validation=20, num_files=3)

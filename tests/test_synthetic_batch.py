@@ -87,8 +87,9 @@ def test_counter_draws_uniform_and_independent():
   # compiled and numpy versions agree.
   z = counter_rng.mix64(np.arange(100_000, dtype=np.uint64))
   assert len(np.unique(z)) == 100_000
-  assert counter_rng.mix64_int(12345) == int(counter_rng.mix64(np.asarray([12345], np.uint64))[0])
-  assert kernels.mix64(np.uint64(12345)) == np.uint64(counter_rng.mix64_int(12345))
+  for x in (0, 12345, 2**63 + 7):
+    want = counter_rng.mix64(np.asarray([x], np.uint64))[0]
+    assert np.uint64(kernels.mix64(np.uint64(x))) == want
 
 
 def test_shuffle_is_uniform_over_permutations():
@@ -153,11 +154,21 @@ def test_on_the_fly_stream_is_the_batch_generator_by_residue(monkeypatch):
 
 
 def test_kernel_cache_is_keyed_on_the_sources(monkeypatch, tmp_path):
-  monkeypatch.setenv(kernels.ENV_CACHE, str(tmp_path))
+  monkeypatch.setenv(kernels.ENV_CACHE, str(tmp_path / "cache"))
   here = kernels.cache_dir()
-  assert os.path.dirname(here) == str(tmp_path) and len(os.path.basename(here)) == 16
-  monkeypatch.setattr(kernels, "KERNEL_SOURCES", kernels.KERNEL_SOURCES[:-1])
-  assert kernels.cache_dir() != here  # another source set (e.g. an edit): another dir
+  assert os.path.dirname(here) == str(tmp_path / "cache")
+  assert len(os.path.basename(here)) == 16
+  src = tmp_path / "src"
+  src.mkdir()
+  package = os.path.dirname(kernels.__file__)
+  for name in kernels.KERNEL_SOURCES:
+    (src / name).write_bytes(open(os.path.join(package, name), "rb").read())
+  assert kernels.cache_dir(str(src)) == here  # the same sources: the same directory
+  for name in kernels.KERNEL_SOURCES:  # one changed byte in any of them: another one
+    original = (src / name).read_bytes()
+    (src / name).write_bytes(original + b" ")
+    assert kernels.cache_dir(str(src)) != here, name
+    (src / name).write_bytes(original)
 
 
 def test_kernels_run_without_a_writable_cache(tmp_path):

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tasks.synthetic import binary, unary
+from tasks.synthetic import binary, kernels, unary
 from tasks.synthetic import generators as gen
 from tasks.synthetic.config import PAPER, TINY
 
@@ -165,7 +165,7 @@ def test_target_matches_reference(task, cfg_name):
       keys = [last[tok] for tok in target]  # KeyError: a token not in order
       assert keys == sorted(keys)
       assert len(order) <= len(seq) <= cfg.max_len - 1 - len(order)
-      m_lo, m_hi = binary.sort_order_range(cfg)
+      m_lo, m_hi = binary.sort_order_range(cfg.min_len, cfg.max_len)
       assert m_lo <= len(order) <= m_hi
       continue
     expected = _reference(task, body, cfg) or [cfg.empty_target]
@@ -189,7 +189,7 @@ def test_sampler_shapes(cfg_name):
   assert 0.62 < np.mean(present) < 0.88
   for task in ("search", "delete"):
     q_lens = [len(_args(b, cfg)[1]) for b, _ in bodies(task)]
-    assert min(q_lens) < lo and max(q_lens) > binary.max_query_len(cfg)  # absent: long
+    assert min(q_lens) < lo and max(q_lens) > binary.max_query_len(cfg.max_len)  # absent: long
   empties = collections.Counter(
       task for task in SET_OPS for _, t in bodies(task) if t == [cfg.empty_target])
   assert empties["union"] == 0 and empties["intersect"] > 0
@@ -199,8 +199,8 @@ def test_sampler_shapes(cfg_name):
   counts = [len(t) for _, t in bodies("count")]
   assert max(counts) >= 2  # a count >= 10 occurs
   n_words = [len(_words(b, cfg.word_divider)) for b, _ in bodies("longest_word")]
-  assert min(n_words) == 1 and max(n_words) <= unary.max_words(cfg)
-  assert max(n_words) > unary.max_words(cfg) // 2
+  assert min(n_words) == 1 and max(n_words) <= unary.max_words(cfg.max_len)
+  assert max(n_words) > unary.max_words(cfg.max_len) // 2
   ties = 0
   for b, _ in bodies("longest_word"):
     lens = [len(w) for w in _words(b, cfg.word_divider)]
@@ -208,16 +208,18 @@ def test_sampler_shapes(cfg_name):
   assert ties > 0
   orders = [_args(b, cfg)[1] for b, _ in bodies("sort")]
   assert any(len(set(o)) < len(o) for o in orders)  # the "last index" rule is exercised
-  m_lo, m_hi = binary.sort_order_range(cfg)
+  m_lo, m_hi = binary.sort_order_range(cfg.min_len, cfg.max_len)
   assert min(map(len, orders)) == m_lo and max(map(len, orders)) > (m_lo + m_hi) // 2
   if cfg is PAPER:  # the spec's numbers
-    assert binary.sort_order_range(cfg) == (5, 109)
-    assert (binary.max_query_len(cfg), unary.max_words(cfg)) == (73, 110)
+    assert binary.sort_order_range(cfg.min_len, cfg.max_len) == (5, 109)
+    assert (binary.max_query_len(cfg.max_len), unary.max_words(cfg.max_len)) == (73, 110)
 
 
 def test_answer_words_and_max_lengths():
-  np.testing.assert_array_equal(gen.number_tokens(PAPER, 137), [3, 5, 9])
-  np.testing.assert_array_equal(gen.number_tokens(TINY, 0), [2])
+  digits = np.zeros(4, np.int32)
+  assert kernels.write_number(digits, 1, 137, PAPER.pool_low) == 3
+  assert digits.tolist() == [0, 3, 5, 9]
+  assert kernels.write_number(digits, 0, 0, TINY.pool_low) == 1 and digits[0] == 2
   assert gen.generate("length", TINY, "train", 0, 0)[1].tolist() == _digits(
       TINY, len(_body(gen.generate("length", TINY, "train", 0, 0)[0], "length", TINY)))
   assert {tuple(t.tolist()) for _, t in _examples("search", "paper")} == {(12,), (13,)}
@@ -275,8 +277,10 @@ def test_small_feasible_configs_work():
         body = _body(inputs, task, cfg)
         if task != "sort":
           assert targets.tolist() == (_reference(task, body, cfg) or [cfg.empty_target])
-  assert binary.find_subsequence(np.array([1, 2, 3]), np.array([2, 3])) == 1
-  assert binary.find_subsequence(np.array([1, 2]), np.array([1, 2, 3])) == -1
+  buf = np.array([1, 2, 3, 2, 3, 1, 2, 3])  # seqs and queries side by side
+  assert binary.find_first(buf, 0, 3, 3, 2) == 1  # [2, 3] in [1, 2, 3]
+  assert binary.find_first(buf, 3, 2, 5, 3) == -1  # [1, 2, 3] longer than [2, 3]
+  assert binary.find_first(buf, 0, 3, 5, 0) == 0  # the empty query
 
 
 def test_mixtures_registered():

@@ -34,21 +34,10 @@ from tasks.synthetic.kernels import (begin, draw_int, draw_token, draw_unit, end
 # wanted event (almost) impossible, e.g. a pool so small that every query is present.
 MAX_TRIES = 10_000
 
-# Draw streams (names of independent random sequences within one example). S_I2 and
-# S_POOL_FALLBACK are no longer drawn; they keep their numbers so the others keep theirs.
+# Draw streams (names of independent random sequences within one example).
 (S_N, S_Q, S_C, S_TOK, S_SHUF, S_COIN, S_QLEN, S_SLEN, S_QTOK, S_R, S_GAP, S_FILL,
  S_LONG, S_ALEN_Q, S_ALEN_S, S_ASEQ, S_AQ, S_M, S_ORDER, S_CHOICE, S_BIN, S_K, S_V,
- S_T, S_N1, S_POOL, S_I1, S_I2, S_POOL_FALLBACK) = range(1, 30)
-
-
-def find_subsequence(seq: np.ndarray, query: np.ndarray) -> int:
-  """Index of the first contiguous occurrence of query in seq, or -1 (0 for an empty
-  query); plain numpy, the same rule as the kernels' `find_first`."""
-  seq, query = np.asarray(seq), np.asarray(query)
-  for i in range(len(seq) - len(query) + 1):
-    if np.array_equal(seq[i:i + len(query)], query):
-      return i
-  return -1
+ S_T, S_N1, S_POOL, S_I1) = range(1, 28)
 
 
 @helper
@@ -109,10 +98,11 @@ def _check_query_tasks(task: str, cfg: SyntheticConfig) -> None:
           f"|seq| >= 2|q|) and an absent one (|seq| >= |q| >= min_len) both fit")
 
 
-def max_query_len(cfg: SyntheticConfig) -> int:
-  """Longest present query: (hi - 1) // 3 (PAPER 73), so q, >= 2|q| seq tokens and the
-  divider fit in hi."""
-  return (cfg.max_len - 1) // 3
+@helper
+def max_query_len(hi):
+  """Longest present query for max_len hi: (hi - 1) // 3 (PAPER 73), so q, >= 2|q| seq
+  tokens and the divider fit in hi."""
+  return (hi - 1) // 3
 
 
 @helper
@@ -126,7 +116,7 @@ def query_present(key, p, buf, at, gaps):
   lo, hi = p.min_len, p.max_len
   q_len, s_len = 0, -1
   for attempt in range(MAX_TRIES):
-    q_len = draw_int(stream_key(key, S_QLEN, attempt), 0, 1, (hi - 1) // 3)
+    q_len = draw_int(stream_key(key, S_QLEN, attempt), 0, 1, max_query_len(hi))
     s_len = draw_int(stream_key(key, S_SLEN, attempt), 0, 2 * q_len, hi - 1 - q_len)
     if s_len + 1 + q_len >= lo:
       break
@@ -195,10 +185,13 @@ def query_absent(key, p, buf, at):
 @helper
 def present_or_absent(key, p, p_present, buf, at, gaps):
   """`query_present` with probability p_present, else `query_absent` (one coin, kept
-  when lengths are redrawn); returns (|seq|, |q|)."""
+  when lengths are redrawn); returns (|seq|, |q|, whether q occurs in seq: always
+  for a present query, never for an absent one, which was checked when drawn)."""
   if draw_unit(stream_key(key, S_COIN), 0) < p_present:
-    return query_present(key, p, buf, at, gaps)
-  return query_absent(key, p, buf, at)
+    s_len, q_len = query_present(key, p, buf, at, gaps)
+    return s_len, q_len, True
+  s_len, q_len = query_absent(key, p, buf, at)
+  return s_len, q_len, False
 
 
 def _check_search(task: str, cfg: SyntheticConfig) -> None:
@@ -216,8 +209,7 @@ def search(keys, p, out):
   gaps = np.empty(p.max_len + 1, np.int64)
   for e in range(len(keys)):
     at, t0 = begin(out, e)
-    s_len, q_len = present_or_absent(keys[e], p, 0.5, out.inputs, at, gaps)
-    found = find_first(out.inputs, at, s_len, at + s_len + 1, q_len) >= 0
+    s_len, q_len, found = present_or_absent(keys[e], p, 0.5, out.inputs, at, gaps)
     out.targets[t0] = p.pool_low + (YES_OFFSET if found else NO_OFFSET)
     end(out, e, s_len + 1 + q_len, 1, p.empty_target)
 
@@ -231,8 +223,9 @@ def delete(keys, p, out):
   gaps = np.empty(p.max_len + 1, np.int64)
   for e in range(len(keys)):
     at, t0 = begin(out, e)
-    s_len, q_len = present_or_absent(keys[e], p, 0.75, out.inputs, at, gaps)
-    i = find_first(out.inputs, at, s_len, at + s_len + 1, q_len)
+    s_len, q_len, found = present_or_absent(keys[e], p, 0.75, out.inputs, at, gaps)
+    # The first occurrence: filler tokens may form one before the inserted copies.
+    i = find_first(out.inputs, at, s_len, at + s_len + 1, q_len) if found else -1
     m = 0
     for j in range(s_len):
       if i < 0 or j < i or j >= i + q_len:
@@ -244,20 +237,23 @@ def delete(keys, p, out):
 # ------------------------------------------------------------------ sort
 
 
-def sort_order_range(cfg: SyntheticConfig) -> tuple[int, int]:
-  """(lowest, highest) number m of order tokens: max(1, lo // 2), (hi - 1) // 2."""
-  return max(1, cfg.min_len // 2), (cfg.max_len - 1) // 2
+@helper
+def sort_order_range(lo, hi):
+  """(lowest, highest) number m of order tokens for lengths [lo, hi]: max(1, lo // 2),
+  (hi - 1) // 2."""
+  return max(1, lo // 2), (hi - 1) // 2
 
 
 def _check_sort(task: str, cfg: SyntheticConfig) -> None:
-  m_lo, _ = sort_order_range(cfg)
+  m_lo, _ = sort_order_range(cfg.min_len, cfg.max_len)
   require(task, cfg, cfg.max_len >= 2 * m_lo + 1, "max_len",
           f">= 2 * max(1, min_len // 2) + 1 = {2 * m_lo + 1}, room for the m >= {m_lo} "
           f"order tokens, a sequence of >= m tokens and the divider")
 
 
 @register("sort", check=_check_sort,
-          max_target_len=lambda cfg: cfg.max_len - 1 - sort_order_range(cfg)[0])
+          max_target_len=lambda cfg: cfg.max_len - 1 - sort_order_range(cfg.min_len,
+                                                                       cfg.max_len)[0])
 @kernel
 def sort(keys, p, out):
   """m ~ U{max(1, lo//2) .. (hi-1)//2} (PAPER 5..109, TINY 5..31); order =
@@ -274,7 +270,7 @@ def sort(keys, p, out):
   per_rank = np.empty(hi, np.int64)
   marks = np.empty(hi + 1, np.int64)
   last = np.empty(p.pool_low + p.pool_size, np.int64)  # token -> last index in order
-  m_lo, m_hi = max(1, p.min_len // 2), (hi - 1) // 2
+  m_lo, m_hi = sort_order_range(p.min_len, hi)
   for e in range(len(keys)):
     key = keys[e]
     at, t0 = begin(out, e)

@@ -27,37 +27,25 @@ from typing import Sequence
 
 import numpy as np
 
-MASK64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-_M1 = 0xBF58476D1CE4E5B9
-_M2 = 0x94D049BB133111EB
-GOLDEN = np.uint64(_GOLDEN)
-M1 = np.uint64(_M1)
-M2 = np.uint64(_M2)
-_S30, _S27, _S31 = (np.uint64(s) for s in (30, 27, 31))
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
+S30, S27, S31 = (np.uint64(s) for s in (30, 27, 31))  # mix64's shifts
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
   """SplitMix64's finalizer, elementwise on uint64 (a bijection of 64-bit words).
 
   Works in place on `z` (and returns it); pass a copy to keep the input."""
-  t = np.right_shift(z, _S30)
+  t = np.right_shift(z, S30)
   z ^= t
   z *= M1
-  np.right_shift(z, _S27, out=t)
+  np.right_shift(z, S27, out=t)
   z ^= t
   z *= M2
-  np.right_shift(z, _S31, out=t)
+  np.right_shift(z, S31, out=t)
   z ^= t
   return z
-
-
-def mix64_int(z: int) -> int:
-  """`mix64` of one Python int (for constants)."""
-  z &= MASK64
-  z = ((z ^ (z >> 30)) * _M1) & MASK64
-  z = ((z ^ (z >> 27)) * _M2) & MASK64
-  return z ^ (z >> 31)
 
 
 def _base(task: str, split: str, seed: int) -> int:
@@ -87,10 +75,3 @@ def example_keys(task: str, split: str, seed: int,
   idx = check_indices(indices).astype(np.uint64)
   return mix64(idx ^ np.uint64(_base(task, split, int(seed))))  # a fresh array
 
-
-def golden_steps(pos: np.ndarray) -> np.ndarray:
-  """(pos + 1) * GOLDEN as uint64: the counter of draw `pos`."""
-  g = pos.astype(np.uint64)
-  g += np.uint64(1)
-  g *= GOLDEN
-  return g

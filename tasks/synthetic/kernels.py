@@ -12,7 +12,7 @@ of `tasks/synthetic/counter_rng.py`: `sub = stream_key(key, s, a)`, then
 `draw(sub, j) = mix64(sub + (j + 1) * GOLDEN)`. An example's numbers depend only on its
 key, so it is the same drawn alone or in any batch, in any process.
 
-Compiled kernels are cached on disk (first use compiles, ~1-2 s per task). Numba keys
+Compiled kernels are cached on disk (first use compiles, ~1-5 s per task). Numba keys
 its cache on the kernel's own file only, so the cache directory here is keyed on the
 hash of every kernel source file and numba's version: editing a helper can never leave
 a stale kernel. `$SYNTHPRE_KERNEL_CACHE` overrides the directory (default
@@ -30,11 +30,11 @@ import numba
 import numpy as np
 
 from tasks.synthetic.config import SyntheticConfig
-from tasks.synthetic.counter_rng import GOLDEN, M1, M2
+from tasks.synthetic.counter_rng import GOLDEN, M1, M2, S27, S30, S31
 
 ENV_CACHE = "SYNTHPRE_KERNEL_CACHE"
 # The files whose code is compiled into the kernels (their hash names the cache).
-KERNEL_SOURCES = ("kernels.py", "counter_rng.py", "unary.py", "binary.py")
+KERNEL_SOURCES = ("kernels.py", "counter_rng.py", "generators.py", "unary.py", "binary.py")
 
 
 class Params(NamedTuple):
@@ -57,8 +57,9 @@ def params(cfg: SyntheticConfig) -> Params:
 # ------------------------------------------------------------------ the disk cache
 
 
-def cache_dir() -> str:
-  """Where compiled kernels are cached (see the module docstring)."""
+def cache_dir(source_dir: "str | None" = None) -> str:
+  """Where compiled kernels are cached (see the module docstring); the hash reads
+  `KERNEL_SOURCES` in source_dir (default: this package)."""
   root = os.environ.get(ENV_CACHE)
   if not root:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
@@ -66,7 +67,7 @@ def cache_dir() -> str:
     root = os.path.join(base, "synthpre_jax", "kernels")
   h = hashlib.sha256(f"numba {numba.__version__} boundscheck "
                      f"{numba.config.BOUNDSCHECK}".encode())
-  here = os.path.dirname(os.path.abspath(__file__))
+  here = source_dir or os.path.dirname(os.path.abspath(__file__))
   for name in KERNEL_SOURCES:
     with open(os.path.join(here, name), "rb") as f:
       h.update(f.read())
@@ -111,16 +112,16 @@ helper = numba.njit  # building blocks: compiled into (and cached with) the kern
 
 _STREAM_BASE = np.uint64(0x5851F42D4C957F2D)
 _ATTEMPT_MUL = np.uint64(0xD6E8FEB86659FD93)
-_S11, _S27, _S30, _S31, _S32 = (np.uint64(s) for s in (11, 27, 30, 31, 32))
+_S11, _S32 = np.uint64(11), np.uint64(32)
 _TO_UNIT = 2.0 ** -53
 
 
 @numba.njit(inline="always")
 def mix64(z):
   """SplitMix64's finalizer (the same as counter_rng.mix64)."""
-  z = (z ^ (z >> _S30)) * M1
-  z = (z ^ (z >> _S27)) * M2
-  return z ^ (z >> _S31)
+  z = (z ^ (z >> S30)) * M1
+  z = (z ^ (z >> S27)) * M2
+  return z ^ (z >> S31)
 
 
 @numba.njit(inline="always")
@@ -200,7 +201,7 @@ def write_number(buf, at, value, pool_low):
 class Out(NamedTuple):
   """Where a kernel writes a batch: example e's inputs go to inputs[input_offsets[e]:]
   (header, then body) and its target to targets[target_offsets[e]:]; `end` sets the
-  next offsets. limits = [max body length, max target length]."""
+  next offsets. limits = [min body length, max body length, max target length]."""
 
   inputs: np.ndarray
   input_offsets: np.ndarray
@@ -222,12 +223,14 @@ def begin(out, e):
 @helper
 def end(out, e, body_len, target_len, empty_target):
   """Closes example e: an empty target becomes [empty_target]; lengths are checked
-  against the declared maxima (a violation is a generator bug)."""
+  against `limits` (a violation is a generator bug)."""
   if target_len == 0:
     out.targets[out.target_offsets[e]] = empty_target
     target_len = 1
-  if body_len > out.limits[0] or target_len > out.limits[1]:
+  if body_len > out.limits[1] or target_len > out.limits[2]:
     raise AssertionError("a synthetic kernel wrote more than its declared maximum length")
+  if body_len < out.limits[0]:
+    raise AssertionError("a synthetic kernel wrote a body shorter than min_len")
   out.input_offsets[e + 1] = out.input_offsets[e] + len(out.header) + body_len
   out.target_offsets[e + 1] = out.target_offsets[e] + target_len
 

@@ -52,14 +52,14 @@ class Batch:
     return (self.example(j) for j in range(len(self)))
 
   def take(self, rows: np.ndarray) -> "Batch":
-    """The examples `rows`, in that order."""
+    """The examples `rows` (0 <= row < len), in that order."""
     rows = np.asarray(rows, np.int64)
     if len(rows) == len(self) and (len(rows) == 0 or (
         rows[0] == 0 and np.all(rows[1:] - rows[:-1] == 1))):
       return self
-    if len(rows) and (rows.min() < -len(self) or rows.max() >= len(self)):
-      raise IndexError(f"rows out of range for a Batch of {len(self)} examples")
-    rows = rows % max(len(self), 1)  # negative rows count from the end, as in numpy
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+      raise IndexError(f"rows must lie in [0, {len(self)}) for a Batch of {len(self)} "
+                       f"examples, got {rows.min()}..{rows.max()}")
     inputs, il = kernels.take_rows(self.inputs, self.input_offsets, rows)
     targets, tl = kernels.take_rows(self.targets, self.target_offsets, rows)
     return Batch(inputs, il, targets, tl)

@@ -170,10 +170,11 @@ def length(keys, p, out):
     end(out, e, n, write_number(out.targets, t0, n, p.pool_low), p.empty_target)
 
 
-def max_words(cfg) -> int:
-  """Most words of `longest_word`: max(1, hi // 2) (PAPER 110, TINY 32), so that w
-  one-token words and w - 1 dividers fit in hi."""
-  return max(1, cfg.max_len // 2)
+@helper
+def max_words(hi):
+  """Most words of `longest_word` for max_len hi: max(1, hi // 2) (PAPER 110, TINY 32),
+  so that w one-token words and w - 1 dividers fit in hi."""
+  return max(1, hi // 2)
 
 
 @register("longest_word")
@@ -194,7 +195,7 @@ def longest_word(keys, p, out):
   for e in range(len(keys)):
     key = keys[e]
     at, t0 = begin(out, e)
-    w = draw_int(stream_key(key, S_WORDS), 0, 1, max(1, hi // 2))
+    w = draw_int(stream_key(key, S_WORDS), 0, 1, max_words(hi))
     n = draw_int(stream_key(key, S_NONDIV), 0, max(lo - (w - 1), w), hi - (w - 1))
     partition_bins(bins, n, w, stream_key(key, S_BIN))
     sizes[:w] = 0
