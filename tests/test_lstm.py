@@ -217,22 +217,22 @@ def test_cached_decode_steps_match_the_teacher_forced_pass(kind):
     model.apply(variables, jnp.asarray(dec[:, :1]), method="decode_step", mutable=["cache"])
 
 
-def test_generate_agrees_with_the_project_decoder():
+def test_project_decoder_greedy_and_beam_search_on_the_lstms():
   rng = np.random.default_rng(4)
   enc, _ = _rows(rng, 4, 6)
   for kind in ("seq2seq", "classifier"):
     model = build_model(SMALL.replace(kind=kind, max_label_length=4))
-    params = _init(model, seed=4)
-    mine = model.generate(params, enc, 6)
-    theirs = decoding.predict_batch(model, params, enc, max_decode_length=6, num_beams=1)
-    np.testing.assert_array_equal(mine, theirs)
-    assert mine.shape == (4, 6)
+    tokens = decoding.predict_batch(model, _init(model, seed=4), enc, max_decode_length=6)
+    assert tokens.shape == (4, 6)
+    ended = np.cumsum(tokens == 1, axis=1) > 0  # after the first EOS: padding only
+    assert np.all(tokens[:, 1:][ended[:, :-1]] == 0)
   beams, scores = decoding.predict_batch_with_scores(
       LSTMSeq2Seq(SMALL), _init(LSTMSeq2Seq(SMALL)), enc, max_decode_length=5, num_beams=3,
       return_all_beams=True)
   assert beams.shape == (4, 3, 5) and np.all(np.diff(scores, axis=1) <= 1e-6)
-  with pytest.raises(ValueError, match="max_len"):
-    LSTMSeq2Seq(SMALL).generate(_init(LSTMSeq2Seq(SMALL)), enc, 0)
+  with pytest.raises(ValueError, match="max_decode_length"):
+    decoding.predict_batch(LSTMSeq2Seq(SMALL), _init(LSTMSeq2Seq(SMALL)), enc,
+                           max_decode_length=0)
   # The classifier has no decoder to search: beam search is refused, by config too.
   classifier = SMALL.replace(kind="classifier", max_label_length=4)
   with pytest.raises(ValueError, match="beam search does not apply"):
@@ -273,7 +273,8 @@ def test_seq2seq_learns_to_copy_through_the_project_train_step():
   held_out = _copy_batch(np.random.default_rng(99), batch=64)
   metrics = losses.summarize(jax.device_get(eval_step(state.params, held_out)))
   assert metrics["token_accuracy"] >= 0.95, metrics
-  greedy = model.generate(jax.device_get(state.params), held_out["encoder_input_tokens"], 8)
+  greedy = decoding.predict_batch(model, jax.device_get(state.params),
+                                  held_out["encoder_input_tokens"], max_decode_length=8)
   exact = np.mean(np.all(greedy == held_out["decoder_target_tokens"], axis=1))
   assert exact >= 0.6, exact
 
@@ -285,7 +286,8 @@ def test_classifier_learns_token_presence_through_the_project_train_step():
   held_out = _presence_batch(np.random.default_rng(98), batch=64)
   metrics = losses.summarize(jax.device_get(eval_step(state.params, held_out)))
   assert metrics["sequence_accuracy"] >= 0.95, metrics
-  predicted = model.generate(jax.device_get(state.params), held_out["encoder_input_tokens"], 3)
+  predicted = decoding.predict_batch(model, jax.device_get(state.params),
+                                     held_out["encoder_input_tokens"], max_decode_length=3)
   np.testing.assert_array_equal(predicted[:, 1], 1)  # EOS after the label
   assert np.mean(predicted[:, 0] == held_out["decoder_target_tokens"][:, 0]) >= 0.95
 

@@ -52,7 +52,6 @@ vocabulary projection.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, ClassVar, Optional
 
 import flax.linen as nn
@@ -64,7 +63,6 @@ from synthpre_jax.models import layers
 
 _KINDS = ("seq2seq", "classifier")
 _DTYPES = ("float32", "bfloat16", "float16")
-EOS_ID = 1
 PAD_ID = 0
 # A large finite negative for masked attention scores (no inf - inf = nan).
 _NEG = -1.0e9
@@ -435,11 +433,6 @@ class LSTMSeq2Seq(nn.Module):
     return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
                        encoder_segment_ids, decoder_segment_ids, enable_dropout)
 
-  def generate(self, params: Any, encoder_input_tokens: Any, max_len: int) -> np.ndarray:
-    """Greedy decoding, independent of `synthpre_jax.decoding`: tokens [B, max_len]
-    (0 after the first EOS)."""
-    return _greedy(self, params, encoder_input_tokens, max_len)
-
 
 # ---------------------------------------------------------------------------------
 # Classifier.
@@ -551,49 +544,6 @@ class LSTMClassifier(nn.Module):
     encoded = self.encode(encoder_input_tokens, encoder_segment_ids, enable_dropout)
     return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
                        encoder_segment_ids, decoder_segment_ids, enable_dropout)
-
-  def generate(self, params: Any, encoder_input_tokens: Any, max_len: int) -> np.ndarray:
-    """Greedy decoding: tokens [B, max_len] (0 after the first EOS)."""
-    return _greedy(self, params, encoder_input_tokens, max_len)
-
-
-# ---------------------------------------------------------------------------------
-# Greedy generation through the cache protocol.
-
-
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _greedy_jit(model: nn.Module, params: Any, tokens: jax.Array, max_len: int):
-  variables = {"params": params}
-  encoded = model.apply(variables, tokens, method="encode")
-  _, caches = model.apply(variables, encoded, tokens, max_len,
-                          method="init_decoder_cache", mutable=["cache", "cross_cache"])
-  batch = tokens.shape[0]
-
-  def body(carry, _):
-    cache, prev, ended = carry
-    logits, mutated = model.apply(
-        {"params": params, "cache": cache, "cross_cache": caches["cross_cache"]},
-        prev[:, None], method="decode_step", mutable=["cache"])
-    nxt = jnp.argmax(logits[:, 0], axis=-1).astype(jnp.int32)
-    nxt = jnp.where(ended, PAD_ID, nxt)
-    return (mutated["cache"], nxt, jnp.logical_or(ended, nxt == EOS_ID)), nxt
-
-  init = (caches["cache"], jnp.zeros((batch,), jnp.int32), jnp.zeros((batch,), bool))
-  _, out = jax.lax.scan(body, init, None, length=max_len)
-  return out.T
-
-
-def _greedy(model: nn.Module, params: Any, encoder_input_tokens: Any,
-            max_len: int) -> np.ndarray:
-  if not isinstance(max_len, (int, np.integer)) or max_len <= 0:
-    raise ValueError(f"max_len must be a positive int, got {max_len!r}.")
-  tokens = jnp.asarray(encoder_input_tokens, jnp.int32)
-  if tokens.ndim != 2:
-    raise ValueError(f"encoder_input_tokens must be [batch, length], got {tokens.shape}.")
-  params = nn.unbox(params)
-  if isinstance(params, dict) and set(params) == {"params"}:
-    params = params["params"]
-  return np.asarray(_greedy_jit(model, params, tokens, int(max_len)))
 
 
 def flops_per_step(config: LSTMConfig, batch: int, inputs_length: int,
