@@ -87,14 +87,12 @@ def check_supports_decoding(config_or_model: Any, num_beams: int = 1) -> None:
   `supports_decoding = True`, i.e. has `encode`, `init_decoder_cache` and
   `decode_step`; and, for `num_beams > 1`, unless it also allows beam search (the LSTM
   classifier sets `supports_beam_search = False`: it has no decoder to search)."""
-  model = config_or_model if isinstance(config_or_model, nn.Module) else resolve_model(
-      config_or_model)
+  model = resolve_model(config_or_model)
   if not getattr(model, "supports_decoding", False):
     raise ValueError(
-        f"{type(model).__name__} has no decoder, so it cannot be decoded with greedy or "
-        "beam search. Decoding needs an encoder-decoder model (synthpre_jax.models."
-        "Transformer); evaluate decoder-less models (e.g. classifiers) with their own "
-        "predictions instead.")
+        f"{type(model).__name__} does not implement cached decoding (encode, "
+        "init_decoder_cache, decode_step; see synthpre_jax.decoding), so it cannot be "
+        "decoded with greedy or beam search. The project's Transformer and LSTMs do.")
   if num_beams > 1 and not getattr(model, "supports_beam_search", True):
     raise ValueError(
         f"{type(model).__name__} has no decoder to search (its output positions are "

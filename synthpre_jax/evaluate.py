@@ -192,7 +192,8 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
              devices: Optional[list] = None) -> dict[str, Any]:
   """Decodes and scores `split` at `checkpoint_step` ('best', 'latest' or a step).
 
-  Returns the metrics. `batch_size` defaults to the run's BATCH_SIZE; `write_result`
+  Returns the metrics (on process 0; other processes of a multi-host run return {}:
+  process 0 alone scores and writes). `batch_size` defaults to the run's BATCH_SIZE; `write_result`
   writes `<MODEL_DIR>/results.json` (turn it off to score other splits or steps
   without replacing the run's result).
   """
@@ -217,8 +218,8 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
     raise ValueError(f"Split {split!r} of {spec.task!r} has no examples.")
   preds, truncated = decode_split(spec, params, mesh, examples, num_beams=num_beams,
                                   alpha=alpha, batch_size=batch_size or spec.batch_size)
-  if jax.process_index() != 0:  # every process holds the same predictions: one writes
-    return score(task, examples, preds)[0]
+  if jax.process_index() != 0:  # every process holds the same predictions: one scores
+    return {}
   if truncated:
     log.warning("%d of %d inputs were longer than TASK_FEATURE_LENGTHS['inputs']=%d and "
                 "were truncated.", truncated, len(examples), spec.feature_lengths["inputs"])

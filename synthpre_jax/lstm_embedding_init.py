@@ -26,8 +26,9 @@ import numpy as np
 from flax import traverse_util
 
 from synthpre_jax import checkpoints
+from synthpre_jax import param_groups
 
-EMBEDDING = "token_embedder/embedding"
+EMBEDDING = param_groups.EMBEDDING
 
 
 def read_embedding(params_path: Any) -> np.ndarray:

@@ -71,7 +71,6 @@ import argparse
 import contextlib
 import dataclasses
 import fnmatch
-import json
 import logging
 import os
 import re
@@ -450,16 +449,6 @@ def _entry_point(module: str) -> Callable[[list[str]], int]:
   return evaluate_lib.main
 
 
-def _ensure_subset_registered(argv: Sequence[str]) -> None:
-  """In-process runs: make sure a `<task>_train<N>` subset task is registered (the data
-  pipeline also does this on demand for names it does not know)."""
-  for arg in argv:
-    m = re.match(r"^--gin\.MIXTURE_OR_TASK_NAME='(.+_train\d+)'$", arg)
-    if m:
-      from tasks import subsets  # pylint: disable=g-import-not-at-top
-      subsets.ensure_subset_task(m.group(1))
-
-
 def run_step(module: str, argv: list[str], log_path: str, isolation: str) -> int:
   """Runs `python -m synthpre_jax.<module> argv` (in this process or a child), appending
   its output to `log_path`; returns its exit code (1 for an unexpected exception)."""
@@ -473,7 +462,6 @@ def run_step(module: str, argv: list[str], log_path: str, isolation: str) -> int
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), \
         _redirect_fd(2, log):  # TensorFlow's and XLA's C++ logs too
       try:
-        _ensure_subset_registered(argv)
         return int(_entry_point(module)(list(argv)))
       except Exception:  # pylint: disable=broad-except
         traceback.print_exc(file=log)

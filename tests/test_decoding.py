@@ -321,10 +321,10 @@ class _Classifier(nn.Module):
 
 
 def test_models_without_a_decoder_are_refused():
-  with pytest.raises(ValueError, match="has no decoder"):
+  with pytest.raises(ValueError, match="does not implement cached decoding"):
     decoding.predict_batch(_Classifier(), {}, np.ones((2, 3), np.int32),
                            max_decode_length=4, num_beams=4)
-  with pytest.raises(ValueError, match="has no decoder"):
+  with pytest.raises(ValueError, match="does not implement cached decoding"):
     decoding.check_supports_decoding(_Classifier())
   decoding.check_supports_decoding(Transformer(_config()))
   decoding.check_supports_decoding(_config())  # a T5Config builds a Transformer

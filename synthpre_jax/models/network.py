@@ -265,7 +265,7 @@ class Transformer(nn.Module):
   at decoder position t.
   """
   config: T5Config
-  # Read by synthpre_jax.decoding; models without a decoder (classifiers) lack it.
+  # Read by synthpre_jax.decoding (the cached-decoding protocol below).
   supports_decoding: ClassVar[bool] = True
 
   def setup(self):
