@@ -7,14 +7,18 @@ when present, `study.json` (the order of sources and tasks, and which sources ar
 natural and scratch references). No model is loaded. Writes a Markdown file
 (default `<study dir>/report.md`) and PNGs in `<report stem>_files/` beside it:
 
-1. The paper's table: per task, at the task's largest training-set size, every source's
-   score (mean +- sample SD over seeds where there are several, with the seed count) and
-   its % of the natural benefit (`benefit`), then the average over tasks.
+1. The main table: per source and task, at the task's largest training-set size, the
+   mean score with its 95% t interval over seeds, the % of the natural benefit
+   (`benefit`) with a paired bootstrap interval, and paired sign-flip p-values against
+   scratch and natural (`synthpre_jax.stats`). A task where natural does not beat
+   scratch significantly is flagged and left out of each source's average.
 2. Every size: the same numbers for each training-set size.
 3. Benefit vs downstream data size ("To Pretrain or Not to Pretrain"): per task, score
    vs training examples (log x), one line per source, and the gap to scratch.
 4. Parameter statistics (`synthpre_jax.param_stats`) of the pre-trained sources'
    checkpoints, when their pre-training directories exist (statistics only).
+5. Provenance: per source, the checkpoint step(s) read and the vocabulary, from the
+   records' provenance fields when they have them.
 
 Files are written under temporary names and renamed, so a report is never half written.
 """
@@ -26,11 +30,17 @@ import json
 import logging
 import math
 import os
-import statistics
 import sys
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from synthpre_jax import stats
 
 UNDEFINED = "n/a"
+ALPHA = 0.05  # significance level of "natural beats scratch"
+LEVEL = 0.95  # confidence level of every interval
+FLAG = "⚑ not averaged"
+NO_CELL = "-"
+SELF = "—"
 
 
 def benefit(score: Optional[float], scratch: Optional[float],
@@ -50,12 +60,6 @@ def benefit(score: Optional[float], scratch: Optional[float],
   if gap == 0 or not math.isfinite(gap):
     return None
   return 100.0 * (score - scratch) / gap
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float, Optional[float]]:
-  """Mean and sample SD (None for a single value)."""
-  mean = statistics.fmean(values)
-  return mean, (statistics.stdev(values) if len(values) > 1 else None)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -100,108 +104,369 @@ def _size_label(size: Optional[int]) -> str:
   return "full" if size is None else str(size)
 
 
+Key = tuple[str, str, Optional[int]]  # (task, source, size)
+
+
 class Summary:
-  """Scores grouped by (task, source, size), with the reference sources' names."""
+  """Per-seed scores grouped by (task, source, size), the reference sources' names, and
+  the statistics the report shows. Raises ValueError when two records share task,
+  source, size and seed."""
 
   def __init__(self, records: Sequence[dict[str, Any]], *, natural: str = "natural",
                scratch: str = "scratch", source_order: Iterable[str] = (),
-               task_order: Iterable[str] = ()):
+               task_order: Iterable[str] = (), alpha: float = ALPHA):
     self.records = list(records)
-    self.natural, self.scratch = natural, scratch
-    self.scores: dict[tuple[str, str, Optional[int]], list[float]] = {}
+    self.natural, self.scratch, self.alpha = natural, scratch, alpha
+    self.by_seed: dict[Key, dict[int, float]] = {}
     self.metric: dict[str, str] = {}
     self.examples: dict[tuple[str, Optional[int]], Optional[int]] = {}
+    cell_of: dict[tuple[str, str, Optional[int], int], str] = {}
     for r in self.records:
-      self.scores.setdefault((r["task"], r["source"], r["size"]), []).append(float(r["score"]))
+      seeds = self.by_seed.setdefault((r["task"], r["source"], r["size"]), {})
+      seed = int(r["seed"])
+      if seed in seeds:
+        raise ValueError(f"Records {cell_of[(r['task'], r['source'], r['size'], seed)]} "
+                         f"and {r['cell_id']} are the same cell (task, source, size and "
+                         "seed): remove one of them.")
+      seeds[seed] = float(r["score"])
+      cell_of[(r["task"], r["source"], r["size"], seed)] = r["cell_id"]
       self.metric.setdefault(r["task"], r["metric"])
       if r.get("train_examples") is not None:
         self.examples[(r["task"], r["size"])] = int(r["train_examples"])
     seen_sources = list(dict.fromkeys(r["source"] for r in self.records))
     seen_tasks = list(dict.fromkeys(r["task"] for r in self.records))
+    source_order, task_order = list(source_order), list(task_order)
     self.sources = ([s for s in source_order if s in seen_sources] +
                     [s for s in seen_sources if s not in source_order])
     self.tasks = ([t for t in task_order if t in seen_tasks] +
                   [t for t in seen_tasks if t not in task_order])
 
   def sizes(self, task: str) -> list[Optional[int]]:
-    return sorted({k[2] for k in self.scores if k[0] == task}, key=_size_key)
+    return sorted({k[2] for k in self.by_seed if k[0] == task}, key=_size_key)
 
   def largest_size(self, task: str) -> Optional[int]:
     return self.sizes(task)[-1]
 
-  def stat(self, task: str, source: str, size: Optional[int]
-           ) -> Optional[tuple[float, Optional[float], int]]:
-    """(mean, SD or None, seed count), or None when the cell has no record."""
-    values = self.scores.get((task, source, size))
-    if not values:
-      return None
-    mean, sd = mean_sd(values)
-    return mean, sd, len(values)
+  def seed_counts(self) -> list[int]:
+    """The distinct numbers of seeds per cell group, ascending."""
+    return sorted({len(v) for v in self.by_seed.values()})
+
+  def stat(self, task: str, source: str, size: Optional[int]) -> Optional[stats.MeanCI]:
+    """Mean and 95% t interval over seeds, or None when the cell has no record."""
+    values = self.by_seed.get((task, source, size))
+    return stats.mean_ci(list(values.values()), LEVEL) if values else None
 
   def mean(self, task: str, source: str, size: Optional[int]) -> Optional[float]:
     s = self.stat(task, source, size)
-    return None if s is None else s[0]
+    return None if s is None else s.mean
 
   def benefit(self, task: str, source: str, size: Optional[int]) -> Optional[float]:
     """% of the natural benefit, from the mean scores over seeds."""
     return benefit(self.mean(task, source, size), self.mean(task, self.scratch, size),
                    self.mean(task, self.natural, size))
 
-  def average_benefit(self, source: str) -> tuple[Optional[float], int]:
-    """Mean over tasks (each at its largest size) of the defined benefits, and how many
-    tasks were defined."""
-    values = [b for t in self.tasks
-              if (b := self.benefit(t, source, self.largest_size(t))) is not None]
-    return (statistics.fmean(values) if values else None), len(values)
+  def paired(self, task: str, sources: Sequence[str], size: Optional[int]
+             ) -> list[list[float]]:
+    """Per source, its scores on the seeds every one of `sources` has (ascending seed);
+    empty lists when they share no seed."""
+    cells = [self.by_seed.get((task, s, size), {}) for s in sources]
+    common = sorted(set.intersection(*(set(c) for c in cells)))
+    return [[c[k] for k in common] for c in cells]
+
+  def compare(self, task: str, source: str, reference: str, size: Optional[int],
+              alternative: str = "two-sided") -> Optional[stats.SignFlipResult]:
+    """Paired sign-flip test of source vs reference over their common seeds (None when
+    they share none)."""
+    a, b = self.paired(task, [source, reference], size)
+    return stats.paired_sign_flip_test(a, b, alternative) if a else None
+
+  def natural_test(self, task: str, size: Optional[int]) -> Optional[stats.SignFlipResult]:
+    """The one-sided paired test natural > scratch."""
+    return self.compare(task, self.natural, self.scratch, size, "greater")
+
+  def natural_beats_scratch(self, task: str, size: Optional[int]) -> bool:
+    """Whether natural beats scratch significantly (one-sided p <= alpha)."""
+    test = self.natural_test(task, size)
+    return test is not None and test.p_value <= self.alpha
+
+  def flag_reason(self, task: str, size: Optional[int]) -> Optional[str]:
+    """Why the task is flagged at that size (left out of averages), or None."""
+    test = self.natural_test(task, size)
+    if test is None:
+      return (f"no seed has both {self.natural} and {self.scratch} scores, so natural "
+              "cannot be tested against scratch")
+    if test.p_value <= self.alpha:
+      return None
+    reason = (f"{self.natural} does not beat {self.scratch} significantly (one-sided "
+              f"paired sign-flip p = {format_p_value(test)} > {self.alpha:g}, "
+              f"{test.n} paired seed(s)")
+    floor = stats.smallest_p_value(test.n, "greater")
+    if floor > self.alpha:
+      reason += (f"; with {test.n} seed(s) the smallest possible p is 1/2^{test.n} = "
+                 f"{floor:.3g}, so it can never be significant")
+    return reason + ")"
+
+  def benefit_ci(self, task: str, source: str, size: Optional[int]
+                 ) -> Optional[stats.BenefitCI]:
+    """% of the natural benefit (`benefit`, from all seeds' means) with the paired
+    bootstrap interval over the seeds that source, scratch and natural share (None when
+    they share none)."""
+    triple = self.paired(task, [source, self.scratch, self.natural], size)
+    if not triple[0]:
+      return None
+    ci = stats.benefit_bootstrap_ci([tuple(triple)], level=LEVEL)
+    return ci._replace(estimate=self.benefit(task, source, size))
+
+  def averaged_tasks(self, source: str) -> list[str]:
+    """The tasks (at their largest size) in the source's average: natural beats scratch
+    significantly there and source, scratch and natural share a seed."""
+    return [t for t in self.tasks
+            if self.natural_beats_scratch(t, self.largest_size(t))
+            and self.paired(t, [source, self.scratch, self.natural], self.largest_size(t))[0]]
+
+  def average_benefit(self, source: str) -> tuple[Optional[stats.BenefitCI], list[str]]:
+    """(mean `benefit` over the averaged tasks with the paired bootstrap interval of
+    that mean, those tasks); (None, []) when no task qualifies."""
+    tasks = self.averaged_tasks(source)
+    if not tasks:
+      return None, []
+    triples = [tuple(self.paired(t, [source, self.scratch, self.natural],
+                                 self.largest_size(t))) for t in tasks]
+    ci = stats.benefit_bootstrap_ci(triples, level=LEVEL)
+    values = [self.benefit(t, source, self.largest_size(t)) for t in tasks]
+    return ci._replace(estimate=sum(values) / len(values)), tasks
 
 
 # --- formatting ---------------------------------------------------------------------------
 
-def format_score(stat: Optional[tuple[float, Optional[float], int]]) -> str:
-  """`mean` or `mean ± SD (k seeds)`: 2 decimals for scores in % (exact match, ROUGE),
-  3 for fractions (accuracies)."""
+def _number_format(mean: float) -> str:
+  """2 decimals for scores in % (exact match, ROUGE), 3 for fractions (accuracies)."""
+  return ".2f" if abs(mean) >= 10 else ".3f"
+
+
+def format_score(stat: Optional[Sequence[Any]]) -> str:
+  """`mean [low, high]` of a (mean, interval half-width or None, seeds) tuple such as
+  stats.MeanCI; `mean [n/a: 1 seed]` without an interval; "-" for no cell."""
   if stat is None:
-    return "-"
-  mean, sd, n = stat
-  fmt = ".2f" if abs(mean) >= 10 else ".3f"
-  return format(mean, fmt) if sd is None else f"{mean:{fmt}} ± {sd:{fmt}} ({n} seeds)"
+    return NO_CELL
+  mean, half_width, n = stat[0], stat[1], stat[2]
+  fmt = _number_format(mean)
+  if half_width is None:
+    return f"{mean:{fmt}} [{UNDEFINED}: {n} seed{'s' if n != 1 else ''}]"
+  return f"{mean:{fmt}} [{mean - half_width:{fmt}}, {mean + half_width:{fmt}}]"
 
 
 def format_benefit(value: Optional[float]) -> str:
   return UNDEFINED if value is None else f"{round(value)}%"  # round(): no "-0%"
 
 
-def paper_table(summary: Summary) -> str:
-  """Markdown: sources x tasks at each task's largest size, + the average benefit."""
-  head = ["source"]
-  for t in summary.tasks:
-    head += [f"{t} {summary.metric[t]} @ {_size_label(summary.largest_size(t))} ex.",
-             "% benefit"]
-  head.append("avg % benefit")
-  rows = [head, ["---"] * len(head)]
-  for s in summary.sources:
-    row = [s]
-    for t in summary.tasks:
-      size = summary.largest_size(t)
-      row += [format_score(summary.stat(t, s, size)), format_benefit(summary.benefit(t, s, size))]
-    avg, count = summary.average_benefit(s)
-    cell = format_benefit(avg)
-    if avg is not None and count < len(summary.tasks):
-      cell += f" ({count} of {len(summary.tasks)} tasks)"
-    row.append(cell)
-    rows.append(row)
+def format_benefit_ci(ci: Optional[stats.BenefitCI]) -> str:
+  """`49% [30%, 70%]`; `49% [n/a]` without an interval; "n/a" when undefined."""
+  if ci is None or ci.estimate is None:
+    return UNDEFINED
+  if ci.low is None:
+    return f"{format_benefit(ci.estimate)} [{UNDEFINED}]"
+  return f"{format_benefit(ci.estimate)} [{format_benefit(ci.low)}, {format_benefit(ci.high)}]"
+
+
+def format_p_value(test: stats.SignFlipResult) -> str:
+  """3 significant digits; "≈" marks a Monte Carlo estimate."""
+  return ("" if test.exact else "≈") + f"{test.p_value:.3g}"
+
+
+def format_test(test: Optional[stats.SignFlipResult], seeds: int) -> str:
+  """The p-value, with the number of pairs when fewer than the cell's seeds paired up;
+  "-" when nothing pairs up."""
+  if test is None:
+    return NO_CELL
+  text = format_p_value(test)
+  return text if test.n == seeds else f"{text} ({test.n} pairs)"
+
+
+def _cell_columns(summary: Summary, task: str, source: str, size: Optional[int]
+                  ) -> list[str]:
+  """seeds | score [CI] | % benefit [CI] | p vs scratch | p vs natural."""
+  stat = summary.stat(task, source, size)
+  if stat is None:
+    return ["0", NO_CELL, NO_CELL, NO_CELL, NO_CELL]
+  tests = [SELF if source == ref else format_test(summary.compare(task, source, ref, size),
+                                                  stat.n)
+           for ref in (summary.scratch, summary.natural)]
+  ci = summary.benefit_ci(task, source, size)
+  bene = format_benefit_ci(ci) if ci is not None else format_benefit(
+      summary.benefit(task, source, size))
+  pairs = len(summary.paired(task, [source, summary.scratch, summary.natural], size)[0])
+  if ci is not None and ci.estimate is not None and pairs < max(
+      len(summary.by_seed.get((task, s, size), {}))
+      for s in (source, summary.scratch, summary.natural)):
+    bene += f" (CI over {pairs} paired seeds)"
+  return [str(stat.n), format_score(stat), bene, *tests]
+
+
+STAT_HEAD = ["seeds", f"score [{LEVEL:.0%} CI]", f"% natural benefit [{LEVEL:.0%} CI]",
+             "p vs scratch", "p vs natural"]
+
+
+def _markdown(rows: Sequence[Sequence[str]]) -> str:
+  rows = [rows[0], ["---"] * len(rows[0]), *rows[1:]]
   return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def _task_label(summary: Summary, task: str) -> str:
+  size = summary.largest_size(task)
+  label = f"{task} {summary.metric[task]} @ {_size_label(size)} ex."
+  return label if summary.flag_reason(task, size) is None else f"{label} {FLAG}"
+
+
+def _average_cell(summary: Summary, source: str) -> tuple[str, str]:
+  """(label, value) of a source's average row."""
+  ci, tasks = summary.average_benefit(source)
+  if ci is None:
+    if not any(summary.natural_beats_scratch(t, summary.largest_size(t))
+               for t in summary.tasks):
+      why = f"{summary.natural} beats {summary.scratch} significantly on no task"
+    else:
+      why = f"{source} has no scores paired with both references on those tasks"
+    return "average", f"undefined: {why}"
+  label = f"average over {', '.join(tasks)}"
+  if len(tasks) < len(summary.tasks):
+    label += f" ({len(tasks)} of {len(summary.tasks)} tasks)"
+  return label, format_benefit_ci(ci)
+
+
+def paper_table(summary: Summary) -> str:
+  """Markdown: one row per source and task at the task's largest size (flagged tasks
+  marked), then each source's average % of the natural benefit over unflagged tasks."""
+  rows = [["source", "task", *STAT_HEAD]]
+  for s in summary.sources:
+    for t in summary.tasks:
+      rows.append([s, _task_label(summary, t),
+                   *_cell_columns(summary, t, s, summary.largest_size(t))])
+    label, value = _average_cell(summary, s)
+    rows.append([s, f"**{label}**", "", "", f"**{value}**", "", ""])
+  return _markdown(rows)
 
 
 def sizes_table(summary: Summary, task: str) -> str:
-  sizes = summary.sizes(task)
-  head = ["source"] + [f"{_size_label(n)} examples" for n in sizes]
-  rows = [head, ["---"] * len(head)]
+  """Markdown: one row per training-set size and source (flagged sizes marked)."""
+  rows = [["size", "source", *STAT_HEAD]]
+  for n in summary.sizes(task):
+    label = _size_label(n) + ("" if summary.flag_reason(task, n) is None else f" {FLAG}")
+    for s in summary.sources:
+      rows.append([label, s, *_cell_columns(summary, task, s, n)])
+  return _markdown(rows)
+
+
+def flag_notes(summary: Summary, task: str, sizes: Sequence[Optional[int]]) -> list[str]:
+  """One Markdown bullet per flagged size of the task, saying why."""
+  notes = []
+  for n in sizes:
+    reason = summary.flag_reason(task, n)
+    if reason is not None:
+      notes.append(f"- {FLAG.split()[0]} {task} @ {_size_label(n)} ex.: {reason}.")
+  return notes
+
+
+def how_to_read(summary: Summary) -> str:
+  """The paragraph naming the statistics, alpha, seed counts and bootstrap seed."""
+  counts = summary.seed_counts()
+  seeds = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}")
+  level = f"{LEVEL:.0%}"
+  text = (
+      f"**How to read this.** {summary.natural} and {summary.scratch} are the references; "
+      f"this study has {seeds} seed(s) per cell (the `seeds` column). A score is the mean "
+      f"over seeds with its {level} Student t confidence interval over the per-seed "
+      f"scores ({UNDEFINED} with one seed). `p vs scratch` / `p vs natural`: two-sided "
+      "exact paired sign-flip permutation test on the per-seed differences (cells paired "
+      f"by task, size and seed; all 2^n sign assignments for n <= {stats.EXACT_MAX_N} "
+      f"pairs, else {stats.MONTE_CARLO_DRAWS} Monte Carlo assignments with numpy seed "
+      f"{stats.MONTE_CARLO_SEED}, marked ≈); not corrected for multiple comparisons. "
+      f"% natural benefit = 100 × (score − {summary.scratch}) / ({summary.natural} − "
+      f"{summary.scratch}) from the mean scores; its {level} interval is a percentile "
+      f"paired bootstrap ({stats.BOOTSTRAP_RESAMPLES} resamples of the seed indices, "
+      f"drawn jointly for the source, {summary.scratch} and {summary.natural}, per task; "
+      f"numpy seed {stats.BOOTSTRAP_SEED}; {UNDEFINED} with one seed or when a resample "
+      f"has {summary.natural} == {summary.scratch}). A task is flagged \"{FLAG}\" and left "
+      f"out of the average when {summary.natural} does not beat {summary.scratch} "
+      f"significantly: one-sided paired sign-flip test {summary.natural} > "
+      f"{summary.scratch}, alpha = {summary.alpha:g}.")
+  floor_seeds = max(0, math.ceil(math.log2(1.0 / summary.alpha)))  # 1/2^n <= alpha
+  if counts[0] < floor_seeds:
+    text += (f" With fewer than {floor_seeds} seeds that test can never be significant "
+             f"(its smallest p is 1/2^n > {summary.alpha:g}), so such tasks are always "
+             "flagged.")
+  return text
+
+
+# --- provenance ---------------------------------------------------------------------------
+
+PROVENANCE_KEYS = ("subset_seed", "data_seed", "source_checkpoint", "init_source",
+                   "vocabulary", "code_version", "gin_config_hash")
+NOT_RECORDED = "not recorded"
+
+
+def _describe_checkpoint(ckpt: Any, what: str = "") -> str:
+  if not isinstance(ckpt, Mapping):
+    return f"{what}`{ckpt}`"
+  path = ckpt.get("path") or ckpt.get("params_path")
+  if not path:  # an init transform that reads no checkpoint
+    return f"init {ckpt.get('kind', '?')}: {ckpt.get('description') or 'no checkpoint'}"
+  rule = ckpt.get("rule")
+  text = f"{what}`{path}` step {ckpt.get('step', '?')}"
+  return text + (f" ({rule})" if rule not in (None, "") else "")
+
+
+def _describe_vocabulary(vocab: Any) -> str:
+  if not isinstance(vocab, Mapping):
+    return str(vocab)
+  return (f"{vocab.get('name', '?')} ({vocab.get('kind', '?')}, "
+          f"{vocab.get('vocab_size', '?')} ids)")
+
+
+def _describe_code(code: Any) -> str:
+  if not isinstance(code, Mapping):
+    return str(code)
+  commit = code.get("git_commit")
+  if not commit:
+    sha = code.get("source_sha256")
+    return f"sources {sha[:12]}" if sha else NOT_RECORDED
+  return commit[:10] + ("+dirty" if code.get("git_dirty") else "")
+
+
+def _distinct(records: Sequence[Mapping[str, Any]], describe) -> str:
+  values = [describe(r) for r in records]
+  return "; ".join(dict.fromkeys(v for v in values if v)) or NOT_RECORDED
+
+
+def _checkpoints_used(r: Mapping[str, Any]) -> Optional[str]:
+  if "source_checkpoint" not in r and "init_source" not in r:
+    return None
+  parts = []
+  if r.get("source_checkpoint"):
+    parts.append(_describe_checkpoint(r["source_checkpoint"]))
+  if r.get("init_source"):
+    parts.append(_describe_checkpoint(r["init_source"], "statistics of "))
+  return ", ".join(parts) or "none (no checkpoint read)"
+
+
+def provenance_section(summary: Summary) -> list[str]:
+  """Markdown lines: per source, the checkpoint step(s) read, the vocabulary and the
+  code version, from the records' provenance fields; a note when no record has any."""
+  lines = ["## Provenance", ""]
+  if not any(r.get(k) is not None for r in summary.records for k in PROVENANCE_KEYS):
+    return lines + ["The records carry no provenance fields (written before records "
+                    "had them).", ""]
+  rows = [["source", "checkpoint read (step, rule)", "vocabulary", "code version",
+           "records with provenance"]]
   for s in summary.sources:
-    rows.append([s] + [
-        f"{format_score(summary.stat(task, s, n))} [{format_benefit(summary.benefit(task, s, n))}]"
-        for n in sizes])
-  return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    mine = [r for r in summary.records if r["source"] == s]
+    with_any = sum(any(k in r for k in PROVENANCE_KEYS) for r in mine)
+    rows.append([
+        s, _distinct(mine, _checkpoints_used),
+        _distinct(mine, lambda r: r.get("vocabulary") and _describe_vocabulary(r["vocabulary"])),
+        _distinct(mine, lambda r: r.get("code_version") and _describe_code(r["code_version"])),
+        f"{with_any} of {len(mine)}"])
+  return lines + [_markdown(rows), ""]
 
 
 # --- plots --------------------------------------------------------------------------------
@@ -213,8 +478,9 @@ def _savefig_atomic(fig, path: str) -> None:
 
 
 def plot_curves(summary: Summary, task: str, path: str) -> Optional[str]:
-  """Score vs training examples (log x) and the gap to scratch; returns a note when
-  some points had no known example count (full training set of unknown size)."""
+  """Score vs training examples (log x; error bars: 95% t intervals over seeds) and the
+  gap to scratch; returns a note when some points had no known example count (full
+  training set of unknown size)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -228,9 +494,9 @@ def plot_curves(summary: Summary, task: str, path: str) -> Optional[str]:
     points = [(summary.examples[(task, n)], summary.stat(task, s, n)) for n in sizes]
     points = [(x, st) for x, st in points if st is not None]
     if points:
-      ax_score.errorbar([x for x, _ in points], [st[0] for _, st in points],
-                        yerr=[st[1] or 0.0 for _, st in points], marker="o", capsize=3,
-                        label=s, color=color)
+      ax_score.errorbar([x for x, _ in points], [st.mean for _, st in points],
+                        yerr=[st.half_width or 0.0 for _, st in points], marker="o",
+                        capsize=3, label=s, color=color)
     gaps = [(summary.examples[(task, n)],
              summary.mean(task, s, n) - summary.mean(task, summary.scratch, n))
             for n in sizes if summary.mean(task, s, n) is not None
@@ -296,10 +562,24 @@ def plot_param_stats(study_dir: str, study_json: dict[str, Any], path: str
 
 # --- the report ---------------------------------------------------------------------------
 
+def _size_notes(summary: Summary, task: str) -> list[str]:
+  """Notes under a task's per-size table: flagged sizes, natural below scratch."""
+  lines = flag_notes(summary, task, summary.sizes(task))
+  worse = [_size_label(n) for n in summary.sizes(task)
+           if None not in (summary.mean(task, summary.natural, n),
+                           summary.mean(task, summary.scratch, n))
+           and summary.mean(task, summary.natural, n) < summary.mean(task, summary.scratch, n)]
+  if worse:
+    lines.append(f"- At {', '.join(worse)} examples {summary.natural} scores below "
+                 f"{summary.scratch}; there the % is relative to a negative benefit "
+                 "(a positive % means also worse than scratch).")
+  return lines + [""] if lines else []
+
+
 def write_report(study_dir: str, out: Optional[str] = None, *,
                  natural: Optional[str] = None, scratch: Optional[str] = None,
                  param_stats_plot: bool = True) -> tuple[str, str]:
-  """Writes the Markdown report and its plots; returns (report path, the paper table)."""
+  """Writes the Markdown report and its plots; returns (report path, the main table)."""
   records = load_records(study_dir)
   meta = load_study_json(study_dir)
   summary = Summary(records, natural=natural or meta.get("natural", "natural"),
@@ -320,27 +600,18 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
     if missing:
       lines.append(f"Missing (not run, running or failed): {len(missing)} of "
                    f"{len(expected)} cells: {', '.join(missing)}.")
-  lines += ["", "## % of the benefit of natural pre-training", "",
-            f"Score of each source on each task at the task's largest training-set size "
-            f"(\"@ N ex.\": N training examples; mean ± sample SD over seeds where there are "
-            f"several), and its % of the "
-            f"natural benefit, 100 × (score − {summary.scratch}) / "
-            f"({summary.natural} − {summary.scratch}), computed from the mean scores; "
-            f"'{UNDEFINED}' where it is undefined ({summary.natural} == {summary.scratch}, "
-            "or a reference is missing). The average is over the tasks where it is "
-            "defined.", "", table, ""]
-  lines += ["## Every training-set size", "",
-            "Score [% of the natural benefit at that size].", ""]
+  lines += ["", "## % of the benefit of natural pre-training", "", how_to_read(summary), "",
+            "Each source on each task at the task's largest training-set size (\"@ N ex.\": "
+            "N training examples), then its average % of the natural benefit over the "
+            f"tasks not flagged; '{UNDEFINED}' where a number is undefined.", "", table, ""]
+  flagged = [note for t in summary.tasks
+             for note in flag_notes(summary, t, [summary.largest_size(t)])]
+  if flagged:
+    lines += flagged + [""]
+  lines += ["## Every training-set size", ""]
   for t in summary.tasks:
     lines += [f"### {t} ({summary.metric[t]})", "", sizes_table(summary, t), ""]
-    worse = [_size_label(n) for n in summary.sizes(t)
-             if None not in (summary.mean(t, summary.natural, n),
-                             summary.mean(t, summary.scratch, n))
-             and summary.mean(t, summary.natural, n) < summary.mean(t, summary.scratch, n)]
-    if worse:
-      lines += [f"Note: at {', '.join(worse)} examples {summary.natural} scores below "
-                f"{summary.scratch}; there the % is relative to a negative benefit "
-                "(a positive % means also worse than scratch).", ""]
+    lines += _size_notes(summary, t)
   lines += ["## Benefit vs downstream training-set size", ""]
   for t in summary.tasks:
     png = os.path.join(files_dir, f"curves_{t}.png")
@@ -355,19 +626,21 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
     if labels:
       lines += ["## Parameter statistics of the pre-trained checkpoints", "",
                 f"Per-layer norm-scale means and kernel SDs of {', '.join(labels)} "
-                "(synthpre_jax.param_stats).", "", f"![parameter statistics]({rel}/param_stats.png)", ""]
-    lines += [f"(parameter statistics: {n})" for n in notes]
+                "(synthpre_jax.param_stats).", "",
+                f"![parameter statistics]({rel}/param_stats.png)", ""]
+    lines += [f"(parameter statistics: {n})" for n in notes] + ([""] if notes else [])
+  lines += provenance_section(summary)
   tmp = out + ".tmp"
   with open(tmp, "w") as f:
     f.write("\n".join(lines).rstrip() + "\n")
   os.replace(tmp, out)
   return out, table
 
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(
       prog="python -m synthpre_jax.report",
-      description="Markdown report (benefit table, benefit-vs-size curves, parameter "
+      description="Markdown report (benefit table with confidence intervals and paired "
+                  "tests, benefit-vs-size curves, parameter "
                   "statistics) of a study directory, from its result records.")
   parser.add_argument("study_dir")
   parser.add_argument("--out", default=None, help="Report file (default <study_dir>/report.md).")
