@@ -41,11 +41,27 @@ class CheckpointConfig:
   keep: int = 3
   keep_best: bool = True
   async_save: bool = True
+  # Also keep the first checkpoint whose validation token accuracy reaches this value
+  # (the paper's 'first_ge:0.99' source checkpoint), e.g. 0.99 in gin/pretrain.gin.
+  keep_first_reaching: Optional[float] = None
 
   def __post_init__(self):
     if self.period < 1 or self.keep < 1:
       raise ValueError(f"CheckpointConfig: period ({self.period}) and keep ({self.keep}) "
                        "must be >= 1.")
+
+
+@dataclasses.dataclass(kw_only=True)
+class FirstReaching(ocp_managers.PreservationPolicy):
+  """Preserves the earliest checkpoint whose `BEST_METRIC` is >= `threshold`."""
+  threshold: float
+
+  def should_preserve(self, checkpoints, *, context) -> list[bool]:
+    del context
+    reached = [i for i, c in enumerate(checkpoints) if c.metrics is not None
+               and c.metrics.get(BEST_METRIC, -np.inf) >= self.threshold]
+    first = min(reached, key=lambda i: checkpoints[i].step) if reached else None
+    return [i == first for i in range(len(checkpoints))]
 
 
 def make_manager(model_dir: str, config: CheckpointConfig) -> ocp.CheckpointManager:
@@ -55,6 +71,8 @@ def make_manager(model_dir: str, config: CheckpointConfig) -> ocp.CheckpointMana
     policies.append(ocp_managers.BestN(
         get_metric_fn=lambda m: m[BEST_METRIC], n=1,
         keep_checkpoints_without_metrics=False))
+  if config.keep_first_reaching is not None:
+    policies.append(FirstReaching(threshold=config.keep_first_reaching))
   options = ocp.CheckpointManagerOptions(
       create=True, cleanup_tmp_directories=True,
       enable_async_checkpointing=config.async_save,
@@ -111,6 +129,14 @@ def resolve_params_path(path: str, macro: str = "INITIAL_CHECKPOINT_PATH") -> ep
         f"{macro} {path!r} holds no finished checkpoint (looked for "
         f"{root}/<step>/params). Is the pre-training run done or still writing its first?")
   return root / str(steps[-1]) / "params"
+
+
+def read_meta(params_path: epath.Path) -> Optional[dict]:
+  """The JSON `meta` saved beside a step's `params`, or None when there is none."""
+  meta_dir = epath.Path(params_path).parent / "meta"
+  if not meta_dir.exists():
+    return None
+  return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(meta_dir)
 
 
 def params_metadata(params_path: epath.Path) -> dict[str, tuple]:

@@ -18,7 +18,7 @@ No Gin here; `synthpre_jax.train` binds it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,7 @@ from flax import traverse_util
 
 from synthpre_jax import checkpoints
 from synthpre_jax import param_groups
+from synthpre_jax import results
 
 EMBEDDING = param_groups.EMBEDDING
 
@@ -45,10 +46,13 @@ def read_embedding(params_path: Any) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class LSTMEmbeddingFromT5:
   """Copies `token_embedder/embedding` of the T5 checkpoint `checkpoint` (a run's
-  MODEL_DIR, its checkpoints/ directory or one checkpoints/<step> directory; the newest
-  step is used) into the model's embedding. `rescale`: see the module doc."""
+  MODEL_DIR, its checkpoints/ directory or one checkpoints/<step> directory) into the
+  model's embedding. `checkpoint_step` picks a MODEL_DIR's step ('latest', 'best',
+  'first_ge:0.99' or a number; synthpre_jax.results.select_step). `rescale`: see the
+  module doc."""
   checkpoint: str
   rescale: bool = False
+  checkpoint_step: Union[str, int] = "latest"
 
   def __post_init__(self):
     if not self.checkpoint:
@@ -60,6 +64,15 @@ class LSTMEmbeddingFromT5:
     how = "rescaled to the LSTM init's SD" if self.rescale else "copied exactly"
     return f"input embedding from T5 checkpoint {self.checkpoint} ({how})"
 
+  def resolve(self) -> tuple[Any, Optional[int], str]:
+    """(params path, step, how the step was chosen) of the embedding's checkpoint."""
+    return results.resolve_checkpoint(self.checkpoint, self.checkpoint_step,
+                                      macro="EMBEDDING_CHECKPOINT")
+
+  def embedding_source(self) -> Any:
+    """The params path whose embedding is copied (the trainer checks its vocabulary)."""
+    return self.resolve()[0]
+
   def __call__(self, params: Any, mesh: Any, param_shardings: Any,
                seed: int) -> tuple[Any, list[str]]:
     del mesh, seed  # the shardings carry the mesh; nothing is drawn
@@ -67,7 +80,7 @@ class LSTMEmbeddingFromT5:
     if EMBEDDING not in flat:
       raise ValueError(f"The model has no {EMBEDDING!r} parameter to replace; "
                        "LSTMEmbeddingFromT5 is for the LSTM models (LSTMConfig).")
-    path = checkpoints.resolve_params_path(self.checkpoint, macro="EMBEDDING_CHECKPOINT")
+    path, _, how = self.resolve()
     saved = checkpoints.params_metadata(path)
     if EMBEDDING not in saved:
       raise ValueError(f"Checkpoint {path} has no {EMBEDDING!r} tensor; point "
@@ -85,7 +98,7 @@ class LSTMEmbeddingFromT5:
           f"LSTM emb_dim {want[1]}. Set LSTMConfig.emb_dim = {have[1]} (the T5 d_model).")
     table = read_embedding(path).astype(np.float32)
     src_sd = float(table.std())
-    lines = [f"LSTM input embedding from {path}: {EMBEDDING} {have}, mean "
+    lines = [f"LSTM input embedding from {path} ({how}): {EMBEDDING} {have}, mean "
              f"{float(table.mean()):.4g} SD {src_sd:.4g}"]
     if self.rescale:
       fresh_sd = float(jnp.std(flat[EMBEDDING].astype(jnp.float32)))

@@ -36,6 +36,7 @@ from flax import traverse_util
 
 from synthpre_jax import checkpoints
 from synthpre_jax import param_groups
+from synthpre_jax import results
 
 STATS_FNS = ("mean_std", "scale")
 # Folded into key(SEED) for the re-draw, so it never reuses the default init's stream.
@@ -243,6 +244,8 @@ class MomentMatchingInit:
   stats_checkpoint: str
   grouping: Union[str, param_groups.Grouping] = "per_param"
   stats_fn: str = "mean_std"
+  # Which step of a MODEL_DIR: 'latest', 'best', 'first_ge:0.99' or a number.
+  checkpoint_step: Union[str, int] = "latest"
 
   def __post_init__(self):
     if not self.stats_checkpoint:
@@ -261,13 +264,17 @@ class MomentMatchingInit:
     return (f"moment matching from {self.stats_checkpoint} (grouping "
             f"{self.grouping_name}, stats {self.stats_fn})")
 
+  def resolve(self) -> tuple[epath.Path, Optional[int], str]:
+    """(params path, step, how the step was chosen) of the statistics' checkpoint."""
+    return results.resolve_checkpoint(self.stats_checkpoint, self.checkpoint_step,
+                                      macro="INIT_STATS_CHECKPOINT")
+
   def compute(self, target_shapes: Mapping[str, tuple]
               ) -> tuple[dict[str, DrawSpec], dict[str, list[str]], dict[str, Moments],
                          list[str], epath.Path]:
     """Host side: (per-tensor draws, groups, group statistics, same-rank tensors whose
     shapes differ, the resolved params path), for a model of `target_shapes`."""
-    path = checkpoints.resolve_params_path(self.stats_checkpoint,
-                                           macro="INIT_STATS_CHECKPOINT")
+    path, _, _ = self.resolve()
     differing = check_architecture(checkpoints.params_metadata(path), target_shapes,
                                    str(path))
     groups = param_groups.make_groups(self.grouping, list(target_shapes))

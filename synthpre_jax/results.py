@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 from etils import epath
 
@@ -68,6 +68,86 @@ def best_step(model_dir: str, metric: str = SELECTION_METRIC) -> tuple[int, floa
         "The best validation %s (%.4f at step %d) has no checkpoint left; using step "
         "%d (%.4f).", metric, overall[metric], overall["step"], best["step"], best[metric])
   return int(best["step"]), float(best[metric])
+
+
+def parse_step_rule(rule: Union[str, int]) -> tuple[str, Optional[float]]:
+  """('latest'|'best'|'first_ge'|'step', threshold or step) of a checkpoint-step rule:
+  'latest', 'best', 'first_ge:<x>' or a step number; ValueError otherwise."""
+  if isinstance(rule, bool):
+    raise ValueError(f"Bad checkpoint step rule {rule!r}")
+  if isinstance(rule, int) or (isinstance(rule, str) and rule.isdigit()):
+    return "step", float(int(rule))
+  if rule in ("latest", "best"):
+    return rule, None
+  if isinstance(rule, str) and rule.startswith("first_ge:"):
+    try:
+      return "first_ge", float(rule.split(":", 1)[1])
+    except ValueError:
+      pass
+  raise ValueError(f"Bad checkpoint step rule {rule!r}: use 'latest', 'best', "
+                   "'first_ge:<validation token accuracy>' (e.g. 'first_ge:0.99', the "
+                   "paper's rule) or a step number.")
+
+
+def select_step(model_dir: str, rule: Union[str, int]) -> tuple[int, str]:
+  """(step, how it was chosen) of `model_dir`'s checkpoint picked by `rule`.
+
+  'first_ge:x' is the paper's rule for pre-trained sources: the first evaluated step
+  whose validation token accuracy is >= x, else the best one. A run without any
+  validation record (e.g. a converted checkpoint) resolves every rule to its only step.
+  Raises FileNotFoundError / ValueError when the chosen checkpoint does not exist."""
+  kind, value = parse_step_rule(rule)
+  saved = saved_steps(model_dir)
+  if not saved:
+    raise FileNotFoundError(f"{model_dir} holds no finished checkpoint "
+                            "(checkpoints/<step>/params).")
+  history = [r for r in validation_history(model_dir) if SELECTION_METRIC in r]
+  if kind == "step":
+    step, how = int(value), "given step"
+  elif kind == "latest":
+    step, how = saved[-1], "latest"
+  elif not history and len(saved) == 1:
+    return saved[0], f"{rule}: the only checkpoint (no validation records)"
+  elif kind == "first_ge":
+    first = next((r for r in history if r[SELECTION_METRIC] >= value), None)
+    if first is None:
+      step, acc = best_step(model_dir)
+      how = (f"{rule}: no validation token accuracy reached {value:g}; best instead "
+             f"({acc:.4f})")
+    else:
+      step = int(first["step"])
+      how = f"{rule}: first step with validation token accuracy {first[SELECTION_METRIC]:.4f}"
+  else:
+    step, acc = best_step(model_dir)
+    how = f"best validation token accuracy ({acc:.4f})"
+  if step not in saved:
+    raise FileNotFoundError(
+        f"The checkpoint step rule {rule!r} chose step {step} of {model_dir}, but that "
+        f"checkpoint no longer exists (saved: {saved}); retention deleted it. Re-run the "
+        "source with CheckpointConfig.keep_first_reaching set (gin/pretrain.gin does) or "
+        "a larger CHECKPOINTS_TO_KEEP, or choose one of the saved steps.")
+  return step, how
+
+
+def resolve_checkpoint(path: str, rule: Union[str, int] = "latest",
+                       macro: str = "INITIAL_CHECKPOINT_PATH"
+                       ) -> tuple[epath.Path, Optional[int], str]:
+  """(params path, step, how) for a checkpoint given as a run's MODEL_DIR (the `rule`
+  picks the step), its checkpoints/ directory or one checkpoints/<step> directory (used
+  as given). Errors name the Gin `macro` that set the path."""
+  p = epath.Path(path)
+  if (p / "params").exists():
+    step = int(p.name) if p.name.isdigit() else None
+    return p / "params", step, "the step directory given"
+  model_dir = p.parent if p.name == "checkpoints" and not (p / "checkpoints").exists() else p
+  if not checkpoints.checkpoint_dir(str(model_dir)).exists():  # a bare dir of steps
+    params = checkpoints.resolve_params_path(path, macro=macro)  # or raises
+    return params, int(params.parent.name), "latest (no run directory to apply a rule)"
+  try:
+    step, how = select_step(str(model_dir), rule)
+  except (FileNotFoundError, ValueError) as e:
+    raise type(e)(f"{macro} {path!r}: {e}") from e
+  return checkpoints.checkpoint_dir(str(model_dir)) / str(step) / "params", step, how
 
 
 def write_json_atomic(path: epath.Path, obj: Any) -> None:

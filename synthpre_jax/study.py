@@ -5,10 +5,12 @@
 
 A study (a Gin file binding `study.*`, see gin/studies/) names pre-training *sources*,
 downstream *tasks*, training-set *sizes* and *seeds*; every combination is a *cell*:
-fine-tune from the source on the first `size` training examples of the task (all of
-them for None) with SEED = seed, then evaluate the test split at the checkpoint with the
-best validation token accuracy (the paper's rule). Sources are plain data, so new kinds
-need no code:
+fine-tune from the source on a seeded random subset of `size` training examples (all
+of them for None) with SEED = seed, then evaluate the test split at the checkpoint with
+the best validation token accuracy (the paper's rule). The cell's seed also draws its
+subset (`<task>_train<N>_seed<S>`, nested across sizes) and its data order
+(DATA_SEED), unless the study pins them with `study.subset_seed` / `study.data_seed`.
+Sources are plain data, so new kinds need no code:
 
   key                what it does
   pretrain           Gin files of a pre-training recipe: the source is pre-trained ONCE,
@@ -19,6 +21,11 @@ need no code:
                      PATH); default: True when it has one (pretrain or checkpoint)
   transfer_mode      'all' | 'all_but_embeddings' (default; the paper's drivers used
                      'all' for natural only)
+  checkpoint_step    which step of the source's run its cells read: 'first_ge:0.99'
+                     (default, the paper's rule: the first with >= 99% validation token
+                     accuracy, else the best), 'best', 'latest' or a step; recorded
+  allow_vocab_mismatch  let the source's vocabulary differ from the task's (default:
+                     True exactly when its embedding is re-learned, all_but_embeddings)
   stats_of           moment matching: gin/init/moment_matching.gin with
                      INIT_STATS_CHECKPOINT = that source's checkpoint; `grouping`
                      (default 'per_param') and `stats_fn` (default 'mean_std')
@@ -27,9 +34,11 @@ need no code:
   bindings           extra fine-tuning bindings, after everything else
 
 In any binding `{checkpoint:NAME}` becomes the quoted checkpoint path of source NAME (and
-makes this source wait for NAME's pre-training), e.g. the LSTM with T5 embeddings:
+makes this source wait for NAME's pre-training) and `{checkpoint_step:NAME}` NAME's
+`checkpoint_step`, e.g. the LSTM with T5 embeddings:
   {'gin_files': ['models/lstm_seq2seq_tiny.gin', 'init/lstm_embedding_from_t5.gin'],
-   'bindings': ['EMBEDDING_CHECKPOINT = {checkpoint:natural}']}
+   'bindings': ['EMBEDDING_CHECKPOINT = {checkpoint:natural}',
+                'EMBEDDING_CHECKPOINT_STEP = {checkpoint_step:natural}']}
 Tasks: {name: {'gin_files': [...], 'metric': 'exact_match', 'train_size': 15055,
 'bindings': [...], 'mixture_or_task_name': ...}}; a size N trains on the registered
 subset task `<task>_train<N>` (tasks/subsets.py). `metric` is a key of the test metrics
@@ -39,7 +48,10 @@ Layout of <study_dir>:
   study.json                          the resolved matrix (the report reads its order)
   pretrain/<source>/                  a pre-training run's MODEL_DIR (+ study.log)
   cells/<source>/<task>/n<size>/seed<k>/   a fine-tuning run's MODEL_DIR (+ study.log)
-  records/<cell id>.json              one record per finished cell (what reports read)
+  records/<cell id>.json              one record per finished cell (what reports read:
+                                      scores, subset and data seeds, the source
+                                      checkpoint and step, vocabulary, code version and
+                                      Gin config hash from the cell's run.json)
   report.md, report_files/*.png       written at the end by synthpre_jax.report
   xla_cache/                          JAX's persistent compilation cache (unless
                                       $JAX_COMPILATION_CACHE_DIR is set)
@@ -79,15 +91,16 @@ import subprocess
 import sys
 import time
 import traceback
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import gin
 from etils import epath
 
 from synthpre_jax import gin_utils
+from synthpre_jax import provenance
 from synthpre_jax import results
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 PREEMPTED_EXIT_CODE = 143
 DONE_MARKER = "study_done.json"
 LOG_FILE = "study.log"
@@ -96,6 +109,8 @@ TRANSFER_MODES = ("all", "all_but_embeddings")
 ISOLATIONS = ("in_process", "subprocess")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _PLACEHOLDER = re.compile(r"\{checkpoint:([^}]*)\}")
+_STEP_PLACEHOLDER = re.compile(r"\{checkpoint_step:([^}]*)\}")
+_ANY_PLACEHOLDER = re.compile(r"\{checkpoint(?:_step)?:([^}]*)\}")
 _BINDING = re.compile(r"^\s*([A-Za-z_][\w./@]*)\s*=\s*(.*?)\s*$", re.DOTALL)
 
 
@@ -115,9 +130,12 @@ class Source:
   stats_fn: str = "mean_std"
   gin_files: tuple[str, ...] = ()
   bindings: tuple[str, ...] = ()
+  checkpoint_step: Union[str, int] = "first_ge:0.99"
+  allow_vocab_mismatch: Optional[bool] = None
 
   def __post_init__(self):
     _check_name("source", self.name)
+    results.parse_step_rule(self.checkpoint_step)  # raises with the accepted forms
     if self.pretrain and self.checkpoint:
       raise ValueError(f"Source {self.name!r} has both `pretrain` and `checkpoint`: keep one.")
     if self.transfer_mode not in TRANSFER_MODES:
@@ -140,17 +158,26 @@ class Source:
   def finetune_gin_files(self) -> tuple[str, ...]:
     return self.gin_files + ((MOMENT_MATCHING_GIN,) if self.stats_of else ())
 
+  @property
+  def allows_vocab_mismatch(self) -> bool:
+    """Default: a loaded checkpoint whose embedding is re-learned may have another
+    vocabulary (a synthetic source fine-tuned on text); the run logs that it was used."""
+    if self.allow_vocab_mismatch is not None:
+      return self.allow_vocab_mismatch
+    return self.loads_checkpoint and self.transfer_mode == "all_but_embeddings"
+
   def finetune_bindings(self) -> tuple[str, ...]:
     extra = ()
     if self.stats_of:
       extra = (f"INIT_STATS_CHECKPOINT = {{checkpoint:{self.stats_of}}}",
+               f"INIT_STATS_CHECKPOINT_STEP = {{checkpoint_step:{self.stats_of}}}",
                f"GROUPING = {self.grouping!r}", f"STATS_FN = {self.stats_fn!r}")
     return extra + self.bindings
 
   def finetune_dependencies(self) -> list[str]:
     """Sources whose checkpoint this source's fine-tuning needs (itself included)."""
     deps = [self.name] if self.loads_checkpoint else []
-    deps += [n for b in self.finetune_bindings() for n in _PLACEHOLDER.findall(b)]
+    deps += [n for b in self.finetune_bindings() for n in _ANY_PLACEHOLDER.findall(b)]
     return list(dict.fromkeys(deps))
 
 
@@ -178,9 +205,12 @@ class Task:
   def seqio_name(self) -> str:
     return self.mixture_or_task_name or self.name
 
-  def seqio_name_for_size(self, size: Optional[int]) -> str:
-    """The registered task of the first `size` training examples (tasks/subsets.py)."""
-    return self.seqio_name if size is None else f"{self.seqio_name}_train{size}"
+  def seqio_name_for_size(self, size: Optional[int], subset_seed: int = 0) -> str:
+    """The registered task of a seeded random `size`-example training subset
+    (`<task>_train<N>_seed<S>`, tasks/subsets.py); the task itself for None."""
+    if size is None:
+      return self.seqio_name
+    return f"{self.seqio_name}_train{size}_seed{subset_seed}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +244,9 @@ class Study:
   natural: str = "natural"
   scratch: str = "scratch"
   isolation: str = "in_process"
+  # None: a cell's seed also draws its training subset / its data order; an int pins it.
+  subset_seed: Optional[int] = None
+  data_seed: Optional[int] = None
 
   def __post_init__(self):
     if not self.sources or not self.tasks:
@@ -233,7 +266,7 @@ class Study:
       split_binding(b, "the study")
     for source in self.sources.values():
       needed = source.finetune_dependencies() + [
-          n for b in source.pretrain_bindings for n in _PLACEHOLDER.findall(b)]
+          n for b in source.pretrain_bindings for n in _ANY_PLACEHOLDER.findall(b)]
       for dep in needed:
         if dep not in self.sources:
           raise ValueError(f"Source {source.name!r} refers to source {dep!r}, which the "
@@ -276,7 +309,7 @@ class Study:
         raise ValueError(f"Sources depend on each other in a cycle: {' -> '.join(path + (name,))}")
       source = self.sources[name]
       for b in source.pretrain_bindings:
-        for dep in _PLACEHOLDER.findall(b):
+        for dep in _ANY_PLACEHOLDER.findall(b):
           visit(dep, path + (name,))
       if source.pretrain:
         order.append(name)
@@ -286,8 +319,20 @@ class Study:
     return order
 
   def resolve(self, binding: str) -> str:
-    """Replaces `{checkpoint:NAME}` with the quoted checkpoint path of source NAME."""
+    """Replaces `{checkpoint:NAME}` with the quoted checkpoint path of source NAME and
+    `{checkpoint_step:NAME}` with its checkpoint-step rule."""
+    binding = _STEP_PLACEHOLDER.sub(
+        lambda m: repr(self.sources[m.group(1)].checkpoint_step), binding)
     return _PLACEHOLDER.sub(lambda m: repr(self.checkpoint_of(m.group(1))), binding)
+
+  def cell_subset_seed(self, cell: "Cell") -> int:
+    return cell.seed if self.subset_seed is None else self.subset_seed
+
+  def cell_data_seed(self, cell: "Cell") -> int:
+    return cell.seed if self.data_seed is None else self.data_seed
+
+  def cell_task_name(self, cell: "Cell") -> str:
+    return self.tasks[cell.task].seqio_name_for_size(cell.size, self.cell_subset_seed(cell))
 
   # -- command lines (argv of train / evaluate main)
   def pretrain_argv(self, source: str) -> list[str]:
@@ -299,9 +344,14 @@ class Study:
   def finetune_argv(self, cell: Cell) -> list[str]:
     s, t = self.sources[cell.source], self.tasks[cell.task]
     initial = self.checkpoint_of(s.name) if s.loads_checkpoint else None
-    bindings = [f"MIXTURE_OR_TASK_NAME = {t.seqio_name_for_size(cell.size)!r}",
-                f"SEED = {cell.seed}", f"INITIAL_CHECKPOINT_PATH = {initial!r}",
+    bindings = [f"MIXTURE_OR_TASK_NAME = {self.cell_task_name(cell)!r}",
+                f"SEED = {cell.seed}", f"DATA_SEED = {self.cell_data_seed(cell)}",
+                f"INITIAL_CHECKPOINT_PATH = {initial!r}",
                 f"TRANSFER_MODE = {s.transfer_mode!r}"]
+    if initial is not None:
+      bindings.append(f"INITIAL_CHECKPOINT_STEP = {s.checkpoint_step!r}")
+    if s.allows_vocab_mismatch:
+      bindings.append("ALLOW_VOCAB_MISMATCH = True")
     bindings += [self.resolve(b) for b in
                  self.finetune_bindings + t.bindings + s.finetune_bindings()]
     return ([f"--gin_file={f}" for f in t.gin_files + s.finetune_gin_files()] +
@@ -317,6 +367,7 @@ class Study:
             "tasks": {k: dataclasses.asdict(v) for k, v in self.tasks.items()},
             "sizes": list(self.sizes), "seeds": list(self.seeds),
             "natural": self.natural, "scratch": self.scratch,
+            "subset_seed": self.subset_seed, "data_seed": self.data_seed,
             # JSON objects are written with sorted keys: the declared order is kept here.
             "source_order": list(self.sources), "task_order": list(self.tasks),
             "cells": [c.cell_id for c in self.cells()]}
@@ -375,7 +426,8 @@ def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
           study_dir: Optional[str] = None, name: Optional[str] = None,
           pretrain_bindings: Sequence[str] = (), finetune_bindings: Sequence[str] = (),
           evaluate_bindings: Sequence[str] = (), natural: str = "natural",
-          scratch: str = "scratch", isolation: str = "in_process") -> Study:
+          scratch: str = "scratch", isolation: str = "in_process",
+          subset_seed: Optional[int] = None, data_seed: Optional[int] = None) -> Study:
   """Builds the study from its Gin bindings (see gin/studies/*.gin)."""
   if not study_dir:
     raise ValueError("No study directory: pass --study_dir=DIR or bind "
@@ -398,7 +450,9 @@ def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
       pretrain_bindings=_tuple(pretrain_bindings, "study.pretrain_bindings"),
       finetune_bindings=_tuple(finetune_bindings, "study.finetune_bindings"),
       evaluate_bindings=_tuple(evaluate_bindings, "study.evaluate_bindings"),
-      natural=natural, scratch=scratch, isolation=isolation)
+      natural=natural, scratch=scratch, isolation=isolation,
+      subset_seed=None if subset_seed is None else int(subset_seed),
+      data_seed=None if data_seed is None else int(data_seed))
 
 
 def load_study(gin_files: Sequence[str], bindings: Sequence[str] = (),
@@ -552,11 +606,19 @@ def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
                        f"evaluation gave only {sorted(metrics)} (and results.json has no "
                        "such number): fix the task's `metric`.")
   source = spec.sources[cell.source]
+  run = provenance.read_run_record(spec.cell_dir(cell)) or {}
   return {
       "version": RECORD_VERSION, "cell_id": cell.cell_id, "study": spec.name,
       "source": cell.source, "task": cell.task, "size": cell.size, "seed": cell.seed,
+      "subset_seed": spec.cell_subset_seed(cell) if cell.size is not None else None,
+      "data_seed": spec.cell_data_seed(cell),
+      "source_checkpoint": run.get("initial_checkpoint"),
+      "init_source": run.get("init_transform"),
+      "vocabulary": run.get("vocabulary"),
+      "code_version": run.get("code_version"),
+      "gin_config_hash": run.get("gin_config_hash"),
       "train_examples": cell.size if cell.size is not None else task.train_size,
-      "mixture_or_task_name": task.seqio_name_for_size(cell.size),
+      "mixture_or_task_name": spec.cell_task_name(cell),
       "metric": task.metric, "score": float(metrics[task.metric]),
       "metrics": dict(metrics), "transfer_mode": source.transfer_mode,
       "result": dict(result), "cell_dir": spec.cell_dir(cell),
@@ -603,7 +665,7 @@ def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[s
   failed: list[str] = []
   blocked: set[str] = set()
   for name in pending_pretrains:
-    deps = {d for b in spec.sources[name].pretrain_bindings for d in _PLACEHOLDER.findall(b)}
+    deps = {d for b in spec.sources[name].pretrain_bindings for d in _ANY_PLACEHOLDER.findall(b)}
     log_path = os.path.join(spec.pretrain_dir(name), LOG_FILE)
     if deps & blocked:
       blocked.add(name)

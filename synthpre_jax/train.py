@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import gin
 
@@ -35,8 +35,10 @@ from synthpre_jax import lstm_embedding_init
 from synthpre_jax import moment_matching
 from synthpre_jax import optimizers
 from synthpre_jax import partitioning
+from synthpre_jax import provenance
 from synthpre_jax import results
 from synthpre_jax import trainer
+from synthpre_jax import vocabulary
 from synthpre_jax.models import T5Config, factory
 from synthpre_jax.models.lstm import LSTMConfig
 
@@ -67,7 +69,10 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           seed: int = 0, data_seed: int = 0, shuffle: bool = True, pack: bool = False,
           log_period: int = 100, eval_period: int = 1000, eval_steps: Optional[int] = 20,
           eval_split: Optional[str] = "validation",
-          initial_checkpoint_path: Optional[str] = None, transfer_mode: str = "all",
+          initial_checkpoint_path: Optional[str] = None,
+          initial_checkpoint_step: Union[str, int] = "latest",
+          transfer_mode: str = "all", allow_vocab_mismatch: bool = False,
+          required_text_vocabulary: Optional[str] = None,
           allow_truncation: bool = False, z_loss: float = 1e-4,
           loss_normalizing_factor: Optional[str] = None,
           init_transform: Optional[trainer.InitTransform] = None,
@@ -81,7 +86,17 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   global batches independent of the number of processes, e.g. to resume on another
   slice size. See `pipeline.get_batches`. `downstream_data_dir` (Gin macro
   DOWNSTREAM_DATA_DIR) holds the paper's downstream `<task>/{train,valid,test}.tsv`
-  files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR."""
+  files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR.
+
+  Which checkpoint is read: `initial_checkpoint_step` (INITIAL_CHECKPOINT_STEP) picks
+  the step of a MODEL_DIR given as INITIAL_CHECKPOINT_PATH ('latest', 'best',
+  'first_ge:0.99' = the paper's rule, or a step). Vocabulary: the task's vocabulary is
+  recorded in every checkpoint and must match the checkpoint read
+  (`allow_vocab_mismatch` = ALLOW_VOCAB_MISMATCH permits another one when the
+  embedding is re-learned); `required_text_vocabulary` (REQUIRED_TEXT_VOCABULARY, 't5'
+  in the paper recipes) refuses any other SentencePiece vocabulary. The run's
+  definition (checkpoints read and their steps, vocabulary, seeds, code and Gin config
+  hashes) is written to <MODEL_DIR>/run.json when it starts at step 0."""
   from synthpre_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
 
@@ -89,13 +104,26 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   if downstream_data_dir:
     text_files.set_data_dir(downstream_data_dir)
   pipeline.check_vocabulary(mixture_or_task_name, model_config.vocab_size)
+  vocab = vocabulary.task_identity(pipeline.resolve_task(mixture_or_task_name).output_features)
+  vocabulary.check_required(
+      required_text_vocabulary, vocab,
+      f"Select it with SYNTHPRE_VOCAB_PATH (T5's: {vocabulary.T5_VOCAB_PATH}).")
+  resuming = bool(results.saved_steps(model_dir))
+  initial = None
+  if initial_checkpoint_path and not resuming:
+    params_path, step, how = results.resolve_checkpoint(
+        initial_checkpoint_path, initial_checkpoint_step)
+    initial = {"path": str(initial_checkpoint_path), "rule": initial_checkpoint_step,
+               "step": step, "params_path": str(params_path), "how": how}
+    log.info("INITIAL_CHECKPOINT_PATH %s: step %s (%s)", initial_checkpoint_path, step, how)
+    initial_checkpoint_path = str(params_path.parent)
   for warning in pipeline.check_feature_lengths(
       mixture_or_task_name, task_feature_lengths, allow_truncation=allow_truncation):
     log.warning(warning)
   # Downstream examples longer than the feature lengths are truncated in training
   # (counted here, once per run: the count tokenizes the whole split, so a resumed run
   # does not repeat it); evaluation scores the whole target.
-  if not results.saved_steps(model_dir):
+  if not resuming:
     for warning in text_files.overlong_warnings(mixture_or_task_name, task_feature_lengths):
       log.warning(warning)
   train_config = trainer.TrainConfig(
@@ -104,11 +132,18 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
       targets_length=task_feature_lengths["targets"], seed=seed, log_period=log_period,
       eval_period=eval_period, eval_steps=eval_steps, z_loss=z_loss,
       loss_normalizing_factor=loss_normalizing_factor,
-      initial_checkpoint_path=initial_checkpoint_path, transfer_mode=transfer_mode)
+      initial_checkpoint_path=initial_checkpoint_path, transfer_mode=transfer_mode,
+      vocabulary=vocab, allow_vocab_mismatch=allow_vocab_mismatch)
   trainer.ensure_writable(model_dir)
   import jax  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:
     gin_utils.write_config(model_dir)
+    if not resuming:
+      provenance.write_run_record(
+          model_dir, task=mixture_or_task_name, seed=seed, data_seed=data_seed,
+          vocab=vocab, initial_checkpoint=initial, transfer_mode=transfer_mode,
+          allow_vocab_mismatch=allow_vocab_mismatch, init_transform=init_transform,
+          gin_config_hash=provenance.config_hash(gin.config_str()))
 
   def train_data(start_step: int):
     return pipeline.get_batches(

@@ -36,6 +36,7 @@ from synthpre_jax import optimizers
 from synthpre_jax import partitioning
 from synthpre_jax import steps as steps_lib
 from synthpre_jax import train_state as state_lib
+from synthpre_jax import vocabulary
 from synthpre_jax.models import factory
 
 log = logging.getLogger("synthpre_jax")
@@ -79,6 +80,10 @@ class TrainConfig:
   loss_normalizing_factor: Optional[str] = None
   initial_checkpoint_path: Optional[str] = None
   transfer_mode: str = "all"
+  # The task's vocabulary identity (synthpre_jax.vocabulary), recorded in every
+  # checkpoint's meta and checked against the checkpoints this run reads.
+  vocabulary: Optional[Mapping[str, Any]] = None
+  allow_vocab_mismatch: bool = False
 
   def __post_init__(self):
     for name in ("train_steps", "batch_size", "log_period", "eval_period"):
@@ -87,6 +92,10 @@ class TrainConfig:
     if self.transfer_mode not in checkpoints.TRANSFER_MODES:
       raise ValueError(f"Unknown TRANSFER_MODE {self.transfer_mode!r}; choose one of "
                        f"{checkpoints.TRANSFER_MODES}.")
+    if self.allow_vocab_mismatch and self.transfer_mode != "all_but_embeddings":
+      raise ValueError("ALLOW_VOCAB_MISMATCH=True needs TRANSFER_MODE="
+                       "'all_but_embeddings': a copied embedding must match the run's "
+                       "vocabulary.")
 
 
 @dataclasses.dataclass
@@ -194,6 +203,12 @@ def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager
   state, more = _step0_state(cfg, model, tx, mesh, shapes, shardings)
   lines.extend(more)
   if init_transform is not None:
+    embedding_source = getattr(init_transform, "embedding_source", None)
+    if embedding_source is not None:  # e.g. the LSTM with T5's input embedding
+      path = embedding_source()
+      lines.extend("  " + line for line in vocabulary.check_transfer(
+          _recorded_vocabulary(path), cfg.vocabulary, source_path=str(path),
+          copies_embedding=True, allow_mismatch=False))
     params, more = init_transform(state.params, mesh, shardings.params, cfg.seed)
     lines.extend("  " + line for line in more)
     state = state.replace(params=params)
@@ -211,6 +226,9 @@ def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings):
   expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes.params).items()}
   checkpoints.check_compatible(checkpoints.params_metadata(params_path), expected,
                                str(params_path))
+  vocab_lines = vocabulary.check_transfer(
+      _recorded_vocabulary(params_path), cfg.vocabulary, source_path=str(params_path),
+      copies_embedding=cfg.transfer_mode == "all", allow_mismatch=cfg.allow_vocab_mismatch)
   state = state_lib.create_state(model, tx, mesh, cfg.seed, shardings)
   loaded = checkpoints.load_params(params_path, shapes.params, shardings.params)
   params, taken, fresh = checkpoints.transfer(loaded, state.params, cfg.transfer_mode)
@@ -219,8 +237,15 @@ def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings):
   lines.append(f"    loaded {len(taken)} tensors: {checkpoints.summarize_names(taken)}")
   lines.append(f"    kept fresh (seed {cfg.seed}): "
                f"{checkpoints.summarize_names(fresh) if fresh else 'nothing'}")
+  lines.extend("    " + line for line in vocab_lines)
   lines.append("    optimizer state: fresh; step: 0")
   return state.replace(params=params), lines
+
+
+def _recorded_vocabulary(params_path) -> Optional[dict]:
+  """The vocabulary identity in the checkpoint's meta (None when not recorded)."""
+  meta = checkpoints.read_meta(params_path) or {}
+  return meta.get("vocabulary")
 
 
 def _check_finite(metrics: dict[str, float], step: int, manager) -> None:
@@ -287,6 +312,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   peak = flops_lib.peak_flops_per_device(mesh.devices.flat[0])
   tokens_per_step = cfg.batch_size * (cfg.inputs_length + cfg.targets_length)
   meta = {"model_config": dataclasses.asdict(model_config),
+          "vocabulary": dict(cfg.vocabulary) if cfg.vocabulary else None,
           "batch_size": cfg.batch_size, "seed": cfg.seed,
           "process_count": jax.process_count(), "mesh_shape": dict(mesh.shape)}
 

@@ -8,6 +8,7 @@ examples), in parallel tf.data map calls ahead of the consumer.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
@@ -105,6 +106,16 @@ def make_dataset_fn(task: str, cfg: SyntheticConfig,
   return dataset_fn
 
 
+class SyntheticVocabulary(seqio.PassThroughVocabulary):
+  """Token ids used as they are, carrying the synthetic id layout they follow, so a
+  checkpoint can record which layout its embedding rows belong to."""
+
+  def __init__(self, cfg: Any):
+    super().__init__(size=cfg.vocab_size, eos_id=EOS_ID)
+    self.layout = {k: v for k, v in dataclasses.asdict(cfg).items()
+                   if k not in ("min_len", "max_len")}
+
+
 def register_synthetic(task: str, name: str, cfg: Any, *,
                        generate: Callable[..., tuple] = generators.generate,
                        max_lengths: Callable[..., dict] = generators.max_lengths,
@@ -112,7 +123,7 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
                        ) -> seqio.Task:
   """Registers `generate(task, cfg, ...)` as SeqIO task `name` (EOS appended), drawn
   in blocks with `generate_batch` when given (see `make_dataset_fn`)."""
-  vocab = seqio.PassThroughVocabulary(size=cfg.vocab_size, eos_id=EOS_ID)
+  vocab = SyntheticVocabulary(cfg)
   features = {k: seqio.Feature(vocab, add_eos=True, dtype=tf.int32)
               for k in ("inputs", "targets")}
   TASK_MAX_LENGTHS[name] = max_lengths(task, cfg)

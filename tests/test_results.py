@@ -52,3 +52,57 @@ def test_result_record_round_trips_and_leaves_no_temporary(tmp_path):
   assert [p.name for p in tmp_path.iterdir()] == [path.name]
   with pytest.raises(FileNotFoundError, match="synthpre_jax.evaluate"):
     results.read_result(str(tmp_path / "elsewhere"))
+
+
+# --- which checkpoint of a pre-training run a fine-tuning reads (the paper's rule) ---------
+
+def test_first_ge_rule_picks_the_first_step_reaching_the_threshold(tmp_path):
+  run = _run_dir(tmp_path, [5000, 10000, 15000, 80000],
+                 [(5000, 0.95), (10000, 0.991), (15000, 0.995), (80000, 0.999)])
+  step, how = results.select_step(run, "first_ge:0.99")
+  assert step == 10000 and "first step" in how
+  assert results.select_step(run, "latest")[0] == 80000
+  assert results.select_step(run, "best")[0] == 80000
+  assert results.select_step(run, 15000)[0] == 15000
+  assert results.select_step(run, "15000")[0] == 15000
+
+
+def test_first_ge_rule_falls_back_to_the_best(tmp_path):
+  run = _run_dir(tmp_path, [100, 200, 300], [(100, 0.5), (200, 0.7), (300, 0.6)])
+  step, how = results.select_step(run, "first_ge:0.99")
+  assert step == 200 and "best instead" in how
+
+
+def test_rule_never_silently_uses_another_step_when_retention_deleted_it(tmp_path):
+  run = _run_dir(tmp_path, [300, 400], [(100, 0.5), (200, 0.995), (300, 0.999), (400, 1.0)])
+  with pytest.raises(FileNotFoundError, match="chose step 200.*retention deleted it"):
+    results.select_step(run, "first_ge:0.99")
+  with pytest.raises(FileNotFoundError, match="chose step 250"):
+    results.select_step(run, 250)
+
+
+def test_a_converted_checkpoint_without_validation_records_resolves_to_its_step(tmp_path):
+  (tmp_path / "checkpoints" / "1000000" / "params").mkdir(parents=True)
+  params, step, how = results.resolve_checkpoint(str(tmp_path), "first_ge:0.99")
+  assert step == 1000000 and params == tmp_path / "checkpoints" / "1000000" / "params"
+  assert "only checkpoint" in how
+
+
+def test_resolve_checkpoint_takes_a_step_directory_as_given(tmp_path):
+  run = _run_dir(tmp_path, [100, 200], [(100, 0.999), (200, 0.5)])
+  params, step, _ = results.resolve_checkpoint(str(tmp_path / "checkpoints" / "200"),
+                                               "first_ge:0.99")
+  assert step == 200 and params.parent.name == "200"
+  params, step, _ = results.resolve_checkpoint(run, "first_ge:0.99")
+  assert step == 100
+  with pytest.raises(ValueError, match="Bad checkpoint step rule 'first:0.9'"):
+    results.resolve_checkpoint(run, "first:0.9")
+
+
+def test_first_reaching_policy_preserves_the_paper_checkpoint():
+  from types import SimpleNamespace as NS
+  from synthpre_jax import checkpoints
+  infos = [NS(step=s, metrics=None if a is None else {"token_accuracy": a}) for s, a in
+           [(100, 0.5), (200, 0.991), (300, None), (400, 0.999)]]
+  keep = checkpoints.FirstReaching(threshold=0.99).should_preserve(infos, context=None)
+  assert keep == [False, True, False, False]

@@ -55,10 +55,12 @@ def test_matrix_commands_and_dependency_order(tmp_path, capsys):
   cell = f"{st}/cells/set_mm/scan_simple/n16/seed0"
   assert argvs[1][3:] == [
       "--gin_file=quickstart/finetune_scan.gin", "--gin_file=init/moment_matching.gin",
-      "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train16'", "--gin.SEED=0",
+      "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train16_seed0'", "--gin.SEED=0",
+      "--gin.DATA_SEED=0",
       "--gin.INITIAL_CHECKPOINT_PATH=None", "--gin.TRANSFER_MODE='all_but_embeddings'",
       *["--gin." + b.replace(" = ", "=") for b in FAST],
-      f"--gin.INIT_STATS_CHECKPOINT='{st}/pretrain/set'", "--gin.GROUPING='whole_model'",
+      f"--gin.INIT_STATS_CHECKPOINT='{st}/pretrain/set'",
+      "--gin.INIT_STATS_CHECKPOINT_STEP='first_ge:0.99'", "--gin.GROUPING='whole_model'",
       "--gin.STATS_FN='mean_std'", f"--gin.MODEL_DIR='{cell}'"]
   assert argvs[2][3:] == [f"--gin_file={cell}/config.gin", "--gin.evaluate.split='test'",
                           "--gin.evaluate.max_examples=8", "--gin.evaluate.batch_size=8"]
@@ -68,7 +70,7 @@ def test_matrix_commands_and_dependency_order(tmp_path, capsys):
                       "--gin_file=init/lstm_embedding_from_t5.gin"]
   assert f"--gin.EMBEDDING_CHECKPOINT='{st}/pretrain/set'" in lstm
   assert "--gin.INITIAL_CHECKPOINT_PATH=None" in lstm  # no own checkpoint to load
-  assert "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train32'" in argvs[5]
+  assert "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train32_seed0'" in argvs[5]
 
 
 @pytest.mark.parametrize("name", ["quickstart.gin", "paper_table1.gin"])
@@ -108,6 +110,45 @@ def test_only_pattern_matching_nothing(tmp_path, capsys):
   assert study_lib.main([f"--gin_file={gin_file}", "--study_dir=/tmp/x",
                          "--only=natural.*", "--dry_run"]) == 1
   assert "--only pattern 'natural.*' matches no cell" in capsys.readouterr().err
+
+
+def test_seed_draws_subset_and_data_order_unless_pinned(tmp_path):
+  gin_file = _write_study(tmp_path, "'scratch': {}, 'set': {'pretrain': ['x.gin']}")
+  spec = study_lib.load_study([gin_file], ["study.seeds = [0, 3]"],
+                              study_dir=str(tmp_path / "st"))
+  argv = spec.finetune_argv(study_lib.Cell("set", "scan_simple", 16, 3))
+  assert "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train16_seed3'" in argv
+  assert "--gin.SEED=3" in argv and "--gin.DATA_SEED=3" in argv
+  # A source loading a checkpoint it re-embeds: the paper's step rule, mismatch allowed.
+  assert "--gin.INITIAL_CHECKPOINT_STEP='first_ge:0.99'" in argv
+  assert "--gin.ALLOW_VOCAB_MISMATCH=True" in argv
+  scratch = spec.finetune_argv(study_lib.Cell("scratch", "scan_simple", 16, 3))
+  assert not any("ALLOW_VOCAB_MISMATCH" in a or "CHECKPOINT_STEP" in a for a in scratch)
+  pinned = study_lib.load_study([gin_file], ["study.seeds = [0, 3]", "study.subset_seed = 7",
+                                             "study.data_seed = 5"],
+                                study_dir=str(tmp_path / "st"))
+  argv = pinned.finetune_argv(study_lib.Cell("set", "scan_simple", 16, 3))
+  assert "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train16_seed7'" in argv
+  assert "--gin.SEED=3" in argv and "--gin.DATA_SEED=5" in argv
+
+
+def test_record_names_what_defines_the_cell(tmp_path):
+  gin_file = _write_study(tmp_path, "'scratch': {}")
+  spec = study_lib.load_study([gin_file], ["study.seeds = [2]"], study_dir=str(tmp_path / "st"))
+  cell = spec.cells()[0]
+  from synthpre_jax import provenance
+  os.makedirs(spec.cell_dir(cell))
+  provenance.write_run_record(
+      spec.cell_dir(cell), task="scan_simple_train16_seed2", seed=2, data_seed=2,
+      vocab={"name": "v", "kind": "sentencepiece"},
+      initial_checkpoint={"path": "/p", "step": 300, "rule": "first_ge:0.99"},
+      transfer_mode="all", allow_vocab_mismatch=False, gin_config_hash="abc")
+  record = study_lib.make_record(spec, cell, {"metrics": {"exact_match": 1.0}}, {})
+  assert record["subset_seed"] == 2 and record["data_seed"] == 2
+  assert record["source_checkpoint"]["step"] == 300
+  assert record["vocabulary"]["name"] == "v" and record["gin_config_hash"] == "abc"
+  assert record["code_version"]["source_sha256"]
+  assert record["mixture_or_task_name"] == "scan_simple_train16_seed2"
 
 
 def test_record_metric_from_test_metrics_or_results_json(tmp_path):
@@ -175,7 +216,11 @@ def test_study_runs_resumes_and_reports(tmp_path, capsys):
     assert r["metric"] == "exact_match" and r["score"] == r["metrics"]["exact_match"]
     assert r["result"]["num_examples"] == 8 and r["result"]["split"] == "test"
     assert r["train_examples"] == r["size"] and r["wall_time_s"] > 0
-  assert records["set.scan_simple.n16.seed0"]["mixture_or_task_name"] == "scan_simple_train16"
+  set_record = records["set.scan_simple.n16.seed0"]
+  assert set_record["mixture_or_task_name"] == "scan_simple_train16_seed0"
+  assert set_record["source_checkpoint"]["step"] == 4  # the set run's only checkpoint
+  assert set_record["source_checkpoint"]["rule"] == "first_ge:0.99"
+  assert set_record["vocabulary"]["name"].startswith("synthpre_en_8k:")
 
   # The report printed at the end is built from these records.
   summary = report.Summary(list(records.values()), natural="set")

@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 from etils import epath
 
+from synthpre_jax import vocabulary
 from synthpre_jax.convert import hf as hf_lib
 from synthpre_jax.convert import project
 from synthpre_jax.convert import t5x as t5x_lib
@@ -30,13 +31,25 @@ def _target(gin_model: Optional[str]) -> Optional[T5Config]:
   return project.read_gin_model(gin_model) if gin_model else None
 
 
+def _hf_vocabulary(src: str) -> tuple[dict, str]:
+  """The vocabulary of a Hugging Face T5 directory: its spiece.model if present, else
+  T5's (every public T5 checkpoint uses it)."""
+  spm = epath.Path(src) / "spiece.model"
+  if spm.exists():
+    ident = vocabulary.sentencepiece_identity(spm.read_bytes(), vocabulary.T5_EXTRA_IDS,
+                                              32100, str(spm))
+    return ident, f"vocabulary: {vocabulary.describe(ident)}, from {spm}"
+  return vocabulary.t5_identity(), "vocabulary: T5's (no spiece.model in the directory)"
+
+
 def _finish(out: str, params, config, *, source, converter, step, dropout_rate,
-            activation_dtype, overwrite, lines) -> list[str]:
+            activation_dtype, overwrite, lines, vocab: dict) -> list[str]:
   # The meta's model_config says what model.gin says.
   config = config.replace(dropout_rate=dropout_rate, dtype=activation_dtype)
   final = project.write_checkpoint(
       out, params, config, source=source, converter=converter, step=step,
-      dropout_rate=dropout_rate, activation_dtype=activation_dtype, overwrite=overwrite)
+      dropout_rate=dropout_rate, activation_dtype=activation_dtype, vocabulary=vocab,
+      overwrite=overwrite)
   n = sum(int(np.size(v)) for v in params.values())
   lines += [f"  wrote {len(params)} tensors ({n:,} parameters, float32) to "
             f"{final}/checkpoints/{step}/params",
@@ -65,9 +78,11 @@ def from_hf(src: str, out: str, *, gin_model: Optional[str] = None,
   lines.append(f"  {len(tensors)} HF tensors -> {len(params)} project tensors "
                "(Linear weights transposed to [in, out]; relative-position tables of "
                "block 0 -> one [heads, buckets] table per stack)")
+  vocab, vocab_line = _hf_vocabulary(src)
+  lines.append(f"  {vocab_line}")
   return _finish(out, params, config, source=str(src), converter="from-hf", step=0,
                  dropout_rate=dropout, activation_dtype=activation_dtype,
-                 overwrite=overwrite, lines=lines)
+                 overwrite=overwrite, lines=lines, vocab=vocab)
 
 
 def _t5x_config(shapes, step_dir: epath.Path, gin_model: Optional[str]
@@ -114,9 +129,11 @@ def from_t5x(src: str, out: str, *, gin_model: Optional[str] = None,
            "(state/param_states and state/step ignored)", f"  {_QUERY_NOTE}"]
   if flattened:
     lines.append(f"  flattened {len(flattened)} 3-D attention kernels to 2-D")
+  lines.append("  vocabulary: T5's (T5X checkpoints carry none; the public T5 ones use it)")
   return _finish(out, params, config, source=str(src), converter="from-t5x",
                  step=step or 0, dropout_rate=dropout_rate,
-                 activation_dtype=activation_dtype, overwrite=overwrite, lines=lines)
+                 activation_dtype=activation_dtype, overwrite=overwrite, lines=lines,
+                 vocab=vocabulary.t5_identity())
 
 
 def to_hf(src: str, out: str, *, gin_model: Optional[str] = None,

@@ -210,6 +210,7 @@ def written_atomically(final: epath.Path, tmp: epath.Path) -> Iterator[None]:
 def write_checkpoint(out: str, params: Mapping[str, np.ndarray], config: T5Config, *,
                      source: str, converter: str, step: int = 0,
                      dropout_rate: float = 0.1, activation_dtype: str = "bfloat16",
+                     vocabulary: Optional[Mapping[str, Any]] = None,
                      overwrite: bool = False) -> epath.Path:
   """Writes `<out>/checkpoints/<step>/{params,meta}` and `<out>/model.gin` atomically.
 
@@ -224,7 +225,7 @@ def write_checkpoint(out: str, params: Mapping[str, np.ndarray], config: T5Confi
       {k: np.ascontiguousarray(np.asarray(v, np.float32)) for k, v in params.items()},
       sep="/")
   meta = {"model_config": dataclasses.asdict(config), "source": source,
-          "converter": converter}
+          "converter": converter, "vocabulary": dict(vocabulary or {}) or None}
   with written_atomically(final, tmp):
     manager = ocp.CheckpointManager(
         tmp / "checkpoints",
@@ -252,13 +253,10 @@ def read_checkpoint(path: str) -> tuple[dict[str, np.ndarray], Optional[dict], e
   restored = ocp.PyTreeCheckpointer().restore(
       params_path, args=ocp.args.PyTreeRestore(restore_args=restore_args))
   flat = {k: np.asarray(v) for k, v in checkpoints.flat_names(restored).items()}
-  meta = None
-  meta_dir = params_path.parent / "meta"
-  if meta_dir.exists():
-    try:
-      meta = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(meta_dir)
-    except (ValueError, FileNotFoundError, OSError, json.JSONDecodeError):
-      meta = None
+  try:
+    meta = checkpoints.read_meta(params_path)
+  except (ValueError, FileNotFoundError, OSError, json.JSONDecodeError):
+    meta = None
   return flat, meta, params_path
 
 
