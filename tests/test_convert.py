@@ -4,10 +4,15 @@ Tiny random `transformers` T5 models (v1.0: ReLU, tied and scaled output; v1.1: 
 GELU, untied lm_head) are saved with save_pretrained, converted, and compared with
 transformers on the same inputs: encoder outputs, teacher-forced logits, greedy decoding.
 T5X checkpoints are built by hand in T5X's two on-disk layouts.
+
+Only the tests that use the Hugging Face models (the `converted` fixture) need torch and
+transformers; they skip without them. The T5X-layout tests build their trees from numpy
+and run anyway (`test_t5x_layout_tests_pass_with_torch_unimportable` proves it).
 """
 
 import json
 import os
+import subprocess
 import sys
 
 import jax
@@ -15,8 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+try:
+  import torch
+  import transformers
+except ImportError:  # the Hugging Face tests skip (see `converted`); the rest run
+  torch = transformers = None
 
 from synthpre_jax import checkpoints, optimizers, partitioning, trainer  # noqa: E402
 from synthpre_jax import train_state as state_lib  # noqa: E402
@@ -57,7 +65,10 @@ def _hf_model(kind: str, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-  """{kind: (hf model, hf dir, converted dir, conversion printout)}."""
+  """{kind: (hf model, hf dir, converted dir, conversion printout)}; skips the tests
+  using it when torch or transformers is not importable."""
+  if transformers is None:
+    pytest.skip("needs torch and transformers (the Hugging Face reference models)")
   out = {}
   for kind in KINDS:
     root = tmp_path_factory.mktemp(kind)
@@ -270,10 +281,50 @@ def test_bfloat16_safetensors_and_pytorch_bin_convert(converted, tmp_path):
 # ---------------------------------------------------------------- T5X
 
 
-def _t5x_params(converted):
-  """A T5X target tree (T5X names, 2-D kernels) from the v1.1 model, built by hand from
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tests of T5X's on-disk layouts: they need neither torch nor transformers.
+T5X_LAYOUT_TESTS = ("test_from_t5x_classic_layout_puts_every_value_in_place",
+                    "test_from_t5x_orbax_layout_and_3d_attention_kernels",
+                    "test_from_t5x_bad_inputs")
+T5X_GIN = ("network.T5Config.mlp_activations = ('gelu', 'linear')\n"
+           "network.T5Config.relative_attention_max_distance = 128\n")
+
+
+def _t5x_shapes() -> dict:
+  """Names and shapes of a T5X v1.1 target tree (gated GELU, untied logits, 2+2 layers)."""
+  attention = {"query": (D_MODEL, HEADS * D_KV), "key": (D_MODEL, HEADS * D_KV),
+               "value": (D_MODEL, HEADS * D_KV), "out": (HEADS * D_KV, D_MODEL)}
+  mlp = {"wi_0": (D_MODEL, D_FF), "wi_1": (D_MODEL, D_FF), "wo": (D_FF, D_MODEL)}
+  shapes = {"token_embedder/embedding": (VOCAB, D_MODEL),
+            "decoder/logits_dense/kernel": (D_MODEL, VOCAB)}
+  for stack in ("encoder", "decoder"):
+    shapes[f"{stack}/relpos_bias/rel_embedding"] = (HEADS, 32)
+    shapes[f"{stack}/{stack}_norm/scale"] = (D_MODEL,)
+    atts = ([("attention", "pre_attention_layer_norm")] if stack == "encoder" else
+            [("self_attention", "pre_self_attention_layer_norm"),
+             ("encoder_decoder_attention", "pre_cross_attention_layer_norm")])
+    for i in range(2):
+      for name, norm in atts:
+        for kernel, shape in attention.items():
+          shapes[f"{stack}/layers_{i}/{name}/{kernel}/kernel"] = shape
+        shapes[f"{stack}/layers_{i}/{norm}/scale"] = (D_MODEL,)
+      for kernel, shape in mlp.items():
+        shapes[f"{stack}/layers_{i}/mlp/{kernel}/kernel"] = shape
+      shapes[f"{stack}/layers_{i}/pre_mlp_layer_norm/scale"] = (D_MODEL,)
+  return shapes
+
+
+def _t5x_params(seed: int = 0) -> dict:
+  """A random T5X target tree from numpy alone: every tensor distinct, norm scales ~1."""
+  rng = np.random.default_rng(seed)
+  return {name: ((1.0 + 0.3 * rng.standard_normal(shape)) if name.endswith("/scale") else
+                 0.5 * rng.standard_normal(shape)).astype(np.float32)
+          for name, shape in _t5x_shapes().items()}
+
+
+def _t5x_params_from_hf(model):
+  """A T5X target tree (T5X names, 2-D kernels) from a v1.1 HF model, built by hand from
   the torch tensors; the query kernel is stored as is, scaling folded in (T5X)."""
-  model = converted["v1_1"][0]
   sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
   t = {"token_embedder/embedding": sd["shared.weight"],
        "decoder/logits_dense/kernel": sd["lm_head.weight"].T}
@@ -345,34 +396,43 @@ def _write_classic_t5x(step_dir, target, drop=(), reshape3d=()):
       serialization.msgpack_serialize({"version": 3, "optimizer": _nest(written)}))
 
 
-def test_from_t5x_classic_layout_puts_every_value_in_place(converted, tmp_path):
-  target = _t5x_params(converted)
+def test_from_t5x_classic_layout_puts_every_value_in_place(tmp_path):
+  target = _t5x_params()
   model_dir = tmp_path / "t5x_run"
   _write_classic_t5x(model_dir / "checkpoint_1000", target)
   _write_classic_t5x(model_dir / "checkpoint_500", {k: v * 0 for k, v in target.items()})
-  (model_dir / "config.gin").write_text(
-      "network.T5Config.mlp_activations = ('gelu', 'linear')\n"
-      "network.T5Config.relative_attention_max_distance = 128\n")
+  (model_dir / "config.gin").write_text(T5X_GIN)
   lines = commands.from_t5x(str(model_dir), str(tmp_path / "ours"))
   text = "\n".join(lines)
   assert "checkpoint_1000" in text and "step 1000" in text and "query kernels copied" in text
   params, config = _load(tmp_path / "ours")
   assert (tmp_path / "ours" / "checkpoints" / "1000" / "params").exists()
+  assert config.mlp_activations == ("gelu", "linear") and not config.logits_via_embedding
   assert params.keys() == target.keys()
-  for name in target:
+  for name in target:  # the query kernel too: copied as is, no rescaling
     np.testing.assert_array_equal(params[name], target[name], err_msg=name)
+
+
+def test_from_t5x_computes_what_transformers_computes(converted, tmp_path):
+  model = converted["v1_1"][0]
+  target = _t5x_params_from_hf(model)
+  assert {k: v.shape for k, v in target.items()} == _t5x_shapes()
+  _write_classic_t5x(tmp_path / "t5x_run" / "checkpoint_1000", target)
+  (tmp_path / "t5x_run" / "config.gin").write_text(T5X_GIN)
+  commands.from_t5x(str(tmp_path / "t5x_run"), str(tmp_path / "ours"))
+  params, config = _load(tmp_path / "ours")
   # Independent of any mapping code: the query kernel is the HF q weight, unscaled.
-  q = converted["v1_1"][0].encoder.block[1].layer[0].SelfAttention.q.weight.detach().numpy()
+  q = model.encoder.block[1].layer[0].SelfAttention.q.weight.detach().numpy()
   np.testing.assert_array_equal(params["encoder/layers_1/attention/query/kernel"], q.T)
   # Same function as transformers: no rescaling was needed anywhere.
-  hf_enc, hf_logits = _hf_outputs(converted["v1_1"][0])
+  _, hf_logits = _hf_outputs(model)
   _, logits = _our_outputs(params, config)
   np.testing.assert_allclose(logits, hf_logits, atol=5e-5, rtol=1e-5)
 
 
-def test_from_t5x_orbax_layout_and_3d_attention_kernels(converted, tmp_path):
+def test_from_t5x_orbax_layout_and_3d_attention_kernels(tmp_path):
   import orbax.checkpoint as ocp
-  target = _t5x_params(converted)
+  target = _t5x_params()
   tree = {"target": _nest({k: (v.reshape(D_MODEL, HEADS, D_KV)
                                if k.endswith("attention/key/kernel") else v)
                            for k, v in target.items()}),
@@ -386,8 +446,8 @@ def test_from_t5x_orbax_layout_and_3d_attention_kernels(converted, tmp_path):
     np.testing.assert_array_equal(params[name], target[name], err_msg=name)
 
 
-def test_from_t5x_bad_inputs(converted, tmp_path):
-  target = _t5x_params(converted)
+def test_from_t5x_bad_inputs(tmp_path):
+  target = _t5x_params()
   _write_classic_t5x(tmp_path / "a" / "checkpoint_1", target,
                      drop=("decoder/layers_1/mlp/wo/kernel",))
   with pytest.raises(ConversionError, match=r"(?s)missing \(1\):\s+decoder/layers_1/mlp/wo"):
@@ -401,6 +461,41 @@ def test_from_t5x_bad_inputs(converted, tmp_path):
   with pytest.raises(ConversionError, match="No T5X checkpoint"):
     commands.from_t5x(str(tmp_path), str(tmp_path / "out"))
   assert not (tmp_path / "out").exists()
+
+
+# Runs in a fresh interpreter where `import torch` and `import transformers` fail.
+_WITHOUT_TORCH = """
+import json, sys
+sys.modules["torch"] = None
+sys.modules["transformers"] = None
+import pytest
+
+class Outcomes:
+  def __init__(self):
+    self.seen = {}
+
+  def pytest_runtest_logreport(self, report):
+    if report.when == "call" or report.outcome != "passed":
+      self.seen[report.nodeid.rsplit("::", 1)[-1]] = report.outcome
+
+outcomes = Outcomes()
+code = pytest.main(sys.argv[1:], plugins=[outcomes])
+assert sys.modules.get("torch") is None, "torch was imported"
+print("OUTCOMES " + json.dumps({"exit": int(code), "tests": outcomes.seen}))
+"""
+
+
+def test_t5x_layout_tests_pass_with_torch_unimportable(tmp_path):
+  ids = [f"tests/test_convert.py::{name}" for name in T5X_LAYOUT_TESTS]
+  res = subprocess.run(
+      [sys.executable, "-c", _WITHOUT_TORCH, *ids, "-q", "-p", "no:cacheprovider",
+       f"--basetemp={tmp_path / 'inner'}"],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  lines = [l for l in res.stdout.splitlines() if l.startswith("OUTCOMES ")]
+  assert lines, res.stdout[-3000:] + res.stderr[-3000:]
+  got = json.loads(lines[-1][len("OUTCOMES "):])
+  assert got["tests"] == {name: "passed" for name in T5X_LAYOUT_TESTS}, res.stdout[-3000:]
+  assert got["exit"] == 0
 
 
 # ---------------------------------------------------------------- bad input

@@ -97,7 +97,8 @@ def test_loader_reads_splits_and_maps_validation_to_valid(tmp_path):
   assert _source_rows("mtop", "train")[0] == ("train input 0 Mixed Case",
                                               "train target 0 Mixed Case")
   assert _source_rows("mtop", "test")[2][1] == "test target 2 Mixed Case"
-  assert text_files.split_path("mtop", "validation", "gs://b/d") == "gs://b/d/mtop/valid.tsv"
+  assert text_files.split_candidates("mtop", "validation", "gs://b/d") == [
+      "gs://b/d/mtop/valid.txt", "gs://b/d/mtop/valid.tsv"]
   # Through the registered task, tokenized with the project's text vocabulary.
   task = seqio.get_mixture_or_task("mtop")
   ex = next(task.get_dataset(sequence_length={"inputs": 64, "targets": 64},
@@ -115,6 +116,88 @@ def test_env_var_is_used_and_set_data_dir_wins(tmp_path, monkeypatch):
   assert len(_source_rows("webqsp", "train")) == 2
   text_files.set_data_dir(str(tmp_path / "b"))
   assert len(_source_rows("webqsp", "train")) == 4
+
+
+def _write_rows(path, prefix, n=3):
+  _write(path, "".join(f"{prefix} input {i}\t{prefix} target {i}\n" for i in range(n)))
+
+
+def test_papers_released_txt_files_are_read_through_the_registered_tasks(tmp_path, vocab):
+  tasks = ("code_translation", "mtop", "webqsp", "retrosynthesis")
+  for task in tasks:
+    for name in ("train.txt", "valid.txt", "test.txt"):
+      _write_rows(f"{tmp_path}/{task}/{name}", f"{task} {name}")
+  text_files.set_data_dir(str(tmp_path))
+  for task in tasks:
+    for split, name in (("train", "train.txt"), ("validation", "valid.txt"),
+                        ("test", "test.txt")):
+      assert _source_rows(task, split) == [
+          (f"{task} {name} input {i}", f"{task} {name} target {i}") for i in range(3)]
+  # Tokenized by the registered task, EOS appended, the text kept.
+  ex = next(seqio.get_mixture_or_task("webqsp").get_dataset(
+      sequence_length={"inputs": 64, "targets": 64}, split="validation", shuffle=False
+  ).as_numpy_iterator())
+  assert ex["targets"][-1] == 1
+  assert ex["targets_pretokenized"] == b"webqsp valid.txt target 0"
+
+
+def test_cnndm_reads_the_papers_lowercase_files(tmp_path):
+  for name in ("lowercase_train.txt", "lowercase_val.txt", "lowercase_test.txt"):
+    _write(f"{tmp_path}/cnndm_10k/{name}",
+           f"The {name} Article\tIts {name} SUMMARY\nsecond {name}\tline\n")
+  text_files.set_data_dir(str(tmp_path))
+  for split, name in (("train", "lowercase_train.txt"), ("validation", "lowercase_val.txt"),
+                      ("test", "lowercase_test.txt")):
+    assert _source_rows("cnndm_10k", split) == [
+        (f"the {name} article", f"its {name} summary"), (f"second {name}", "line")]
+  task = seqio.get_mixture_or_task("cnndm_10k")
+  ex = next(task.get_dataset(sequence_length={"inputs": 64, "targets": 64},
+                             split="validation", shuffle=False).as_numpy_iterator())
+  assert ex["inputs_pretokenized"] == b"the lowercase_val.txt article"
+  assert text_files.split_file_names("cnndm_10k", "validation") == (
+      "lowercase_val.txt", "valid.txt", "valid.tsv")
+
+
+def test_lowercase_names_belong_to_cnndm_only(tmp_path):
+  _write_rows(f"{tmp_path}/mtop/lowercase_train.txt", "x")
+  text_files.set_data_dir(str(tmp_path))
+  assert text_files.split_file_names("mtop", "train") == ("train.txt", "train.tsv")
+  with pytest.raises(FileNotFoundError, match="holds only: lowercase_train.txt"):
+    _source_rows("mtop", "train")
+
+
+def test_several_files_for_one_split_must_be_identical(tmp_path, caplog):
+  _write_rows(f"{tmp_path}/mtop/train.txt", "same")
+  _write_rows(f"{tmp_path}/mtop/train.tsv", "same")
+  _write_rows(f"{tmp_path}/cnndm_10k/lowercase_test.txt", "one")
+  _write_rows(f"{tmp_path}/cnndm_10k/test.tsv", "two")
+  _write_rows(f"{tmp_path}/cnndm_10k/valid.txt", "valid")
+  text_files.set_data_dir(str(tmp_path))
+  # Identical copies: the first name in the documented order is read.
+  assert text_files.read_split("mtop", "train").path == f"{tmp_path}/mtop/train.txt"
+  assert len(_source_rows("mtop", "train")) == 3
+  assert _source_rows("cnndm_10k", "validation")[0][0] == "valid input 0"
+  # Different files for one split: refused, both named, when the dataset is built.
+  with pytest.raises(ValueError, match="two different files") as e:
+    seqio.get_mixture_or_task("cnndm_10k").get_dataset(
+        sequence_length=None, split="test", shuffle=False)
+  assert f"{tmp_path}/cnndm_10k/lowercase_test.txt" in str(e.value)
+  assert f"{tmp_path}/cnndm_10k/test.tsv" in str(e.value)
+
+
+def test_a_missing_split_names_every_file_looked_for(tmp_path):
+  _write_rows(f"{tmp_path}/cnndm_10k/lowercase_train.txt", "t")
+  text_files.set_data_dir(str(tmp_path))
+  with pytest.raises(FileNotFoundError) as e:
+    seqio.get_mixture_or_task("cnndm_10k").get_dataset(
+        sequence_length=None, split="test", shuffle=False)
+  message = str(e.value)
+  for name in ("lowercase_test.txt", "test.txt", "test.tsv"):
+    assert f"{tmp_path}/cnndm_10k/{name}" in message
+  assert "holds only: lowercase_train.txt" in message and "'test'" in message
+  with pytest.raises(FileNotFoundError) as e:
+    _source_rows("webqsp", "validation")
+  assert f"{tmp_path}/webqsp/valid.txt or {tmp_path}/webqsp/valid.tsv" in str(e.value)
 
 
 def test_cnndm_is_lower_cased_by_the_loader_and_others_are_not(tmp_path):

@@ -488,6 +488,7 @@ def test_max_lengths_registered_and_respected(task):
   from tasks.registry import TASK_MAX_LENGTHS
   assert text_vocab.resolve_vocab_path() == text_vocab.DEFAULT_VOCAB_PATH
   assert TASK_MAX_LENGTHS["nonsense_summary"] == {"inputs": 520, "targets": 476}
+  assert type(TASK_MAX_LENGTHS["nonsense_summary"]) is dict  # pinned, not measured
   sp = text_vocab.get_vocabulary().tokenizer
   for i in range(0, 5000, 25):  # a sample; the constants come from all 110,000
     inputs, targets = ns.generate("test", 0, i)
@@ -497,3 +498,108 @@ def test_max_lengths_registered_and_respected(task):
       "nonsense_summary", {"inputs": 576, "targets": 512}) == []
   with pytest.raises(ValueError, match="TRUNCATE"):
     pipeline.check_feature_lengths("nonsense_summary", {"inputs": 512, "targets": 512})
+
+
+# ------------------------------------------------------------------ other vocabularies
+
+# Splits shrunk for measuring with a test vocabulary (60 examples, not 110,000).
+SMALL_SPLITS = {"train": 40, "validation": 10, "test": 10}
+
+
+@pytest.fixture(scope="module")
+def tiny_spm(tmp_path_factory):
+  """A 150-piece SentencePiece model trained here like the shipped one (train_vocab.py)."""
+  from tasks.vocab import train_vocab
+  texts = [text for i in range(300) for text in ns.generate("train", 0, i)]
+  path = tmp_path_factory.mktemp("spm") / "tiny.model"
+  path.write_bytes(train_vocab.train(texts, 150))
+  return str(path)
+
+
+def _longest(model_file, sizes):
+  """Longest inputs / targets (EOS included), tokenized with sentencepiece directly."""
+  import sentencepiece as spm
+  sp = spm.SentencePieceProcessor(model_file=model_file)
+  pairs = [ns.generate(split, 0, i) for split, n in sizes.items() for i in range(n)]
+  return {feature: max(len(sp.EncodeAsIds(pair[k])) + 1 for pair in pairs)
+          for k, feature in enumerate(("inputs", "targets"))}
+
+
+def test_another_vocabulary_gets_measured_max_lengths_and_truncation_checks(
+    tiny_spm, tmp_path, monkeypatch):
+  import seqio
+  from synthpre_jax.data import pipeline
+  from tasks import nonsense, text_vocab
+  from tasks.registry import TASK_MAX_LENGTHS
+  monkeypatch.setenv(text_vocab.VOCAB_PATH_ENV, tiny_spm)  # as with T5's vocabulary
+  monkeypatch.setenv("SYNTHPRE_DATA_DIR", str(tmp_path / "cache"))
+  monkeypatch.setattr(ns, "SPLIT_SIZES", SMALL_SPLITS)
+  name = "nonsense_summary_test_tiny_vocabulary"
+  task = nonsense.register_nonsense_summary(name)
+  try:
+    assert task.output_features["inputs"].vocabulary.vocab_size == 150 + 100
+    entry = TASK_MAX_LENGTHS[name]
+    assert isinstance(entry, nonsense.MeasuredMaxLengths) and not entry.measured
+    assert "first read" in repr(entry)  # registering and printing measure nothing
+    want = _longest(tiny_spm, SMALL_SPLITS)
+    assert pipeline.check_feature_lengths(name, want) == []
+    assert entry.measured and dict(entry) == want
+    short = dict(want, targets=want["targets"] - 1)
+    with pytest.raises(ValueError, match="TRUNCATE"):
+      pipeline.check_feature_lengths(name, short)
+    warnings = pipeline.check_feature_lengths(name, short, allow_truncation=True)
+    assert len(warnings) == 1 and f"can be {want['targets']} tokens long" in warnings[0]
+
+    path = nonsense.cache_path(text_vocab.get_vocabulary(tiny_spm))
+    assert path.startswith(str(tmp_path / "cache" / nonsense.CACHE_FOLDER))
+    with open(path) as f:
+      assert json.load(f) == want
+    # Another process (a fresh entry) reads the cache instead of tokenizing again.
+    monkeypatch.setattr(nonsense, "measure_max_lengths",
+                        lambda vocabulary: pytest.fail("measured again"))
+    fresh = nonsense.max_lengths_for(text_vocab.get_vocabulary(tiny_spm))
+    assert dict(fresh) == want
+  finally:
+    seqio.TaskRegistry.remove(name)
+    TASK_MAX_LENGTHS.pop(name, None)
+
+
+def test_cache_key_follows_vocabulary_and_data(tiny_spm, tmp_path, monkeypatch):
+  import shutil
+  from tasks import nonsense, text_vocab
+  monkeypatch.setenv("SYNTHPRE_DATA_DIR", str(tmp_path))
+  tiny = text_vocab.get_vocabulary(tiny_spm)
+  shipped = text_vocab.get_vocabulary()
+  full = nonsense.cache_path(tiny)
+  assert full != nonsense.cache_path(shipped)
+  # The same model bytes at another path: the same key.
+  copy = tmp_path / "copy.model"
+  shutil.copy(tiny_spm, copy)
+  assert nonsense.cache_path(text_vocab.get_vocabulary(str(copy))) == full
+  monkeypatch.setattr(ns, "SPLIT_SIZES", SMALL_SPLITS)  # other data: another key
+  assert nonsense.cache_path(tiny) != full
+  # A corrupt cache file is measured again, not trusted.
+  path = nonsense.cache_path(tiny)
+  os.makedirs(os.path.dirname(path))
+  with open(path, "w") as f:
+    f.write("{not json")
+  assert nonsense.cached_max_lengths(tiny) == _longest(tiny_spm, SMALL_SPLITS)
+
+
+def test_the_shipped_model_keeps_its_pinned_lengths_wherever_it_lies(tmp_path):
+  import shutil
+  from tasks import nonsense, text_vocab
+  copy = tmp_path / "shipped_copy.model"
+  shutil.copy(text_vocab.DEFAULT_VOCAB_PATH, copy)
+  for path in (text_vocab.DEFAULT_VOCAB_PATH, str(copy)):
+    entry = nonsense.max_lengths_for(text_vocab.get_vocabulary(path))
+    assert type(entry) is dict and entry == nonsense.MAX_LENGTHS_SHIPPED_VOCAB
+
+
+@pytest.mark.slow
+def test_measuring_the_shipped_vocabulary_reproduces_the_pinned_lengths():
+  """All 110,000 examples, about 40 s: the measurement behind other vocabularies gives
+  the shipped vocabulary's pinned numbers."""
+  from tasks import nonsense, text_vocab
+  assert nonsense.measure_max_lengths(text_vocab.get_vocabulary(
+      text_vocab.DEFAULT_VOCAB_PATH)) == nonsense.MAX_LENGTHS_SHIPPED_VOCAB

@@ -1,11 +1,19 @@
 """The paper's five text-file downstream tasks, the table of all six, and length reports.
 
 code_translation, mtop, webqsp, retrosynthesis and cnndm_10k read `input<TAB>target`
-text files, one example a line, UTF-8:
+text files, one example a line, UTF-8, from `<data_dir>/<task>/`. Each split has a list
+of accepted file names (`split_file_names`), in this order:
 
-    <data_dir>/<task>/train.tsv    split 'train'
-    <data_dir>/<task>/valid.tsv    split 'validation' (the trainer's name for it)
-    <data_dir>/<task>/test.tsv     split 'test'
+    split 'train'        [lowercase_train.txt]  train.txt  train.tsv
+    split 'validation'   [lowercase_val.txt]    valid.txt  valid.tsv
+    split 'test'         [lowercase_test.txt]   test.txt   test.tsv
+
+The paper's released files come first (`train.txt`, ...; cnndm_10k's `lowercase_*`
+names, bracketed, are accepted for cnndm_10k only), then this project's `.tsv` names.
+Rule when several of a split's names exist: they must be byte-identical copies, and the
+first in the order above is read; if they differ, building the dataset raises ValueError
+naming both files (delete or rename one). None of them: FileNotFoundError naming every
+file looked for.
 
 `<data_dir>` is `set_data_dir(path)` if called (the Gin edge binds it to the macro
 DOWNSTREAM_DATA_DIR), else the environment variable SYNTHPRE_DOWNSTREAM_DATA_DIR. It is
@@ -15,8 +23,9 @@ can be set after `import tasks`. Every file access goes through `tf.io.gfile`, s
 
 Bad input:
 - data directory unset, missing, or lacking a split's file: FileNotFoundError (or
-  ValueError when unset) naming the file expected and how to set the directory, raised
-  when the dataset is built, before the first batch.
+  ValueError when unset) naming every file looked for and how to set the directory,
+  raised when the dataset is built, before the first batch. Two different files for one
+  split: ValueError naming both.
 - a line without exactly one tab, with an empty input or target, or not valid UTF-8:
   skipped, and the number of such lines and the first few line numbers are logged as a
   warning when the file is read (all lines are checked up front, so nothing fails
@@ -49,9 +58,17 @@ import tensorflow as tf
 log = logging.getLogger(__name__)
 
 ENV_VAR = "SYNTHPRE_DOWNSTREAM_DATA_DIR"
-# Split name (as the trainer and SeqIO use it) -> file name inside <data_dir>/<task>/.
-SPLIT_FILES: dict[str, str] = {"train": "train.tsv", "validation": "valid.tsv",
-                               "test": "test.tsv"}
+# Split name (as the trainer and SeqIO use it) -> accepted file names inside
+# <data_dir>/<task>/, in the order looked for: the paper's released names, then ours.
+SPLIT_FILES: dict[str, tuple[str, ...]] = {
+    "train": ("train.txt", "train.tsv"),
+    "validation": ("valid.txt", "valid.tsv"),
+    "test": ("test.txt", "test.tsv")}
+# Names of a task's released files, looked for before SPLIT_FILES (that task only).
+TASK_SPLIT_FILES: dict[str, dict[str, tuple[str, ...]]] = {
+    "cnndm_10k": {"train": ("lowercase_train.txt",),
+                  "validation": ("lowercase_val.txt",),
+                  "test": ("lowercase_test.txt",)}}
 TEXT_FILE_TASKS = ("code_translation", "mtop", "webqsp", "retrosynthesis", "cnndm_10k")
 LOWERCASE_TASKS = frozenset({"cnndm_10k"})
 # How many bad line numbers a warning lists.
@@ -106,7 +123,7 @@ _data_dir: Optional[str] = None
 
 
 def set_data_dir(path: Optional[str]) -> None:
-  """Sets the directory holding `<task>/{train,valid,test}.tsv` (None: use the env var)."""
+  """Sets the directory holding `<task>/<split files>` (None: use the env var)."""
   global _data_dir
   _data_dir = str(path) if path not in (None, "") else None
 
@@ -119,37 +136,74 @@ def get_data_dir() -> str:
         "No downstream data directory is set. Set it with "
         "--gin.DOWNSTREAM_DATA_DIR=\"'/path/or/gs://bucket/dir'\", the environment "
         f"variable {ENV_VAR}, or tasks.downstream.text_files.set_data_dir(path). It must "
-        "hold <task>/train.tsv, <task>/valid.tsv and <task>/test.tsv, one "
+        "hold <task>/train.txt, <task>/valid.txt and <task>/test.txt (or .tsv), one "
         "'input<TAB>target' example a line.")
   return path
 
 
-def split_path(task: str, split: str, data_dir: Optional[str] = None) -> str:
-  """The file of `split` ('train', 'validation' or 'test') of `task`."""
+def split_file_names(task: str, split: str) -> tuple[str, ...]:
+  """The file names accepted for `split` of the task folder `task`, in the order looked for.
+
+  Raises ValueError for a split other than 'train', 'validation' or 'test'.
+  """
   if split not in SPLIT_FILES:
     raise ValueError(f"Unknown split {split!r} for text-file task {task!r}; the splits "
-                     f"are {', '.join(SPLIT_FILES)} (files "
-                     f"{', '.join(SPLIT_FILES.values())}).")
+                     f"are {', '.join(SPLIT_FILES)}.")
+  return TASK_SPLIT_FILES.get(task, {}).get(split, ()) + SPLIT_FILES[split]
+
+
+def split_candidates(task: str, split: str, data_dir: Optional[str] = None) -> list[str]:
+  """The paths `split` of `task` may be read from, in the order looked for (no I/O)."""
+  root = (data_dir or get_data_dir()).rstrip("/")
+  return [f"{root}/{task}/{name}" for name in split_file_names(task, split)]
+
+
+def _same_bytes(a: str, b: str) -> bool:
+  if tf.io.gfile.stat(a).length != tf.io.gfile.stat(b).length:
+    return False
+  with tf.io.gfile.GFile(a, "rb") as fa, tf.io.gfile.GFile(b, "rb") as fb:
+    return fa.read() == fb.read()
+
+
+def find_split_file(task: str, split: str, *, data_dir: Optional[str] = None,
+                    source_task: Optional[str] = None, from_where: str = "") -> str:
+  """The one file to read for `split`: the first existing candidate (module docstring).
+
+  Raises FileNotFoundError naming every candidate when none exists, and ValueError
+  naming both files when two candidates exist and differ.
+  """
+  folder = source_task or task
   root = data_dir or get_data_dir()
-  return f"{root.rstrip('/')}/{task}/{SPLIT_FILES[split]}"
+  candidates = split_candidates(folder, split, root)
+  present = [path for path in candidates if tf.io.gfile.exists(path)]
+  if not present:
+    raise FileNotFoundError(_missing_file_message(task, folder, split, candidates, root,
+                                                  from_where or "the caller"))
+  for other in present[1:]:
+    if not _same_bytes(present[0], other):
+      raise ValueError(
+          f"Task {task!r}, split {split!r}: two different files hold this split, "
+          f"{present[0]} and {other}. Delete or rename the one you do not mean (the "
+          f"loader reads a split from one file; identical copies are allowed).")
+  return present[0]
 
 
-def _missing_file_message(task: str, split: str, path: str, data_dir: str,
-                          from_where: str) -> str:
-  task_dir = path.rsplit("/", 1)[0]
+def _missing_file_message(task: str, folder: str, split: str, candidates: Sequence[str],
+                          data_dir: str, from_where: str) -> str:
+  task_dir = f"{data_dir.rstrip('/')}/{folder}"
   if not tf.io.gfile.isdir(data_dir):
     what = f"the data directory {data_dir} does not exist"
   elif not tf.io.gfile.isdir(task_dir):
-    what = f"{data_dir} has no folder {task}/"
+    what = f"{data_dir} has no folder {folder}/"
   else:
     present = sorted(tf.io.gfile.listdir(task_dir))
     what = f"{task_dir}/ holds only: {', '.join(present) or 'nothing'}"
-  return (f"Task {task!r}, split {split!r}: expected the file {path}, but {what}. "
-          f"Each text-file task reads <data_dir>/{task}/"
-          f"{{{','.join(f.split('.')[0] for f in SPLIT_FILES.values())}}}.tsv, one "
-          f"'input<TAB>target' example a line. The data directory ({data_dir}) came from "
-          f"{from_where}; set it with --gin.DOWNSTREAM_DATA_DIR=\"'/path'\" or the "
-          f"environment variable {ENV_VAR}.")
+  return (f"Task {task!r}, split {split!r}: looked for {' or '.join(candidates)}, but "
+          f"{what}. Each split is one 'input<TAB>target' file, one example a line; the "
+          f"accepted names are, per split: "
+          + "; ".join(f"{s}: {', '.join(split_file_names(folder, s))}" for s in SPLIT_FILES)
+          + f". The data directory ({data_dir}) came from {from_where}; set it with "
+          f"--gin.DOWNSTREAM_DATA_DIR=\"'/path'\" or the environment variable {ENV_VAR}.")
 
 
 # --- reading and checking a split -----------------------------------------------------
@@ -219,7 +273,8 @@ _CACHE_LOCK = threading.Lock()
 def read_split(task: str, split: str, *, data_dir: Optional[str] = None,
                lowercase: Optional[bool] = None, source_task: Optional[str] = None
                ) -> ParsedSplit:
-  """Reads and checks one split; logs a warning counting the malformed lines skipped.
+  """Reads and checks one split (the file `find_split_file` picks); logs a warning
+  counting the malformed lines skipped.
 
   `source_task` is the folder name under the data directory (default: `task`);
   `lowercase` defaults to whether the folder's task is in LOWERCASE_TASKS.
@@ -230,10 +285,8 @@ def read_split(task: str, split: str, *, data_dir: Optional[str] = None,
   from_where = ("the task's registration" if data_dir else
                 "set_data_dir() / DOWNSTREAM_DATA_DIR" if _data_dir else
                 f"${ENV_VAR}")
-  root = data_dir or get_data_dir()
-  path = split_path(folder, split, root)
-  if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(_missing_file_message(task, split, path, root, from_where))
+  path = find_split_file(task, split, data_dir=data_dir, source_task=folder,
+                         from_where=from_where)
   stat = tf.io.gfile.stat(path)
   key = (path, lowercase, stat.length, stat.mtime_nsec)
   with _CACHE_LOCK:
