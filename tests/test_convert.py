@@ -28,6 +28,7 @@ except ImportError:  # the Hugging Face tests skip (see `converted`); the rest r
 
 from synthpre_jax import checkpoints, optimizers, partitioning, trainer  # noqa: E402
 from synthpre_jax import train_state as state_lib  # noqa: E402
+from synthpre_jax import vocabulary  # noqa: E402
 from synthpre_jax.convert import ConversionError, commands, hf, project  # noqa: E402
 from synthpre_jax.convert import __main__ as cli  # noqa: E402
 from synthpre_jax.models import T5Config, Transformer  # noqa: E402
@@ -209,6 +210,8 @@ def test_converted_checkpoint_restores_like_any_initial_checkpoint(converted, tm
   for given in (ours, ours / "checkpoints", ours / "checkpoints" / "0"):
     path = checkpoints.resolve_params_path(str(given))
     assert path == ours / "checkpoints" / "0" / "params"
+  # No spiece.model beside the HF weights: the converter records T5's vocabulary.
+  assert checkpoints.read_meta(path)["vocabulary"] == vocabulary.t5_identity()
   expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes.params).items()}
   checkpoints.check_compatible(checkpoints.params_metadata(path), expected, str(path))
   loaded = checkpoints.load_params(path, shapes.params, shardings.params)
@@ -408,6 +411,12 @@ def test_from_t5x_classic_layout_puts_every_value_in_place(tmp_path):
   params, config = _load(tmp_path / "ours")
   assert (tmp_path / "ours" / "checkpoints" / "1000" / "params").exists()
   assert config.mlp_activations == ("gelu", "linear") and not config.logits_via_embedding
+  # The converted checkpoint names T5's vocabulary, so a fine-tuning with another
+  # vocabulary is refused (synthpre_jax.vocabulary).
+  meta = checkpoints.read_meta(tmp_path / "ours" / "checkpoints" / "1000" / "params")
+  assert meta["vocabulary"]["name"] == "t5"
+  assert meta["vocabulary"]["sha256"] == vocabulary.T5_SPM_SHA256
+  assert "vocabulary: T5's" in text
   assert params.keys() == target.keys()
   for name in target:  # the query kernel too: copied as is, no rescaling
     np.testing.assert_array_equal(params[name], target[name], err_msg=name)
