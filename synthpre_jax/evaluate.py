@@ -6,17 +6,24 @@
 Takes the same Gin files as `train` (a run's own `config.gin` is the simplest): the
 model, task, feature lengths and MODEL_DIR come from the `train` bindings. By default it
 picks the checkpoint with the best validation token accuracy (the paper's rule, see
-`synthpre_jax.results`), decodes every example of the split (greedy for 1 beam, else
-beam search with T5X's length penalty), scores it with the task's SeqIO metric functions
-plus sequence accuracy on ids, and writes, next to the checkpoints:
+`synthpre_jax.results`), decodes every example of the split, or with
+`evaluate.max_examples=k` a seeded uniform sample of k of them (`evaluate.sample_seed`,
+default 0; nested for one seed; `synthpre_jax.data.examples`; an endless generated
+stream gives its first k and needs max_examples), greedy for 1 beam, else beam search
+with T5X's length penalty, scores it with the task's SeqIO metric functions plus
+sequence accuracy on ids, and writes, next to the checkpoints:
 
   <MODEL_DIR>/eval/<split>_step<k>.predictions.jsonl  {input, target, prediction} a line
   <MODEL_DIR>/eval/<split>_step<k>.metrics.json       the scores
   <MODEL_DIR>/results.json                            the run's result record
 
-Inputs longer than TASK_FEATURE_LENGTHS['inputs'] are truncated (as in training) and
-counted; targets are scored whole; decoding stops at TASK_FEATURE_LENGTHS['targets']
-tokens.
+Metrics and result record say which examples were scored (`sample`: selection, k,
+split size, seed). Inputs go through the task's own trimming to
+TASK_FEATURE_LENGTHS['inputs'] (EOS kept, exactly as in training) and the truncated
+ones are counted; targets are scored whole; decoding stops at
+`evaluate.max_decode_length` tokens (default TASK_FEATURE_LENGTHS['targets']). An
+`evaluate.*` binding in a training Gin file is kept in the run's config.gin and so
+applies when evaluate reads it.
 
 Multi-host: start one process per host with the same flags as `train`
 (`--coordinator_address=HOST:PORT --num_processes=N --process_id=I`, the JAX_* or SLURM
@@ -45,7 +52,6 @@ from synthpre_jax import distributed
 from synthpre_jax import gin_utils
 from synthpre_jax import partitioning
 from synthpre_jax import results
-from synthpre_jax import train as train_lib
 from synthpre_jax import train_state as state_lib
 from synthpre_jax.models import factory
 
@@ -132,21 +138,33 @@ def _text(vocab, ids: Sequence[int]) -> Any:
   return out.tolist() if isinstance(out, np.ndarray) else out
 
 
+def encoder_tokens(examples: Sequence[dict], length: int, rows: int) -> np.ndarray:
+  """[rows, length] int32: each example's 'inputs' (already trimmed to `length` by the
+  task's preprocessing) zero-padded, extra rows zero. Raises ValueError if one is
+  longer, i.e. was not read with that inputs length."""
+  tokens = np.zeros((rows, length), np.int32)
+  for i, ex in enumerate(examples):
+    ids = ex["inputs"]
+    if len(ids) > length:
+      raise ValueError(f"An input of {len(ids)} tokens exceeds the inputs length {length}; "
+                       "read the examples with eval_sample(inputs_length=...).")
+    tokens[i, :len(ids)] = ids
+  return tokens
+
+
 def decode_split(spec: RunSpec, params: Any, mesh, examples: list[dict], *,
-                 num_beams: int, alpha: float, batch_size: int) -> tuple[list, int]:
-  """Predicted id lists for `examples` (in order) and the number of truncated inputs."""
+                 num_beams: int, alpha: float, batch_size: int,
+                 max_decode_length: Optional[int] = None) -> list[list[int]]:
+  """Predicted id lists for `examples` (in order), at most `max_decode_length` tokens
+  each (default TASK_FEATURE_LENGTHS['targets'])."""
   in_len = spec.feature_lengths["inputs"]
-  max_decode = spec.feature_lengths["targets"]
-  preds, truncated, t0 = [], 0, time.perf_counter()
+  max_decode = max_decode_length or spec.feature_lengths["targets"]
+  preds, t0 = [], time.perf_counter()
   shards = partitioning.data_shards(mesh)
   rows = -(-batch_size // shards) * shards
   for start in range(0, len(examples), rows):
     chunk = examples[start:start + rows]
-    tokens = np.zeros((rows, in_len), np.int32)
-    for i, ex in enumerate(chunk):
-      ids = ex["inputs"]
-      truncated += int(len(ids) > in_len)
-      tokens[i, :min(len(ids), in_len)] = ids[:in_len]
+    tokens = encoder_tokens(chunk, in_len, rows)
     out = decoding.predict_batch(spec.model_config, params, tokens,
                                  max_decode_length=max_decode, num_beams=num_beams,
                                  alpha=alpha, mesh=mesh)
@@ -154,7 +172,7 @@ def decode_split(spec: RunSpec, params: Any, mesh, examples: list[dict], *,
     done = start + len(chunk)
     rate = done / max(time.perf_counter() - t0, 1e-9)
     log.info("decoded %d/%d examples (%.1f ex/s)", done, len(examples), rate)
-  return preds, truncated
+  return preds
 
 
 def score(task, examples: list[dict], preds: list[list[int]]) -> tuple[dict, list[dict]]:
@@ -185,17 +203,45 @@ def _json_default(value: Any) -> Any:
   return str(value)
 
 
+def _decode_length(spec: RunSpec, max_decode_length: Optional[int]) -> int:
+  """`evaluate.max_decode_length`, default TASK_FEATURE_LENGTHS['targets']."""
+  if max_decode_length is None:
+    return int(spec.feature_lengths["targets"])
+  if isinstance(max_decode_length, bool) or not isinstance(max_decode_length, int) or (
+      max_decode_length < 1):
+    raise ValueError(f"evaluate.max_decode_length must be an int >= 1 or None (the "
+                     f"targets feature length), got {max_decode_length!r}.")
+  return max_decode_length
+
+
+def _write_eval_files(spec: RunSpec, split: str, step: int, rows: list[dict],
+                      record: dict[str, Any]) -> None:
+  """<MODEL_DIR>/eval/<split>_step<k>.predictions.jsonl and .metrics.json."""
+  out_dir = epath.Path(spec.model_dir) / "eval"
+  stem = f"{split}_step{step}"
+  out_dir.mkdir(parents=True, exist_ok=True)
+  tmp = out_dir / f"{stem}.predictions.jsonl.tmp"
+  tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
+  tmp.replace(out_dir / f"{stem}.predictions.jsonl")
+  results.write_json_atomic(out_dir / f"{stem}.metrics.json", {
+      "task": spec.task, "split": split, "step": step, **record})
+
+
 @gin.configurable(denylist=["devices"])
 def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
              num_beams: int = 1, alpha: float = 0.6, batch_size: Optional[int] = None,
-             max_examples: Optional[int] = None, write_result: bool = True,
+             max_examples: Optional[int] = None, sample_seed: int = 0,
+             max_decode_length: Optional[int] = None, write_result: bool = True,
              devices: Optional[list] = None) -> dict[str, Any]:
   """Decodes and scores `split` at `checkpoint_step` ('best', 'latest' or a step).
 
-  Returns the metrics (on process 0; other processes of a multi-host run return {}:
-  process 0 alone scores and writes). `batch_size` defaults to the run's BATCH_SIZE; `write_result`
-  writes `<MODEL_DIR>/results.json` (turn it off to score other splits or steps
-  without replacing the run's result).
+  `max_examples=k` scores a seeded uniform sample of k examples (seed `sample_seed`;
+  the first k of an endless stream, which needs it); `max_decode_length` defaults to
+  TASK_FEATURE_LENGTHS['targets']; `batch_size` to the run's BATCH_SIZE;
+  `write_result` writes `<MODEL_DIR>/results.json` (turn it off to score other splits
+  or steps without replacing the run's result). Returns the metrics on process 0 ({}
+  on the others: process 0 alone scores and writes). Raises ValueError for bad
+  settings, FileNotFoundError without a checkpoint.
   """
   from synthpre_jax.data import examples as examples_lib  # pylint: disable=g-import-not-at-top
   from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
@@ -206,48 +252,51 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   if num_beams < 1:
     raise ValueError(f"evaluate.num_beams must be >= 1, got {num_beams}.")
   decoding.check_supports_decoding(spec.model_config, num_beams)
+  max_decode = _decode_length(spec, max_decode_length)
   task = examples_lib.pipeline.resolve_task(spec.task)
   step, rule, val = choose_step(spec.model_dir, checkpoint_step)
-  log.info("Evaluating %s split %r at step %d (%s%s), %s", spec.task, split, step, rule,
+  sample = examples_lib.eval_sample(spec.task, split,
+                                    inputs_length=spec.feature_lengths["inputs"],
+                                    max_examples=max_examples, sample_seed=sample_seed)
+  examples = sample.examples
+  if not examples:
+    raise ValueError(f"Split {split!r} of {spec.task!r} has no examples.")
+  log.info("Evaluating %s split %r (%s) at step %d (%s%s), %s", spec.task, split,
+           sample.info(), step, rule,
            f", validation token accuracy {val:.4f}" if val is not None else "",
            "greedy" if num_beams == 1 else f"beam search ({num_beams} beams, alpha {alpha})")
   mesh = partitioning.make_mesh(spec.mesh_config, devices)
   params = load_params(spec, step, mesh)
-  examples = list(examples_lib.eval_examples(spec.task, split, max_examples))
-  if not examples:
-    raise ValueError(f"Split {split!r} of {spec.task!r} has no examples.")
-  preds, truncated = decode_split(spec, params, mesh, examples, num_beams=num_beams,
-                                  alpha=alpha, batch_size=batch_size or spec.batch_size)
+  preds = decode_split(spec, params, mesh, examples, num_beams=num_beams, alpha=alpha,
+                       batch_size=batch_size or spec.batch_size,
+                       max_decode_length=max_decode)
   if jax.process_index() != 0:  # every process holds the same predictions: one scores
     return {}
-  if truncated:
+  if sample.inputs_truncated:
     log.warning("%d of %d inputs were longer than TASK_FEATURE_LENGTHS['inputs']=%d and "
-                "were truncated.", truncated, len(examples), spec.feature_lengths["inputs"])
+                "were truncated (as in training).", sample.inputs_truncated,
+                len(examples), spec.feature_lengths["inputs"])
   metrics, rows = score(task, examples, preds)
   log.info("%s %s step %d: %s", spec.task, split, step,
            ", ".join(f"{k} {v:.2f}" for k, v in sorted(metrics.items())))
-  decoding_info = {"num_beams": num_beams, "alpha": alpha,
-                   "max_decode_length": spec.feature_lengths["targets"]}
-  out_dir = epath.Path(spec.model_dir) / "eval"
-  stem = f"{split}_step{step}"
-  out_dir.mkdir(parents=True, exist_ok=True)
-  tmp = out_dir / f"{stem}.predictions.jsonl.tmp"
-  tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
-  tmp.replace(out_dir / f"{stem}.predictions.jsonl")
-  results.write_json_atomic(out_dir / f"{stem}.metrics.json", {
-      "task": spec.task, "split": split, "step": step, "metrics": metrics,
-      "num_examples": len(examples), "inputs_truncated": truncated,
-      "decoding": decoding_info})
+  decoding_info = {"num_beams": num_beams, "alpha": alpha, "max_decode_length": max_decode}
+  extra = {"inputs_truncated": sample.inputs_truncated, "sample": sample.info()}
+  _write_eval_files(spec, split, step, rows, {
+      "metrics": metrics, "num_examples": len(examples), "decoding": decoding_info,
+      **extra})
   if write_result:
     path = results.write_result(
         spec.model_dir, task=spec.task, split=split, step=step, metrics=metrics,
         selection=rule, validation_value=val, num_examples=len(examples),
-        decoding=decoding_info, extra={"inputs_truncated": truncated})
+        decoding=decoding_info, extra=extra)
     log.info("Result record: %s", path)
   return metrics
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+  # Imported here, not at the top: `python -m synthpre_jax.train` imports this module
+  # to register `evaluate` (gin_utils), and must not import its own module twice.
+  from synthpre_jax import train as train_lib  # pylint: disable=g-import-not-at-top
   train_lib.setup_logging()
   flags, rest = train_lib.parse_distributed_flags(sys.argv[1:] if argv is None else argv)
   args, bindings = gin_utils.parse_args(

@@ -3,6 +3,9 @@
 Gin files ship inside the package (`synthpre_jax_gin`, built from the repo's `gin/`), so
 `--gin_file=quickstart/pretrain_set.gin` works from any directory and in a
 non-editable install; a path that exists relative to the working directory wins.
+Every command registers the configurables of all entry points before parsing
+(`ENTRY_POINT_MODULES`), so a training file may bind `evaluate.*`: the binding is
+kept in the run's config.gin and applies when `evaluate` reads that file.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import importlib.util
 import os
 import re
+import sys
 from typing import Optional, Sequence
 
 import gin
@@ -27,6 +31,29 @@ REQUIRED_MACRO_HINTS = {
     "INIT_STATS_CHECKPOINT": ("the command line with gin/init/moment_matching.gin: "
                               "--gin.INIT_STATS_CHECKPOINT=\"'/path/to/pretrain_run'\""),
 }
+
+# Modules whose Gin configurables a run's files may bind (none imports TensorFlow).
+ENTRY_POINT_MODULES = ("synthpre_jax.train", "synthpre_jax.evaluate")
+
+
+def _is_main(name: str) -> bool:
+  """True if module `name` runs as __main__ (`python -m name` or its file)."""
+  main = sys.modules.get("__main__")
+  spec = getattr(main, "__spec__", None)
+  if spec is not None:
+    return spec.name == name
+  path = getattr(main, "__file__", None)
+  found = importlib.util.find_spec(name)
+  return bool(path and found and found.origin
+              and os.path.abspath(path) == os.path.abspath(found.origin))
+
+
+def register_entry_points() -> None:
+  """Imports `ENTRY_POINT_MODULES`, registering their configurables with Gin; a module
+  running as __main__ has registered its own (a second import would register twice)."""
+  for name in ENTRY_POINT_MODULES:
+    if not _is_main(name):
+      importlib.import_module(name)
 
 
 def packaged_gin_dir() -> str:
@@ -63,10 +90,12 @@ def parse_args(argv: Sequence[str], description: str) -> tuple[argparse.Namespac
 
 def parse_gin(gin_files: Sequence[str], bindings: Sequence[str],
               search_paths: Optional[Sequence[str]] = None) -> None:
-  """Parses files then bindings, and checks that no required macro is left unset."""
+  """Parses files then bindings (every entry point's configurables known), and checks
+  that no required macro is left unset. Raises ValueError naming what to set."""
   if not gin_files:
     raise ValueError("No --gin_file given. Example: "
                      "--gin_file=gin/quickstart/pretrain_set.gin --gin.MODEL_DIR=\"'/tmp/run'\"")
+  register_entry_points()
   gin.clear_config()  # a process may run several configs (tests, study runner)
   for path in (search_paths or [packaged_gin_dir()]):
     gin.add_config_file_search_path(path)

@@ -1,23 +1,37 @@
-"""`python -m synthpre_jax.evaluate`: decode, score, and record the best checkpoint's result."""
+"""`python -m synthpre_jax.evaluate`: decode, score, and record the best checkpoint's result;
+which examples it scores and the encoder ids it feeds (synthpre_jax/data/examples.py)."""
 import json
+import subprocess
+import sys
 
+import gin
+import numpy as np
 import pytest
 
 from synthpre_jax import evaluate as evaluate_cli
+from synthpre_jax import gin_utils
 from synthpre_jax import results
 from synthpre_jax import train as train_cli
+from synthpre_jax.data import examples as examples_lib
+from synthpre_jax.data import pipeline
 
 STEPS = 12
 RUN = ["--gin_file=gin/quickstart/finetune_scan.gin", "--gin.INITIAL_CHECKPOINT_PATH=None",
        "--gin.BATCH_SIZE=8", f"--gin.TRAIN_STEPS={STEPS}", "--gin.EVAL_PERIOD=4",
        "--gin.CHECKPOINT_PERIOD=4", "--gin.EVAL_STEPS=2", "--gin.LOG_PERIOD=4",
        "--gin.LEARNING_RATE=0.01"]
+DECODE_LENGTH = 9
+SCAN_TEST_SIZE = 4182
 
 
 @pytest.fixture(scope="module")
 def scan_run(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp("scan_run")
-  assert train_cli.main(RUN + [f"--gin.MODEL_DIR='{model_dir}'"]) == 0
+  # An evaluate setting in a training Gin file: kept in config.gin, honoured by evaluate.
+  settings = tmp_path_factory.mktemp("gin") / "evaluate_settings.gin"
+  settings.write_text(f"evaluate.max_decode_length = {DECODE_LENGTH}\n")
+  assert train_cli.main(RUN + [f"--gin_file={settings}",
+                               f"--gin.MODEL_DIR='{model_dir}'"]) == 0
   return model_dir
 
 
@@ -31,9 +45,21 @@ def test_evaluate_scores_the_best_validation_checkpoint(scan_run):
   assert record["selection"] == "best_validation_token_accuracy"
   assert record["task"] == "scan_simple" and record["split"] == "test"
   assert record["num_examples"] == 12 and record["decoding"]["num_beams"] == 1
+  sample = {"selection": "seeded_uniform", "num_examples": 12,
+            "split_size": SCAN_TEST_SIZE, "seed": 0}
+  assert record["sample"] == sample and record["inputs_truncated"] == 0
+  metrics = json.loads((scan_run / "eval" / f"test_step{best}.metrics.json").read_text())
+  assert metrics["sample"] == sample and metrics["decoding"] == record["decoding"]
+  # The training file's evaluate.max_decode_length, through config.gin.
+  assert f"evaluate.max_decode_length = {DECODE_LENGTH}" in (
+      scan_run / "config.gin").read_text()
+  assert record["decoding"]["max_decode_length"] == DECODE_LENGTH
   rows = [json.loads(line) for line in
           (scan_run / "eval" / f"test_step{best}.predictions.jsonl").read_text().splitlines()]
   assert len(rows) == 12 and all(r["target"] and r["input"] for r in rows)
+  assert all(len(r["prediction"].split()) <= DECODE_LENGTH for r in rows)
+  want = examples_lib.eval_sample("scan_simple", "test", max_examples=12).examples
+  assert [r["input"] for r in rows] == [ex["inputs_pretokenized"] for ex in want]
   # The task's metric (raw string equality) agrees with the written predictions.
   matches = 100.0 * sum(r["prediction"] == r["target"] for r in rows) / len(rows)
   assert record["metrics"]["exact_match"] == pytest.approx(matches)
@@ -44,10 +70,13 @@ def test_evaluate_beam_search_on_a_given_step_keeps_the_run_result(scan_run):
   before = results.read_result(str(scan_run)) if (scan_run / "results.json").exists() else None
   argv = [f"--gin_file={scan_run}/config.gin", "--gin.evaluate.max_examples=8",
           "--gin.evaluate.num_beams=2", "--gin.evaluate.checkpoint_step=8",
-          "--gin.evaluate.split='validation'", "--gin.evaluate.write_result=False"]
+          "--gin.evaluate.split='validation'", "--gin.evaluate.write_result=False",
+          "--gin.evaluate.max_decode_length=5", "--gin.evaluate.sample_seed=3"]
   assert evaluate_cli.main(argv) == 0
   metrics = json.loads((scan_run / "eval" / "validation_step8.metrics.json").read_text())
   assert metrics["decoding"]["num_beams"] == 2 and metrics["num_examples"] == 8
+  assert metrics["decoding"]["max_decode_length"] == 5
+  assert metrics["sample"]["seed"] == 3 and metrics["sample"]["num_examples"] == 8
   after = results.read_result(str(scan_run)) if (scan_run / "results.json").exists() else None
   assert before == after
 
@@ -61,6 +90,10 @@ def test_evaluate_bad_input_messages(scan_run, capfd):
   assert "has no split 'dev'" in capfd.readouterr().err
   assert evaluate_cli.main(base + ["--gin.evaluate.num_beams=0"]) == 1
   assert "num_beams must be >= 1" in capfd.readouterr().err
+  assert evaluate_cli.main(base + ["--gin.evaluate.max_decode_length=0"]) == 1
+  assert "max_decode_length must be an int >= 1" in capfd.readouterr().err
+  assert evaluate_cli.main(base + ["--gin.evaluate.max_examples=0"]) == 1
+  assert "max_examples must be an int >= 1" in capfd.readouterr().err
 
 
 def test_two_processes_evaluate_like_one(scan_run, tmp_path):
@@ -101,3 +134,93 @@ def test_two_processes_evaluate_like_one(scan_run, tmp_path):
           == (one / "validation_step12.predictions.jsonl").read_text())
   assert (json.loads((two / "validation_step12.metrics.json").read_text())
           == json.loads((one / "validation_step12.metrics.json").read_text()))
+
+
+# --- which examples are scored, and what the encoder sees --------------------------------
+
+def _commands(sample):
+  return [ex["inputs_pretokenized"] for ex in sample.examples]
+
+
+def test_max_examples_is_a_seeded_uniform_nested_sample_of_the_split():
+  whole = examples_lib.eval_sample("scan_simple", "test", inputs_length=20)
+  assert whole.info() == {"selection": "all", "num_examples": SCAN_TEST_SIZE,
+                          "split_size": SCAN_TEST_SIZE, "seed": None}
+  commands = _commands(whole)
+  assert not any("after" in c.split() for c in commands[:200])  # why not the first k
+  sample = lambda k, seed=0: examples_lib.eval_sample(  # noqa: E731
+      "scan_simple", "test", max_examples=k, sample_seed=seed)
+  s200 = sample(200)
+  assert s200.info() == {"selection": "seeded_uniform", "num_examples": 200,
+                         "split_size": SCAN_TEST_SIZE, "seed": 0}
+  # The seeded positions, scored in the split's order.
+  assert _commands(s200) == [commands[i] for i in
+                             pipeline.sample_indices(SCAN_TEST_SIZE, 200, 0)]
+  share = np.mean(["after" in c.split() for c in _commands(s200)])
+  whole_share = np.mean(["after" in c.split() for c in commands])
+  assert abs(share - whole_share) < 4 * np.sqrt(whole_share * (1 - whole_share) / 200)
+  assert _commands(s200) == _commands(sample(200))  # deterministic
+  assert set(_commands(sample(100))) < set(_commands(s200))  # nested
+  assert set(_commands(sample(100, 1))) < set(_commands(sample(200, 1)))
+  assert set(_commands(sample(200, 1))) != set(_commands(s200))
+  assert sample(SCAN_TEST_SIZE + 1).info()["selection"] == "all"
+
+
+def test_an_endless_stream_gives_its_first_examples_and_needs_max_examples():
+  sample = examples_lib.eval_sample("identity_tiny", "validation", inputs_length=20,
+                                    max_examples=5)
+  assert sample.info() == {"selection": "first", "num_examples": 5, "split_size": None,
+                           "seed": None}
+  task = pipeline.resolve_task("identity_tiny")
+  first = list(task.get_dataset(sequence_length={"inputs": 20, "targets": None},
+                                split="validation", shuffle=False).take(5).as_numpy_iterator())
+  for ex, want in zip(sample.examples, first):
+    np.testing.assert_array_equal(ex["inputs"], want["inputs"])
+    np.testing.assert_array_equal(ex["targets"], want["targets"])
+  with pytest.raises(ValueError, match="endless generated stream.*max_examples"):
+    examples_lib.eval_sample("identity_tiny", "validation", inputs_length=20)
+
+
+def test_the_encoder_sees_the_training_ids_for_truncated_inputs():
+  """SCAN commands are up to 18 ids with EOS: at an inputs length of 6 many are cut,
+  and both paths cut them with the task's trim-then-EOS."""
+  length = 6
+  batches = pipeline.get_batches(
+      task_name="scan_simple", feature_lengths={"inputs": length, "targets": 50},
+      split="validation", global_batch_size=32, seed=None, shuffle=False, num_epochs=1,
+      process_index=0, process_count=1, pad_last_batch=True)
+  train_rows = np.concatenate([b["encoder_input_tokens"] for b in batches])
+  sample = examples_lib.eval_sample("scan_simple", "validation", inputs_length=length)
+  eval_rows = evaluate_cli.encoder_tokens(sample.examples, length, len(train_rows))
+  np.testing.assert_array_equal(eval_rows, train_rows)
+  untrimmed = examples_lib.eval_sample("scan_simple", "validation").examples
+  long = [len(ex["inputs"]) > length for ex in untrimmed]
+  assert sample.inputs_truncated == sum(long) > 100
+  assert all(row[length - 1] == 1 for row, cut in zip(eval_rows, long) if cut)  # EOS kept
+  for ex, full in zip(sample.examples, untrimmed):  # targets stay whole
+    np.testing.assert_array_equal(ex["targets"], full["targets"])
+  with pytest.raises(ValueError, match="exceeds the inputs length"):
+    evaluate_cli.encoder_tokens(untrimmed, length, len(untrimmed))
+
+
+def test_a_training_gin_file_may_bind_evaluate_settings(tmp_path):
+  """`python -m synthpre_jax.train` (evaluate not imported by train) parses
+  `evaluate.*` in its Gin files and keeps it in config.gin for evaluate."""
+  from tests.test_multihost import REPO
+
+  settings = tmp_path / "evaluate_settings.gin"
+  settings.write_text("evaluate.max_decode_length = 148\nevaluate.sample_seed = 3\n")
+  model_dir = tmp_path / "run"
+  argv = [a for a in RUN if "STEPS" not in a and "PERIOD" not in a] + [
+      "--gin.TRAIN_STEPS=1", "--gin.EVAL_PERIOD=1", "--gin.CHECKPOINT_PERIOD=1",
+      "--gin.EVAL_STEPS=1", "--gin.LOG_PERIOD=1", f"--gin_file={settings}",
+      f"--gin.MODEL_DIR='{model_dir}'"]
+  done = subprocess.run([sys.executable, "-m", "synthpre_jax.train"] + argv, cwd=REPO,
+                        capture_output=True, text=True, timeout=400)
+  assert done.returncode == 0, done.stderr[-3000:]
+  gin_utils.parse_gin([str(model_dir / "config.gin")], [])
+  try:
+    assert gin.query_parameter("evaluate.max_decode_length") == 148
+    assert gin.query_parameter("evaluate.sample_seed") == 3
+  finally:
+    gin.clear_config()

@@ -1,8 +1,8 @@
-"""Natural pre-training (span corruption), text classification tasks, training subsets."""
+"""Natural pre-training (span corruption), text classification tasks (training subsets:
+tests/test_subsets.py)."""
 from __future__ import annotations
 
 import itertools
-import uuid
 
 import gin
 import numpy as np
@@ -15,9 +15,8 @@ import tasks  # noqa: F401  (registers the project's tasks)
 from synthpre_jax import gin_utils
 from synthpre_jax import train as train_cli  # noqa: F401  (registers the Gin configurables)
 from synthpre_jax.data import pipeline
-from tasks import classification, corpus, natural, subsets, text_vocab
+from tasks import classification, corpus, natural, text_vocab
 from tasks.downstream import text_files
-from tasks.registry import TASK_MAX_LENGTHS
 from tasks.synthetic import span_corruption
 
 EOS = 1
@@ -26,10 +25,6 @@ EOS = 1
 @pytest.fixture(scope="module")
 def vocab():
   return text_vocab.get_vocabulary()
-
-
-def _unique(prefix: str) -> str:
-  return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
 def _examples(task_name, split, sequence_length, **kwargs):
@@ -258,112 +253,6 @@ def test_classification_info_and_bad_names():
   assert classification.classification_info("imdb_reviews_train100").num_classes == 2
   with pytest.raises(ValueError, match="not a classification task"):
     classification.classification_info("scan_simple")
-
-
-# --- training-set subsets ---------------------------------------------------------------
-
-def test_subset_names():
-  assert subsets.subset_name("imdb_reviews", 250) == "imdb_reviews_train250"
-  assert subsets.subset_name("ag_news_subset", percent=1) == "ag_news_subset_train1pct"
-  assert subsets.subset_name("x", percent=0.5) == "x_train0.5pct"
-  assert subsets.subset_name("x", percent="10.0") == "x_train10pct"
-  assert subsets.parse_subset_name("a_b_train12") == ("a_b", 12, None)
-  assert subsets.parse_subset_name("a_train5_train3") == ("a_train5", 3, None)
-  assert subsets.parse_subset_name("a_train0.5pct") == ("a", None, "0.5")
-  assert subsets.parse_subset_name("identity_tiny") is None
-  for bad in ("a_train0", "a_train012", "a_train1.5", "a_train10.0pct", "a_train0pct",
-              "a_train101pct"):
-    with pytest.raises(ValueError):
-      subsets.parse_subset_name(bad)
-  for n, pct in ((0, None), (None, 0), (None, 200), (1, 1), (None, None), (2.0, None)):
-    with pytest.raises(ValueError):
-      subsets.subset_name("x", n, percent=pct)
-
-
-@pytest.fixture()
-def text_task(tmp_path):
-  """A registered text-file task with 10 train lines and 3 validation lines."""
-  name = _unique("subset_base")
-  folder = tmp_path / name
-  folder.mkdir()
-  (folder / "train.tsv").write_text("".join(f"in {i}\tout {i}\n" for i in range(10)))
-  (folder / "valid.tsv").write_text("".join(f"v {i}\tw {i}\n" for i in range(3)))
-  text_files.register_text_file_task(name, data_dir=str(tmp_path))
-  return name
-
-
-def _texts(name, split, **kwargs):
-  return [x["inputs_pretokenized"].decode() for x in _examples(name, split, None, **kwargs)]
-
-
-def test_subset_of_a_text_file_task(text_task):
-  name = subsets.subset_name(text_task, 4)
-  assert name not in seqio.TaskRegistry.names()
-  assert subsets.ensure_subset_task(name) and subsets.ensure_subset_task(name)
-  assert _texts(name, "train") == [f"in {i}" for i in range(4)]
-  shuffled = _texts(name, "train", shuffle=True, seed=7)
-  assert sorted(shuffled) == [f"in {i}" for i in range(4)]
-  assert shuffled == _texts(name, "train", shuffle=True, seed=7)
-  assert _texts(name, "validation") == _texts(text_task, "validation")
-  task = seqio.get_mixture_or_task(name)
-  base = seqio.get_mixture_or_task(text_task)
-  assert task.metric_fns == base.metric_fns and task.output_features == base.output_features
-  assert task.source.num_input_examples("train") == 4
-  assert name in text_files.DOWNSTREAM_TASK_NAMES
-  # Shards are disjoint and together hold the subset.
-  parts = [_texts(name, "train", shuffle=True, seed=7,
-                  shard_info=seqio.ShardInfo(i, 2)) for i in range(2)]
-  assert sorted(parts[0] + parts[1]) == sorted(shuffled) and not set(parts[0]) & set(parts[1])
-  # Percentages of the counted split; nested subsets.
-  assert subsets.ensure_subset_task(subsets.subset_name(text_task, percent=50))
-  assert _texts(f"{text_task}_train50pct", "train") == [f"in {i}" for i in range(5)]
-  assert subsets.ensure_subset_task(f"{text_task}_train50pct_train2")
-  assert _texts(f"{text_task}_train50pct_train2", "train") == ["in 0", "in 1"]
-  with pytest.raises(ValueError, match="only 10"):
-    subsets.ensure_subset_task(f"{text_task}_train11")
-  with pytest.raises(ValueError, match="less than one example"):
-    subsets.ensure_subset_task(f"{text_task}_train5pct")
-
-
-def test_subset_of_a_synthetic_task_through_the_pipeline():
-  name = "identity_tiny_train8"
-  assert subsets.ensure_subset_task(name)
-  assert TASK_MAX_LENGTHS[name] == TASK_MAX_LENGTHS["identity_tiny"]
-  ds = seqio.get_mixture_or_task("identity_tiny").get_dataset(
-      sequence_length=None, split="train", shuffle=False)
-  base = list(ds.take(8).as_numpy_iterator())
-  got = _examples(name, "train", None)
-  assert len(got) == 8
-  for x, y in zip(got, base):
-    np.testing.assert_array_equal(x["inputs"], y["inputs"])
-  lengths = {"inputs": 68, "targets": 68}
-  batches = list(pipeline.get_batches(
-      task_name=name, feature_lengths=lengths, split="train", global_batch_size=4,
-      seed=0, shuffle=True, num_epochs=2, process_index=0, process_count=1))
-  assert len(batches) == 4
-  rows = {tuple(r) for b in batches for r in b["encoder_input_tokens"]}
-  assert len(rows) == 8
-  with pytest.raises(ValueError, match="endless"):
-    subsets.ensure_subset_task("identity_tiny_train10pct")
-
-
-def test_ensure_subset_task_declines_and_rejects():
-  assert not subsets.ensure_subset_task("no_such_task_train5")
-  assert subsets.ensure_subset_task("identity_tiny")  # already registered
-  assert not subsets.ensure_subset_task("definitely_not_a_task")
-  with pytest.raises(ValueError, match="mixture"):
-    subsets.ensure_subset_task("simple_tasks_tiny_train5")
-
-
-def test_classification_subset_from_mocked_tfds():
-  name = subsets.subset_name("ag_news_subset", 3)
-  with tfds.testing.mock_data(num_examples=10):
-    assert subsets.ensure_subset_task(name)
-    full = classification.classification_examples("ag_news_subset", "train")
-    sub = classification.classification_examples(name, "train")
-    val = classification.classification_examples(name, "validation", limit=2)
-  assert [r.text for r in sub] == [r.text for r in full[:3]]
-  assert len(val) == 2
 
 
 # --- the Gin recipe ---------------------------------------------------------------------

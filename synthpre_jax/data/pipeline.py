@@ -40,6 +40,22 @@ def _hide_accelerators_from_tf() -> None:
     tf.config.set_visible_devices([], "TPU")
 
 
+def sample_indices(size: int, k: int, seed: int) -> np.ndarray:
+  """Positions (ascending, int64) of a seeded uniform sample of `k` of `size` items.
+
+  They are the first k of `np.random.default_rng(seed).permutation(size)`: a pure
+  function of (size, k, seed), and for one seed and size a smaller sample lies inside
+  a larger one. Raises ValueError unless 0 <= k <= size and seed is an int >= 0.
+  """
+  for name, value in (("size", size), ("k", k), ("seed", seed)):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+      raise ValueError(f"sample_indices: {name} must be an int >= 0, got {value!r}")
+  if k > size:
+    raise ValueError(f"sample_indices: cannot draw {k} of {size} items")
+  order = np.random.default_rng(int(seed)).permutation(int(size))
+  return np.sort(order[:k]).astype(np.int64)
+
+
 def _registered_names() -> list[str]:
   import seqio
   return sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names()))
