@@ -51,8 +51,10 @@ from synthpre_jax import decoding
 from synthpre_jax import distributed
 from synthpre_jax import gin_utils
 from synthpre_jax import partitioning
+from synthpre_jax import provenance
 from synthpre_jax import results
 from synthpre_jax import train_state as state_lib
+from synthpre_jax import vocabulary
 from synthpre_jax.models import factory
 
 log = logging.getLogger("synthpre_jax")
@@ -107,6 +109,25 @@ def choose_step(model_dir: str, checkpoint_step: Union[str, int]
   value = next((r.get(results.SELECTION_METRIC) for r in results.validation_history(
       model_dir) if r["step"] == step), None)
   return step, rule, value
+
+
+def check_vocabulary(spec: RunSpec, step: int, task: Any) -> None:
+  """Refuses to decode with another vocabulary than the checkpoint was trained with
+  (ValueError naming both); checkpoints that record none are logged as unchecked."""
+  params_path = checkpoints.checkpoint_dir(spec.model_dir) / str(step) / "params"
+  recorded = (checkpoints.read_meta(params_path) or {}).get("vocabulary")
+  current = vocabulary.task_identity(task.output_features)
+  if not recorded:
+    log.warning("Checkpoint %s records no vocabulary (written before vocabulary "
+                "records): not checked against %s.", params_path,
+                vocabulary.describe(current))
+  elif not vocabulary.same(recorded, current):
+    raise ValueError(
+        f"Vocabulary mismatch: {params_path} was trained with "
+        f"{vocabulary.describe(recorded)}, but task {spec.task!r} now uses "
+        f"{vocabulary.describe(current)}, so its ids would be decoded as other tokens. "
+        f"Evaluate with the run's vocabulary (SYNTHPRE_VOCAB_PATH as when it was "
+        f"trained; T5's: {vocabulary.T5_VOCAB_PATH}).")
 
 
 def load_params(spec: RunSpec, step: int, mesh) -> Any:
@@ -255,6 +276,7 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   max_decode = _decode_length(spec, max_decode_length)
   task = examples_lib.pipeline.resolve_task(spec.task)
   step, rule, val = choose_step(spec.model_dir, checkpoint_step)
+  check_vocabulary(spec, step, task)
   sample = examples_lib.eval_sample(spec.task, split,
                                     inputs_length=spec.feature_lengths["inputs"],
                                     max_examples=max_examples, sample_seed=sample_seed)
@@ -280,7 +302,8 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   log.info("%s %s step %d: %s", spec.task, split, step,
            ", ".join(f"{k} {v:.2f}" for k, v in sorted(metrics.items())))
   decoding_info = {"num_beams": num_beams, "alpha": alpha, "max_decode_length": max_decode}
-  extra = {"inputs_truncated": sample.inputs_truncated, "sample": sample.info()}
+  extra = {"inputs_truncated": sample.inputs_truncated, "sample": sample.info(),
+           "run": provenance.read_run_record(spec.model_dir)}
   _write_eval_files(spec, split, step, rows, {
       "metrics": metrics, "num_examples": len(examples), "decoding": decoding_info,
       **extra})

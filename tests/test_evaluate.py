@@ -48,6 +48,7 @@ def test_evaluate_scores_the_best_validation_checkpoint(scan_run):
   sample = {"selection": "seeded_uniform", "num_examples": 12,
             "split_size": SCAN_TEST_SIZE, "seed": 0}
   assert record["sample"] == sample and record["inputs_truncated"] == 0
+  assert record["run"]["vocabulary"]["name"].startswith("synthpre_en_8k:")  # run.json
   metrics = json.loads((scan_run / "eval" / f"test_step{best}.metrics.json").read_text())
   assert metrics["sample"] == sample and metrics["decoding"] == record["decoding"]
   # The training file's evaluate.max_decode_length, through config.gin.
@@ -94,6 +95,17 @@ def test_evaluate_bad_input_messages(scan_run, capfd):
   assert "max_decode_length must be an int >= 1" in capfd.readouterr().err
   assert evaluate_cli.main(base + ["--gin.evaluate.max_examples=0"]) == 1
   assert "max_examples must be an int >= 1" in capfd.readouterr().err
+
+
+def test_evaluate_refuses_another_vocabulary_than_the_checkpoints(scan_run, capfd,
+                                                                   monkeypatch):
+  from synthpre_jax import vocabulary
+  monkeypatch.setattr(vocabulary, "task_identity", lambda _: vocabulary.t5_identity())
+  assert evaluate_cli.main([f"--gin_file={scan_run}/config.gin",
+                            "--gin.evaluate.write_result=False"]) == 1
+  err = capfd.readouterr().err
+  assert "Vocabulary mismatch" in err and "trained with synthpre_en_8k:" in err
+  assert "now uses t5 (sentencepiece" in err and "SYNTHPRE_VOCAB_PATH" in err
 
 
 def test_two_processes_evaluate_like_one(scan_run, tmp_path):
