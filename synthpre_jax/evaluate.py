@@ -13,9 +13,17 @@ stream gives its first k and needs max_examples), greedy for 1 beam, else beam s
 with T5X's length penalty, scores it with the task's SeqIO metric functions plus
 sequence accuracy on ids, and writes, next to the checkpoints:
 
-  <MODEL_DIR>/eval/<split>_step<k>.predictions.jsonl  {input, target, prediction} a line
-  <MODEL_DIR>/eval/<split>_step<k>.metrics.json       the scores
-  <MODEL_DIR>/results.json                            the run's result record
+  <MODEL_DIR>/eval/<split>_step<k>.<setting>.predictions.jsonl  {input, target,
+                                                              prediction} a line
+  <MODEL_DIR>/eval/<split>_step<k>.<setting>.metrics.json       the scores
+  <MODEL_DIR>/results.json          one record per <split>_step<k>.<setting>, and which
+                                    was written last (`results.read_result`)
+
+<setting> names the decoding and the examples (`results.setting_name`): 'greedy' or
+'beam<n>_alpha<a>', then '_len<L>' for a max_decode_length other than the default and
+'_sample<k>_seed<s>' when max_examples sampled the split, e.g.
+`test_step12.beam4_alpha0.6_len148_sample200_seed0`; so evaluating again with other
+settings adds files and records instead of replacing them.
 
 Metrics and result record say which examples were scored (`sample`: selection, k,
 split size, seed). Inputs go through the task's own trimming to
@@ -235,17 +243,19 @@ def _decode_length(spec: RunSpec, max_decode_length: Optional[int]) -> int:
   return max_decode_length
 
 
-def _write_eval_files(spec: RunSpec, split: str, step: int, rows: list[dict],
-                      record: dict[str, Any]) -> None:
-  """<MODEL_DIR>/eval/<split>_step<k>.predictions.jsonl and .metrics.json."""
+def _write_eval_files(spec: RunSpec, split: str, step: int, setting: str,
+                      rows: list[dict], record: dict[str, Any]) -> None:
+  """<MODEL_DIR>/eval/<split>_step<k>.<setting>.predictions.jsonl and .metrics.json,
+  each written under a temporary name and renamed."""
   out_dir = epath.Path(spec.model_dir) / "eval"
-  stem = f"{split}_step{step}"
+  stem = results.result_key(split, step, setting)
   out_dir.mkdir(parents=True, exist_ok=True)
   tmp = out_dir / f"{stem}.predictions.jsonl.tmp"
   tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
   tmp.replace(out_dir / f"{stem}.predictions.jsonl")
   results.write_json_atomic(out_dir / f"{stem}.metrics.json", {
-      "task": spec.task, "split": split, "step": step, **record})
+      "task": spec.task, "split": split, "step": step,
+      "setting": results.result_key(split, step, setting), **record})
 
 
 @gin.configurable(denylist=["devices"])
@@ -259,10 +269,11 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   `max_examples=k` scores a seeded uniform sample of k examples (seed `sample_seed`;
   the first k of an endless stream, which needs it); `max_decode_length` defaults to
   TASK_FEATURE_LENGTHS['targets']; `batch_size` to the run's BATCH_SIZE;
-  `write_result` writes `<MODEL_DIR>/results.json` (turn it off to score other splits
-  or steps without replacing the run's result). Returns the metrics on process 0 ({}
-  on the others: process 0 alone scores and writes). Raises ValueError for bad
-  settings, FileNotFoundError without a checkpoint.
+  `write_result` adds the record to `<MODEL_DIR>/results.json` and makes it the latest
+  (turn it off to score other splits or steps without changing which record is the
+  run's result). Output names carry the settings (module docstring). Returns the
+  metrics on process 0 ({} on the others: process 0 alone scores and writes). Raises
+  ValueError for bad settings, FileNotFoundError without a checkpoint.
   """
   from synthpre_jax.data import examples as examples_lib  # pylint: disable=g-import-not-at-top
   from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
@@ -304,14 +315,17 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   decoding_info = {"num_beams": num_beams, "alpha": alpha, "max_decode_length": max_decode}
   extra = {"inputs_truncated": sample.inputs_truncated, "sample": sample.info(),
            "run": provenance.read_run_record(spec.model_dir)}
-  _write_eval_files(spec, split, step, rows, {
+  setting = results.setting_name(
+      num_beams=num_beams, alpha=alpha, max_decode_length=max_decode,
+      default_decode_length=_decode_length(spec, None), sample=sample.info())
+  _write_eval_files(spec, split, step, setting, rows, {
       "metrics": metrics, "num_examples": len(examples), "decoding": decoding_info,
       **extra})
   if write_result:
     path = results.write_result(
         spec.model_dir, task=spec.task, split=split, step=step, metrics=metrics,
         selection=rule, validation_value=val, num_examples=len(examples),
-        decoding=decoding_info, extra=extra)
+        decoding=decoding_info, extra=extra, setting=setting)
     log.info("Result record: %s", path)
   return metrics
 

@@ -1,11 +1,12 @@
-"""A run's result: which checkpoint counts, and the one record later analysis reads.
+"""A run's result: which checkpoint counts, and the records later analysis reads.
 
 The paper's number for a fine-tuning run is the test metric at the checkpoint with the
 best validation token accuracy. The trainer logs every validation evaluation to
 `<MODEL_DIR>/validation/metrics.jsonl` and checkpoints every evaluated step (keep-best
-keeps the best one), so the choice is made from that file alone. `evaluate` then writes
-`<MODEL_DIR>/results.json` (see `write_result`), which studies and reports read without
-loading any model. TensorFlow-free.
+keeps the best one), so the choice is made from that file alone. `evaluate` then adds
+its record to `<MODEL_DIR>/results.json`, one per split, step and decoding setting
+(see `write_result`), which studies and reports read without loading any model
+(`read_result`: the latest record, or one setting's). TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ from typing import Any, Mapping, Optional, Union
 from etils import epath
 
 from synthpre_jax import checkpoints
+from synthpre_jax import metric_writers
 
 SELECTION_METRIC = checkpoints.BEST_METRIC  # "token_accuracy"
 RESULTS_FILE = "results.json"
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: {"results": {key: record}, "latest": key}; 1: one record
 
 
 def validation_history(model_dir: str) -> list[dict[str, float]]:
-  """The run's validation records, one per evaluated step, in step order."""
+  """The run's validation records, one per evaluated step, in step order.
+
+  An incomplete last line (a kill while writing) is dropped with a warning; ValueError,
+  naming the file and line, for a corrupt earlier one (`metric_writers.read_jsonl`)."""
   path = epath.Path(model_dir) / "validation" / "metrics.jsonl"
-  if not path.exists():
-    return []
-  records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-  return sorted(records, key=lambda r: r["step"])
+  return sorted(metric_writers.read_jsonl(path), key=lambda r: r["step"])
 
 
 def saved_steps(model_dir: str) -> list[int]:
@@ -158,19 +160,49 @@ def write_json_atomic(path: epath.Path, obj: Any) -> None:
   tmp.replace(path)
 
 
+def setting_name(*, num_beams: int, alpha: float, max_decode_length: int,
+                 default_decode_length: int,
+                 sample: Optional[Mapping[str, Any]] = None) -> str:
+  """The decoding settings and the scored sample as a name part: 'greedy' or
+  'beam<n>_alpha<a>', then '_len<L>' when `max_decode_length` is not the default and
+  '_sample<k>_seed<s>' (seeded sample) or '_first<k>' (first k of a stream) when only
+  part of the split was scored (`sample` as `data.examples.EvalSample.info()`)."""
+  name = "greedy" if num_beams == 1 else f"beam{num_beams}_alpha{alpha:g}"
+  if max_decode_length != default_decode_length:
+    name += f"_len{max_decode_length}"
+  selection = (sample or {}).get("selection")
+  if selection == "seeded_uniform":
+    name += f"_sample{sample['num_examples']}_seed{sample['seed']}"
+  elif selection == "first":
+    name += f"_first{sample['num_examples']}"
+  return name
+
+
+def result_key(split: str, step: int, setting: Optional[str] = None) -> str:
+  """'<split>_step<k>.<setting>': a result's key in results.json and the stem of its
+  eval/ files."""
+  return f"{split}_step{int(step)}" + (f".{setting}" if setting else "")
+
+
 def write_result(model_dir: str, *, task: str, split: str, step: int,
                  metrics: Mapping[str, float], selection: str,
                  validation_value: Optional[float], num_examples: int,
-                 decoding: Mapping[str, Any], extra: Optional[Mapping[str, Any]] = None
-                 ) -> epath.Path:
-  """Writes `<model_dir>/results.json`, the run's one result record, and returns its path.
+                 decoding: Mapping[str, Any], extra: Optional[Mapping[str, Any]] = None,
+                 setting: Optional[str] = None) -> epath.Path:
+  """Adds a result record to `<model_dir>/results.json` and returns the file's path.
 
-  `selection` says how `step` was chosen ('best_validation_token_accuracy', 'latest'
-  or 'given'); `validation_value` is that step's validation token accuracy when known.
+  The file keeps one record per `result_key(split, step, setting)` (an evaluation with
+  the same key replaces its record) and names the one written last `latest`; it is
+  rewritten atomically. `selection` says how `step` was chosen
+  ('best_validation_token_accuracy', 'latest' or 'given'); `validation_value` is that
+  step's validation token accuracy when known. Raises ValueError when the existing
+  file cannot be read (it is left as it is).
   """
+  key = result_key(split, step, setting)
   record = {
       "version": RESULTS_VERSION,
       "model_dir": str(model_dir),
+      "setting": key,
       "task": task,
       "split": split,
       "step": int(step),
@@ -183,16 +215,53 @@ def write_result(model_dir: str, *, task: str, split: str, step: int,
       **dict(extra or {}),
   }
   path = epath.Path(model_dir) / RESULTS_FILE
-  write_json_atomic(path, record)
+  entries = _read_results_file(path)["results"] if path.exists() else {}
+  entries[key] = record
+  write_json_atomic(path, {"version": RESULTS_VERSION, "latest": key, "results": entries})
   return path
 
 
-def read_result(model_dir_or_file: str) -> dict[str, Any]:
-  """Reads a run's results.json (given the run's MODEL_DIR or the file itself)."""
+def _read_results_file(path: epath.Path) -> dict[str, Any]:
+  """{"results": {key: record}, "latest": key} of a results.json of either version;
+  ValueError naming the file when it is not one."""
+  try:
+    doc = json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path} is not valid JSON ({e}); re-run `python -m "
+                     "synthpre_jax.evaluate` to write it again.") from e
+  if isinstance(doc, dict) and "results" not in doc and "metrics" in doc:  # version 1
+    key = doc.get("setting") or result_key(doc.get("split", "unknown"), doc.get("step", 0))
+    doc = {"latest": key, "results": {key: doc}}
+  if not (isinstance(doc, dict) and isinstance(doc.get("results"), dict)
+          and doc.get("latest") in doc["results"]):
+    raise ValueError(f"{path} is not a result file (expected {{'results': {{...}}, "
+                     "'latest': key}); re-run `python -m synthpre_jax.evaluate`.")
+  return doc
+
+
+def read_result(model_dir_or_file: str, setting: Optional[str] = None) -> dict[str, Any]:
+  """A run's result record from its results.json (given the MODEL_DIR or the file).
+
+  Without `setting`, the record written last. `setting` is a key ('test_step12.greedy')
+  or its part after the step ('greedy', 'beam4_alpha0.6'): the most recent record
+  with it. Raises FileNotFoundError without the file, ValueError for an unreadable
+  file or an unknown setting (the message lists the file's keys).
+  """
   path = epath.Path(model_dir_or_file)
   if path.is_dir():
     path = path / RESULTS_FILE
   if not path.exists():
     raise FileNotFoundError(f"No result record at {path}: run `python -m "
                             "synthpre_jax.evaluate` on that run first.")
-  return json.loads(path.read_text())
+  doc = _read_results_file(path)
+  entries, latest = doc["results"], doc["latest"]
+  if setting is None:
+    return entries[latest]
+  if setting in entries:
+    return entries[setting]
+  matches = [k for k in entries if k.split(".", 1)[-1] == setting]
+  if not matches:
+    raise ValueError(f"{path} has no result for setting {setting!r}; it has "
+                     f"{sorted(entries)}.")
+  return entries[max(matches, key=lambda k: (entries[k].get("written_at", ""),
+                                             k == latest))]

@@ -47,7 +47,10 @@ in results.json, or a number of results.json itself (`validation_token_accuracy`
 Layout of <study_dir>:
   study.json                          the resolved matrix (the report reads its order)
   pretrain/<source>/                  a pre-training run's MODEL_DIR (+ study.log)
-  cells/<source>/<task>/n<size>/seed<k>/   a fine-tuning run's MODEL_DIR (+ study.log)
+  cells/<source>/<task>/n<size>/seed<k>/   a fine-tuning run's MODEL_DIR (+ study.log,
+                                      and study_attempts.json: the seconds of every
+                                      train/evaluate attempt; the record's wall times
+                                      sum them)
   records/<cell id>.json              one record per finished cell (what reports read:
                                       scores, subset and data seeds, the source
                                       checkpoint and step, vocabulary, code version and
@@ -83,6 +86,7 @@ import argparse
 import contextlib
 import dataclasses
 import fnmatch
+import json
 import logging
 import os
 import re
@@ -103,6 +107,7 @@ from synthpre_jax import results
 RECORD_VERSION = 2
 PREEMPTED_EXIT_CODE = 143
 DONE_MARKER = "study_done.json"
+ATTEMPTS_FILE = "study_attempts.json"
 LOG_FILE = "study.log"
 MOMENT_MATCHING_GIN = "init/moment_matching.gin"
 TRANSFER_MODES = ("all", "all_but_embeddings")
@@ -593,9 +598,53 @@ def _mark_done(path: str, seconds: float) -> None:
   results.write_json_atomic(epath.Path(path) / DONE_MARKER, {"seconds": round(seconds, 3)})
 
 
+def record_attempt(cell_dir: str, what: str, seconds: float, exit_code: Optional[int]
+                   ) -> None:
+  """Appends one train/eval attempt to `<cell_dir>/study_attempts.json` (atomically)."""
+  path = epath.Path(cell_dir) / ATTEMPTS_FILE
+  attempts = read_attempts(cell_dir)
+  attempts.append({"step": what, "seconds": round(seconds, 3), "exit_code": exit_code,
+                   "ended_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+  results.write_json_atomic(path, {"attempts": attempts})
+
+
+def read_attempts(cell_dir: str) -> list[dict[str, Any]]:
+  """The cell's recorded attempts ([] when none); ValueError naming a corrupt file."""
+  path = epath.Path(cell_dir) / ATTEMPTS_FILE
+  if not path.exists():
+    return []
+  try:
+    return list(json.loads(path.read_text())["attempts"])
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"{path} is not a list of attempts ({e}); delete it to restart "
+                     "the cell's wall-time count.") from e
+
+
+def attempt_times(cell_dir: str) -> dict[str, float]:
+  """Seconds per step ('train', 'eval') summed over every recorded attempt."""
+  times: dict[str, float] = {}
+  for attempt in read_attempts(cell_dir):
+    times[attempt["step"]] = times.get(attempt["step"], 0.0) + float(attempt["seconds"])
+  return times
+
+
+def _run_attempt(cell_dir: str, what: str, module: str, argv: list[str], log_path: str,
+                 isolation: str) -> int:
+  """`run_step`, with its duration recorded as an attempt of the cell even when it
+  fails or is interrupted (exit_code None: an exception such as Ctrl-C)."""
+  t0, rc = time.time(), None
+  try:
+    rc = run_step(module, argv, log_path, isolation)
+    return rc
+  finally:
+    record_attempt(cell_dir, what, time.time() - t0, rc)
+
+
 def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
-                times: Mapping[str, float]) -> dict[str, Any]:
-  """The cell's record: what the report reads (it never opens a model)."""
+                times: Mapping[str, float], attempts: Optional[int] = None
+                ) -> dict[str, Any]:
+  """The cell's record: what the report reads (it never opens a model). `times`:
+  seconds per step summed over the cell's `attempts` (None: not counted)."""
   task = spec.tasks[cell.task]
   metrics = dict(result.get("metrics", {}))
   if task.metric not in metrics:  # e.g. 'validation_token_accuracy' of results.json
@@ -624,6 +673,10 @@ def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
       "result": dict(result), "cell_dir": spec.cell_dir(cell),
       "wall_time_s": round(sum(times.values()), 3),
       **{f"{k}_time_s": round(v, 3) for k, v in times.items()},
+      "wall_time_attempts": attempts,
+      "wall_time_note": (f"sum of all {attempts} train/evaluate attempt(s) of this cell, "
+                         f"interrupted and failed ones included ({ATTEMPTS_FILE})"
+                         if attempts is not None else "not measured here"),
       "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
   }
 
@@ -693,27 +746,26 @@ def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[s
       failed.append(f"{cell.cell_id} (needs failed pretrain {', '.join(sorted(deps))})")
       progress.step(cell.cell_id, "SKIPPED", 0.0)
       continue
-    times: dict[str, float] = {}
     status, t0 = "ok", time.time()
     if not _done(cell_dir):
-      rc = run_step("train", spec.finetune_argv(cell), log_path, spec.isolation)
-      times["train"] = time.time() - t0
+      rc = _run_attempt(cell_dir, "train", "train", spec.finetune_argv(cell), log_path,
+                        spec.isolation)
       if rc == PREEMPTED_EXIT_CODE:
         out.write(f"[study] stopped (SIGTERM) in cell {cell.cell_id}; re-run to resume.\n")
         return PREEMPTED_EXIT_CODE, failed
       if rc == 0:
-        _mark_done(cell_dir, times["train"])
+        _mark_done(cell_dir, time.time() - t0)
       else:
         status = f"FAILED in train (exit {rc}), log {log_path}"
     if status == "ok":
-      t1 = time.time()
-      rc = run_step("evaluate", spec.evaluate_argv(cell), log_path, spec.isolation)
-      times["eval"] = time.time() - t1
+      rc = _run_attempt(cell_dir, "eval", "evaluate", spec.evaluate_argv(cell), log_path,
+                        spec.isolation)
       if rc != 0:
         status = f"FAILED in evaluate (exit {rc}), log {log_path}"
     if status == "ok":
       try:
-        record = make_record(spec, cell, results.read_result(cell_dir), times)
+        record = make_record(spec, cell, results.read_result(cell_dir),
+                             attempt_times(cell_dir), len(read_attempts(cell_dir)))
         results.write_json_atomic(epath.Path(spec.record_path(cell)), record)
         status = f"ok, {record['metric']} {record['score']:.2f}"
       except (ValueError, FileNotFoundError) as e:

@@ -31,6 +31,7 @@ from synthpre_jax import checkpoints
 from synthpre_jax import distributed
 from synthpre_jax import flops as flops_lib
 from synthpre_jax import losses
+from synthpre_jax import metric_window
 from synthpre_jax import metric_writers
 from synthpre_jax import optimizers
 from synthpre_jax import partitioning
@@ -248,6 +249,20 @@ def _recorded_vocabulary(params_path) -> Optional[dict]:
   return meta.get("vocabulary")
 
 
+def _resume_window(model_dir: str, start: int, log_period: int
+                   ) -> metric_window.MetricWindow:
+  """The training-metrics window saved with checkpoint `start` (empty at step 0);
+  warns when a checkpoint between log steps holds none (an older checkpoint)."""
+  if start == 0:
+    return metric_window.MetricWindow(0)
+  params_path = checkpoints.checkpoint_dir(model_dir) / str(start) / "params"
+  saved = (checkpoints.read_meta(params_path) or {}).get("train_window")
+  window, note = metric_window.MetricWindow.from_state(saved, start)
+  if note and start % log_period:
+    log.warning("Training metrics: %s.", note)
+  return window
+
+
 def _check_finite(metrics: dict[str, float], step: int, manager) -> None:
   loss = metrics["loss_sum"]
   if np.isfinite(loss) and metrics.get("nonfinite", 0.0) == 0.0:
@@ -318,7 +333,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
 
   train_metrics: dict[str, float] = {}
   eval_metrics: dict[str, float] = {}
-  pending: list[dict] = []
+  window = _resume_window(cfg.model_dir, start, cfg.log_period)
   batches = train_data(start)
   distributed.wait_for_all(f"synthpre_jax_train_start_{start}")
   t_last, step_last = time.perf_counter(), start
@@ -334,7 +349,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
         raise ValueError(f"The training data ran out at step {step}; use an infinite "
                          "(repeated) training split.") from None
       state, sums = train_step(state, _to_global(batch, mesh), dropout_key)
-      pending.append(sums)
+      window.add(sums)
       done = step + 1
       is_last = done == cfg.train_steps
       want_log = done % cfg.log_period == 0 or is_last
@@ -344,8 +359,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
       # Every evaluation is checkpointed too, so keep-best can choose among all of them.
       want_ckpt = done % checkpoint_config.period == 0 or is_last or want_eval or stop
       if want_log or want_ckpt:
-        summed = _sum_metrics(pending)
-        pending = []
+        summed = window.close(done) if want_log else window.totals()
         _check_finite(summed, done, manager)
         if want_log:
           now = time.perf_counter()
@@ -370,7 +384,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
                  eval_metrics["loss"], eval_metrics["token_accuracy"],
                  eval_metrics["sequence_accuracy"])
       if want_ckpt:
-        checkpoints.save(manager, state, meta=meta,
+        checkpoints.save(manager, state, meta={**meta, "train_window": window.state()},
                          metrics={checkpoints.BEST_METRIC: eval_metrics["token_accuracy"]}
                          if want_eval else None)
       if stop:

@@ -49,14 +49,16 @@ def test_evaluate_scores_the_best_validation_checkpoint(scan_run):
             "split_size": SCAN_TEST_SIZE, "seed": 0}
   assert record["sample"] == sample and record["inputs_truncated"] == 0
   assert record["run"]["vocabulary"]["name"].startswith("synthpre_en_8k:")  # run.json
-  metrics = json.loads((scan_run / "eval" / f"test_step{best}.metrics.json").read_text())
+  stem = f"test_step{best}.greedy_len{DECODE_LENGTH}_sample12_seed0"
+  assert record["setting"] == stem
+  metrics = json.loads((scan_run / "eval" / f"{stem}.metrics.json").read_text())
   assert metrics["sample"] == sample and metrics["decoding"] == record["decoding"]
   # The training file's evaluate.max_decode_length, through config.gin.
   assert f"evaluate.max_decode_length = {DECODE_LENGTH}" in (
       scan_run / "config.gin").read_text()
   assert record["decoding"]["max_decode_length"] == DECODE_LENGTH
   rows = [json.loads(line) for line in
-          (scan_run / "eval" / f"test_step{best}.predictions.jsonl").read_text().splitlines()]
+          (scan_run / "eval" / f"{stem}.predictions.jsonl").read_text().splitlines()]
   assert len(rows) == 12 and all(r["target"] and r["input"] for r in rows)
   assert all(len(r["prediction"].split()) <= DECODE_LENGTH for r in rows)
   want = examples_lib.eval_sample("scan_simple", "test", max_examples=12).examples
@@ -74,12 +76,34 @@ def test_evaluate_beam_search_on_a_given_step_keeps_the_run_result(scan_run):
           "--gin.evaluate.split='validation'", "--gin.evaluate.write_result=False",
           "--gin.evaluate.max_decode_length=5", "--gin.evaluate.sample_seed=3"]
   assert evaluate_cli.main(argv) == 0
-  metrics = json.loads((scan_run / "eval" / "validation_step8.metrics.json").read_text())
+  metrics = json.loads((scan_run / "eval" /
+                        "validation_step8.beam2_alpha0.6_len5_sample8_seed3.metrics.json"
+                        ).read_text())
   assert metrics["decoding"]["num_beams"] == 2 and metrics["num_examples"] == 8
   assert metrics["decoding"]["max_decode_length"] == 5
   assert metrics["sample"]["seed"] == 3 and metrics["sample"]["num_examples"] == 8
   after = results.read_result(str(scan_run)) if (scan_run / "results.json").exists() else None
   assert before == after
+
+
+def test_beam_search_after_greedy_keeps_both_results(scan_run):
+  """The README's two commands back to back: neither overwrites the other's files or
+  record; results.json's latest is the beam search."""
+  base = [f"--gin_file={scan_run}/config.gin", "--gin.evaluate.max_examples=4",
+          "--gin.evaluate.checkpoint_step=12"]
+  assert evaluate_cli.main(base) == 0
+  assert evaluate_cli.main(base + ["--gin.evaluate.num_beams=2"]) == 0
+  greedy = f"test_step12.greedy_len{DECODE_LENGTH}_sample4_seed0"
+  beam = f"test_step12.beam2_alpha0.6_len{DECODE_LENGTH}_sample4_seed0"
+  for stem in (greedy, beam):
+    for suffix in ("metrics.json", "predictions.jsonl"):
+      assert (scan_run / "eval" / f"{stem}.{suffix}").exists(), (stem, suffix)
+  doc = json.loads((scan_run / "results.json").read_text())
+  assert {greedy, beam} <= set(doc["results"]) and doc["latest"] == beam
+  assert results.read_result(str(scan_run))["decoding"]["num_beams"] == 2
+  assert results.read_result(str(scan_run), setting=greedy)["decoding"]["num_beams"] == 1
+  assert results.read_result(
+      str(scan_run), setting=greedy.split(".", 1)[1])["setting"] == greedy
 
 
 def test_evaluate_bad_input_messages(scan_run, capfd):
@@ -140,12 +164,13 @@ def test_two_processes_evaluate_like_one(scan_run, tmp_path):
     assert p.returncode == 0, f"process {i} failed:\n{err[-4000:]}"
   assert "[process 0/2]" in errs[0] and "decoded 12/12 examples" in errs[0]
   one, two = scan_run / "eval", pair_dir / "eval"
+  stem = f"validation_step12.greedy_len{DECODE_LENGTH}_sample12_seed0"
   assert sorted(x.name for x in two.iterdir()) == [
-      "validation_step12.metrics.json", "validation_step12.predictions.jsonl"]
-  assert ((two / "validation_step12.predictions.jsonl").read_text()
-          == (one / "validation_step12.predictions.jsonl").read_text())
-  assert (json.loads((two / "validation_step12.metrics.json").read_text())
-          == json.loads((one / "validation_step12.metrics.json").read_text()))
+      f"{stem}.metrics.json", f"{stem}.predictions.jsonl"]
+  assert ((two / f"{stem}.predictions.jsonl").read_text()
+          == (one / f"{stem}.predictions.jsonl").read_text())
+  assert (json.loads((two / f"{stem}.metrics.json").read_text())
+          == json.loads((one / f"{stem}.metrics.json").read_text()))
 
 
 # --- which examples are scored, and what the encoder sees --------------------------------

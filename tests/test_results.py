@@ -106,3 +106,74 @@ def test_first_reaching_policy_preserves_the_paper_checkpoint():
            [(100, 0.5), (200, 0.991), (300, None), (400, 0.999)]]
   keep = checkpoints.FirstReaching(threshold=0.99).should_preserve(infos, context=None)
   assert keep == [False, True, False, False]
+
+
+# --- robust reading, and one result record per evaluation setting --------------------------
+
+def test_validation_history_survives_a_cut_last_line_and_names_a_corrupt_file(tmp_path,
+                                                                              caplog):
+  run = _run_dir(tmp_path, [100, 200], [(100, 0.5), (200, 0.7)])
+  path = tmp_path / "validation" / "metrics.jsonl"
+  path.write_text(path.read_text() + '{"step": 300, "token_acc')
+  assert [r["step"] for r in results.validation_history(run)] == [100, 200]
+  assert "incomplete last line 3" in caplog.text
+  assert results.best_step(run) == (200, 0.7)
+  path.write_text("{\n" + path.read_text())
+  with pytest.raises(ValueError, match=rf"{path}, line 1"):
+    results.validation_history(run)
+  (tmp_path / "results.json").write_text('{"version": 2, "resu')
+  with pytest.raises(ValueError, match=rf"{tmp_path / 'results.json'} is not valid JSON"):
+    results.read_result(run)
+
+
+def _write(tmp_path, num_beams, metric, **kw):
+  setting = results.setting_name(num_beams=num_beams, alpha=0.6, max_decode_length=20,
+                                 default_decode_length=20)
+  return results.write_result(
+      str(tmp_path), task="scan_simple", split="test", step=300,
+      metrics={"exact_match": metric}, selection="best_validation_token_accuracy",
+      validation_value=0.61, num_examples=8,
+      decoding={"num_beams": num_beams, "alpha": 0.6}, setting=setting, **kw)
+
+
+def test_results_json_keeps_one_record_per_setting(tmp_path):
+  _write(tmp_path, 1, 10.0)
+  _write(tmp_path, 4, 12.0)
+  doc = json.loads((tmp_path / "results.json").read_text())
+  assert sorted(doc["results"]) == ["test_step300.beam4_alpha0.6", "test_step300.greedy"]
+  assert doc["latest"] == "test_step300.beam4_alpha0.6"
+  assert results.read_result(str(tmp_path))["metrics"] == {"exact_match": 12.0}
+  assert results.read_result(str(tmp_path), setting="greedy")["metrics"] == {
+      "exact_match": 10.0}
+  assert results.read_result(str(tmp_path), setting="test_step300.greedy")["setting"] == (
+      "test_step300.greedy")
+  with pytest.raises(ValueError, match="no result for setting 'beam2'.*test_step300.greedy"):
+    results.read_result(str(tmp_path), setting="beam2")
+  _write(tmp_path, 1, 11.0)  # the same setting again replaces its record, and is latest
+  doc = json.loads((tmp_path / "results.json").read_text())
+  assert len(doc["results"]) == 2 and doc["latest"] == "test_step300.greedy"
+  assert results.read_result(str(tmp_path))["metrics"] == {"exact_match": 11.0}
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_a_version_1_results_json_is_read_and_kept(tmp_path):
+  old = {"version": 1, "task": "t", "split": "test", "step": 5, "metrics": {"m": 1.0}}
+  (tmp_path / "results.json").write_text(json.dumps(old))
+  assert results.read_result(str(tmp_path)) == old
+  _write(tmp_path, 1, 3.0)
+  doc = json.loads((tmp_path / "results.json").read_text())
+  assert doc["results"]["test_step5"] == old and doc["latest"] == "test_step300.greedy"
+
+
+def test_setting_names_carry_decoding_and_sample():
+  name = lambda **kw: results.setting_name(**{  # noqa: E731
+      "num_beams": 1, "alpha": 0.6, "max_decode_length": 20, "default_decode_length": 20,
+      **kw})
+  assert name() == "greedy"
+  assert name(num_beams=4) == "beam4_alpha0.6"
+  assert name(num_beams=4, max_decode_length=148) == "beam4_alpha0.6_len148"
+  sample = {"selection": "seeded_uniform", "num_examples": 200, "seed": 3}
+  assert name(sample=sample) == "greedy_sample200_seed3"
+  assert name(sample={"selection": "first", "num_examples": 5}) == "greedy_first5"
+  assert name(sample={"selection": "all", "num_examples": 9}) == "greedy"
+  assert results.result_key("test", 12, "greedy") == "test_step12.greedy"

@@ -238,3 +238,40 @@ def test_study_runs_resumes_and_reports(tmp_path, capsys):
   out = capsys.readouterr().out
   assert "4 cell(s) selected, 4 already recorded; 0 pre-training run(s) to do" in out
   assert first.stat().st_mtime_ns == mtime
+
+
+def test_wall_time_sums_every_attempt_of_a_cell(tmp_path, monkeypatch):
+  """A cell preempted once, then trained and evaluated: its record's times add up all
+  three attempts (kept in the cell's study_attempts.json), and say so."""
+  import io
+  import time
+
+  from synthpre_jax import results
+
+  gin_file = _write_study(tmp_path, "'scratch': {}", sizes="[16]")
+  spec = study_lib.load_study([gin_file], study_dir=str(tmp_path / "st"))
+  cell = spec.cells()[0]
+  exits = {"train": [study_lib.PREEMPTED_EXIT_CODE, 0], "evaluate": [0]}
+
+  def fake_run_step(module, argv, log_path, isolation):
+    time.sleep(0.2)
+    if module == "evaluate":
+      results.write_result(spec.cell_dir(cell), task="scan_simple", split="test", step=4,
+                           metrics={"exact_match": 50.0}, selection="latest",
+                           validation_value=None, num_examples=8, decoding={},
+                           setting="greedy")
+    return exits[module].pop(0)
+
+  monkeypatch.setattr(study_lib, "run_step", fake_run_step)
+  monkeypatch.setattr(study_lib, "enable_compilation_cache", lambda spec: "")
+  assert study_lib.run_study(spec, [cell], out=io.StringIO())[0] == (
+      study_lib.PREEMPTED_EXIT_CODE)
+  assert study_lib.run_study(spec, [cell], out=io.StringIO()) == (0, [])
+  record = json.loads(open(spec.record_path(cell)).read())
+  attempts = study_lib.read_attempts(spec.cell_dir(cell))
+  assert [a["step"] for a in attempts] == ["train", "train", "eval"]
+  assert [a["exit_code"] for a in attempts] == [study_lib.PREEMPTED_EXIT_CODE, 0, 0]
+  assert record["train_time_s"] >= 0.4 and record["eval_time_s"] >= 0.2
+  assert record["wall_time_s"] == pytest.approx(sum(a["seconds"] for a in attempts),
+                                                abs=0.002)
+  assert record["wall_time_attempts"] == 3 and "all 3" in record["wall_time_note"]

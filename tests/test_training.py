@@ -31,6 +31,47 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
                       tu.load_step_params(str(tmp_path / "split")))
 
 
+WALL_CLOCK = ("steps_per_second", "tokens_per_second", "mfu")
+
+
+def _train_log(model_dir) -> list[dict]:
+  from synthpre_jax import metric_writers
+  return [{k: v for k, v in r.items() if k not in WALL_CLOCK}
+          for r in metric_writers.read_jsonl(model_dir / "train" / "metrics.jsonl")]
+
+
+def test_each_train_record_covers_its_log_period_across_checkpoints_and_resume(
+    tmp_path, monkeypatch):
+  """Checkpoints every 3 steps, logs every 4: a run killed after its checkpoint at step 6
+  (not a log step) and resumed logs exactly what a run without intermediate
+  checkpoints logs."""
+  reference = tmp_path / "reference"
+  tu.run(str(reference), steps=12, ckpt_period=12, eval_period=12, log_period=4)
+
+  real_data_fns = tu.data_fns
+
+  def crashing_data_fns(task, batch_size):
+    train_data, eval_data = real_data_fns(task, batch_size)
+
+    def train(start):
+      for i, batch in enumerate(train_data(start), start):
+        if i == 6:  # drawing step 7's batch: killed after checkpoint 6 was saved
+          raise RuntimeError("killed")
+        yield batch
+    return train, eval_data
+
+  split = tmp_path / "split"
+  monkeypatch.setattr(tu, "data_fns", crashing_data_fns)
+  with pytest.raises(RuntimeError, match="killed"):
+    tu.run(str(split), steps=12, ckpt_period=3, eval_period=12, log_period=4)
+  monkeypatch.setattr(tu, "data_fns", real_data_fns)
+  assert [r["step"] for r in _train_log(split)] == [4]
+  resumed = tu.run(str(split), steps=12, ckpt_period=3, eval_period=12, log_period=4)
+  assert "resuming" in "\n".join(resumed.restore_log)
+  assert [r["step"] for r in _train_log(reference)] == [4, 8, 12]
+  assert _train_log(split) == _train_log(reference)
+
+
 def test_all_but_embeddings_keeps_fresh_embedding_and_copies_the_rest(tmp_path, caplog):
   source = str(tmp_path / "pretrain")
   tu.run(source, steps=4, seed=5)
