@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",  # param_stats --plot and study reports (imported when plotting)
     "rouge-score==0.1.2",  # ROUGE-1/2/L for summarization tasks (synthpre_jax.metrics)
     "safetensors==0.8.0",  # Hugging Face checkpoints (synthpre_jax.convert)
+    "tqdm==4.70.1",  # progress bars on a terminal (synthpre_jax.console)
 ]
 # The data layer (SeqIO tasks, TFDS loaders, TensorBoard summaries), installed by
 # default. The core (model, trainer, checkpoints) never imports them at module level,
@@ -53,5 +54,7 @@ setuptools.setup(
         "synthpre-param-stats=synthpre_jax.param_stats:main",
         "synthpre-convert=synthpre_jax.convert.__main__:main",
         "synthpre-evaluate=synthpre_jax.evaluate:main",
+        "synthpre-study=synthpre_jax.study:main",
+        "synthpre-report=synthpre_jax.report:main",
     ]},
 )

@@ -46,7 +46,6 @@ import dataclasses
 import json
 import logging
 import sys
-import time
 from typing import Any, Optional, Sequence, Union
 
 import gin
@@ -55,6 +54,7 @@ import numpy as np
 from etils import epath
 
 from synthpre_jax import checkpoints
+from synthpre_jax import console
 from synthpre_jax import decoding
 from synthpre_jax import distributed
 from synthpre_jax import gin_utils
@@ -188,19 +188,19 @@ def decode_split(spec: RunSpec, params: Any, mesh, examples: list[dict], *,
   each (default TASK_FEATURE_LENGTHS['targets'])."""
   in_len = spec.feature_lengths["inputs"]
   max_decode = max_decode_length or spec.feature_lengths["targets"]
-  preds, t0 = [], time.perf_counter()
+  preds = []
   shards = partitioning.data_shards(mesh)
   rows = -(-batch_size // shards) * shards
-  for start in range(0, len(examples), rows):
-    chunk = examples[start:start + rows]
-    tokens = encoder_tokens(chunk, in_len, rows)
-    out = decoding.predict_batch(spec.model_config, params, tokens,
-                                 max_decode_length=max_decode, num_beams=num_beams,
-                                 alpha=alpha, mesh=mesh)
-    preds.extend(_strip(row) for row in out[:len(chunk)])
-    done = start + len(chunk)
-    rate = done / max(time.perf_counter() - t0, 1e-9)
-    log.info("decoded %d/%d examples (%.1f ex/s)", done, len(examples), rate)
+  with console.progress(len(examples), desc="decoded", unit="examples",
+                        enabled=jax.process_index() == 0) as advance:
+    for start in range(0, len(examples), rows):
+      chunk = examples[start:start + rows]
+      tokens = encoder_tokens(chunk, in_len, rows)
+      out = decoding.predict_batch(spec.model_config, params, tokens,
+                                   max_decode_length=max_decode, num_beams=num_beams,
+                                   alpha=alpha, mesh=mesh)
+      preds.extend(_strip(row) for row in out[:len(chunk)])
+      advance(len(chunk))
   return preds
 
 
@@ -337,7 +337,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   train_lib.setup_logging()
   flags, rest = train_lib.parse_distributed_flags(sys.argv[1:] if argv is None else argv)
   args, bindings = gin_utils.parse_args(
-      rest, "Decode a split with a run's checkpoint (best validation token accuracy by "
+      rest, prog="python -m synthpre_jax.evaluate", configurable=evaluate,
+      parents=[train_lib.distributed_parser()],
+      description="Decode a split with a run's checkpoint (best validation token accuracy by "
       "default), score it, and write predictions, metrics and results.json. "
       "Multi-process flags as for train: --coordinator_address=HOST:PORT "
       "--num_processes=N --process_id=I --initialization_timeout=SECONDS "

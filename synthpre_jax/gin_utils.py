@@ -11,14 +11,19 @@ kept in the run's config.gin and applies when `evaluate` reads that file.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
+import inspect
 import os
 import re
 import sys
-from typing import Optional, Sequence
+import textwrap
+from typing import Any, Callable, Optional, Sequence
 
 import gin
 from etils import epath
+
+from synthpre_jax import console
 
 # Macros every run needs, and the file that usually sets each one.
 REQUIRED_MACRO_HINTS = {
@@ -31,6 +36,15 @@ REQUIRED_MACRO_HINTS = {
     "INIT_STATS_CHECKPOINT": ("the command line with gin/init/moment_matching.gin: "
                               "--gin.INIT_STATS_CHECKPOINT=\"'/path/to/pretrain_run'\""),
 }
+
+# Set (to 1) by --allow_unused_macros; runs started from this process inherit it.
+ALLOW_UNUSED_MACROS_ENV = "SYNTHPRE_ALLOW_UNUSED_MACROS"
+GIN_USAGE = (
+    "Gin: --gin_file=FILE (repeatable, in order) then --gin.NAME=VALUE bindings, e.g.\n"
+    "  --gin.TRAIN_STEPS=100 --gin.MODEL_DIR=\"'/tmp/run'\"  (strings in inner quotes)\n"
+    "NAME is a macro of the files (TRAIN_STEPS) or CONFIGURABLE.PARAMETER\n"
+    "(train.batch_size). A macro that nothing uses is refused (a typo) unless\n"
+    "--allow_unused_macros.")
 
 # Modules whose Gin configurables a run's files may bind (none imports TensorFlow).
 ENTRY_POINT_MODULES = ("synthpre_jax.train", "synthpre_jax.evaluate")
@@ -66,8 +80,38 @@ def packaged_gin_dir() -> str:
   return str(epath.Path(__file__).parent.parent / "gin")
 
 
-def parse_args(argv: Sequence[str], description: str) -> tuple[argparse.Namespace, list[str]]:
-  """Parses the flags; `--gin.NAME=value` becomes the binding `NAME = value`."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+  """The epilog's line breaks kept; a flag's default shown unless its help gives it or
+  it is empty (None, False, [])."""
+
+  def _get_help_string(self, action: argparse.Action) -> str:
+    text = action.help or ""
+    if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+      return text
+    return text + " (default: %(default)s)"
+
+
+def settings_help(fn: Callable[..., Any]) -> str:
+  """`fn`'s keyword parameters with their defaults, one per line (for --help)."""
+  name = getattr(fn, "__name__", "fn")
+  lines = [f"Settings of `{name}` (--gin.{name}.NAME=VALUE, or the macro a file binds "
+           "to it):"]
+  for param in inspect.signature(fn).parameters.values():
+    if param.name == "devices" or param.kind is not param.KEYWORD_ONLY:
+      continue
+    default = "REQUIRED" if param.default is gin.REQUIRED else repr(param.default)
+    lines.append(f"  {param.name} = {default}")
+  return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str], description: str, *, prog: Optional[str] = None,
+               configurable: Optional[Callable[..., Any]] = None,
+               parents: Sequence[argparse.ArgumentParser] = ()
+               ) -> tuple[argparse.Namespace, list[str]]:
+  """Parses the flags; `--gin.NAME=value` becomes the binding `NAME = value`. `--help`
+  shows `prog`, the flags of `parents` (parsed by the caller), the Gin usage and
+  `configurable`'s settings. Applies --verbose_third_party (`console.configure`) and
+  --allow_unused_macros (sets SYNTHPRE_ALLOW_UNUSED_MACROS=1)."""
   bindings, rest = [], []
   for arg in argv:
     if arg.startswith("--gin.") and "=" in arg:
@@ -75,7 +119,10 @@ def parse_args(argv: Sequence[str], description: str) -> tuple[argparse.Namespac
       bindings.append(f"{name} = {value}")
     else:
       rest.append(arg)
-  parser = argparse.ArgumentParser(description=description)
+  epilog = GIN_USAGE + ("\n\n" + settings_help(configurable) if configurable else "")
+  parser = argparse.ArgumentParser(prog=prog, description=textwrap.fill(description, 88),
+                                   epilog=epilog, formatter_class=_HelpFormatter,
+                                   parents=list(parents))
   parser.add_argument("--gin_file", action="append", default=[],
                       help="Gin file(s), in order; relative to the working directory or a "
                            "search path.")
@@ -84,14 +131,27 @@ def parse_args(argv: Sequence[str], description: str) -> tuple[argparse.Namespac
   parser.add_argument("--gin_search_paths", action="append", default=None,
                       help="Where included Gin files are looked up (default: the "
                            "packaged gin/ directory).")
+  parser.add_argument("--allow_unused_macros", action="store_true",
+                      help="Accept macros that no binding uses (default: refused as "
+                           f"typos; also {ALLOW_UNUSED_MACROS_ENV}=1).")
+  parser.add_argument(console.VERBOSE_FLAG, action="store_true",
+                      help="Show the third-party messages hidden by default (TensorFlow "
+                           "start-up lines, Orbax/seqio/gin notices); also "
+                           f"{console.VERBOSE_ENV}=1.")
   args = parser.parse_args(rest)
+  if args.allow_unused_macros:
+    os.environ[ALLOW_UNUSED_MACROS_ENV] = "1"
+  console.configure(args.verbose_third_party)
   return args, bindings + args.gin_bindings
 
 
 def parse_gin(gin_files: Sequence[str], bindings: Sequence[str],
-              search_paths: Optional[Sequence[str]] = None) -> None:
+              search_paths: Optional[Sequence[str]] = None,
+              allow_unused_macros: Optional[bool] = None) -> None:
   """Parses files then bindings (every entry point's configurables known), and checks
-  that no required macro is left unset. Raises ValueError naming what to set."""
+  that no required macro is left unset and every macro is used (`allow_unused_macros`,
+  default $SYNTHPRE_ALLOW_UNUSED_MACROS, skips that). Raises ValueError naming what to
+  set, FileNotFoundError naming a missing file and where it was looked for."""
   if not gin_files:
     raise ValueError("No --gin_file given. Example: "
                      "--gin_file=gin/quickstart/pretrain_set.gin --gin.MODEL_DIR=\"'/tmp/run'\"")
@@ -99,9 +159,51 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str],
   gin.clear_config()  # a process may run several configs (tests, study runner)
   for path in (search_paths or [packaged_gin_dir()]):
     gin.add_config_file_search_path(path)
-  gin.parse_config_files_and_bindings(list(gin_files), list(bindings),
-                                      finalize_config=False)
+  try:
+    gin.parse_config_files_and_bindings(list(gin_files), list(bindings),
+                                        finalize_config=False)
+  except OSError as e:
+    raise _missing_file_error(e, search_paths or [packaged_gin_dir()]) from None
   check_required_macros()
+  if allow_unused_macros is None:
+    allow_unused_macros = os.environ.get(ALLOW_UNUSED_MACROS_ENV, "") not in ("", "0")
+  if not allow_unused_macros:
+    check_unused_macros()
+
+
+def _missing_file_error(error: OSError, search_paths: Sequence[str]) -> OSError:
+  """A one-line FileNotFoundError for gin's "Unable to open file" (else `error`)."""
+  m = re.match(r"Unable to open file: (.*)\. Searched config paths:", str(error))
+  if not m:
+    return error
+  return FileNotFoundError(
+      f"Gin file {m.group(1)!r} not found in the working directory ({os.getcwd()}) or "
+      f"the search paths {list(search_paths)} (add one with --gin_search_paths=DIR).")
+
+
+def unused_macros(config_text: str) -> list[str]:
+  """Macros bound in `config_text` (a `gin.config_str()`) that no binding references as
+  %NAME, in order."""
+  defined = re.findall(r"^([A-Za-z_]\w*) = ", config_text, flags=re.MULTILINE)
+  used = set(re.findall(r"%([A-Za-z_][\w.]*)", config_text))
+  return [name for name in dict.fromkeys(defined) if name not in used]
+
+
+def check_unused_macros() -> None:
+  """Raises ValueError naming each bound macro that nothing uses (usually a typo) and
+  the closest used macro."""
+  text = gin.config_str()
+  unused = unused_macros(text)
+  if not unused:
+    return
+  known = sorted(set(re.findall(r"%([A-Za-z_]\w*)", text)) - {"gin"})
+  lines = []
+  for name in unused:
+    close = difflib.get_close_matches(name, known, n=1)
+    lines.append(f"  {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+  raise ValueError("Gin macro(s) bound but used by no binding (a misspelling?):\n"
+                   + "\n".join(lines) + f"\nTo keep them anyway: --allow_unused_macros "
+                   f"(or {ALLOW_UNUSED_MACROS_ENV}=1).")
 
 
 def check_required_macros() -> None:

@@ -850,7 +850,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument("--isolation", choices=ISOLATIONS, default=None)
   flags, rest = parser.parse_known_args(argv)
   args, bindings = gin_utils.parse_args(
-      rest, "Run a study: pre-training sources x downstream tasks x training-set sizes x "
+      rest, prog="python -m synthpre_jax.study", configurable=study, parents=[parser],
+      description="Run a study: pre-training sources x downstream tasks x training-set sizes x "
       "seeds. Flags: --study_dir=DIR, --only=CELL_ID_OR_GLOB[,...], --print_commands, "
       "--dry_run, --collect (records from results.json of cells run elsewhere), "
       "--no_report, --isolation=in_process|subprocess.")

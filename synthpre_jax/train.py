@@ -181,6 +181,11 @@ def setup_logging(process_index: int = 0, process_count: int = 1) -> None:
 
 def parse_distributed_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
   """Splits off the multi-process flags; the rest are Gin flags for gin_utils."""
+  return distributed_parser().parse_known_args(list(argv))
+
+
+def distributed_parser() -> argparse.ArgumentParser:
+  """The multi-process flags (no --help of its own: a parent parser)."""
   parser = argparse.ArgumentParser(add_help=False)
   parser.add_argument("--coordinator_address", default=None,
                       help="HOST:PORT of process 0 (multi-process runs).")
@@ -191,7 +196,7 @@ def parse_distributed_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, li
   parser.add_argument("--distributed", choices=("auto",), default=None,
                       help="auto: let jax.distributed.initialize() detect the cluster "
                            "(Cloud TPU VMs and pod slices, SLURM, Open MPI).")
-  return parser.parse_known_args(list(argv))
+  return parser
 
 
 def distributed_config(flags: argparse.Namespace) -> distributed.DistributedConfig:
@@ -220,7 +225,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   setup_logging()
   flags, rest = parse_distributed_flags(sys.argv[1:] if argv is None else argv)
   args, bindings = gin_utils.parse_args(
-      rest, "Train a T5 model (pre-training or fine-tuning). Multi-process flags: "
+      rest, prog="python -m synthpre_jax.train", configurable=train,
+      parents=[distributed_parser()],
+      description="Train a T5 model (pre-training or fine-tuning). Multi-process flags: "
       "--coordinator_address=HOST:PORT --num_processes=N --process_id=I "
       "--initialization_timeout=SECONDS --distributed=auto (see launch/).")
   log = logging.getLogger("synthpre_jax")

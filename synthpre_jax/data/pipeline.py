@@ -14,8 +14,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import difflib
+import re
 import weakref
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -75,10 +76,29 @@ def resolve_task(name: str) -> Any:
     if subsets.ensure_subset_task(name):  # <task>_train<N>: registered on demand
       return seqio.get_mixture_or_task(name)
   if name not in names:
-    closest = difflib.get_close_matches(name, names, n=len(names), cutoff=0.0)
-    raise ValueError(f"Unknown task or mixture {name!r}. Registered (closest first): "
-                     f"{', '.join(closest)}")
+    raise ValueError(unknown_task_message(name, names))
   return seqio.get_mixture_or_task(name)
+
+
+SUBSET_SYNTAX = ("Training subsets are named <task>_train<N>_seed<S> (N examples) or "
+                 "<task>_train<P>pct_seed<S> (P percent) of a registered task's train "
+                 "split, seed optional (default 0); see tasks/subsets.py.")
+
+
+def unknown_task_message(name: str, names: Sequence[str], n: int = 5) -> str:
+  """One short message for an unknown task: the `n` closest registered names, and the
+  subset syntax when `name` looks like a subset name."""
+  from tasks import subsets  # pylint: disable=g-import-not-at-top
+  parsed = subsets.parse_subset_name(name)
+  base = parsed.base if parsed else name
+  closest = difflib.get_close_matches(base, names, n=n, cutoff=0.0)
+  text = (f"Unknown task or mixture {name!r}. Closest of the {len(names)} registered: "
+          f"{', '.join(closest)}.")
+  if parsed:
+    return f"{text} {SUBSET_SYNTAX} Here the base task {base!r} is not registered."
+  if re.search(r"_tr[a-z]*n|_seed|pct", name):
+    return f"{text} {SUBSET_SYNTAX}"
+  return text
 
 
 def _subtask_names(task_name: str) -> list[str]:
