@@ -59,8 +59,12 @@ def install_log_filters() -> None:
 def import_tensorflow_quietly() -> None:
   """Imports TensorFlow (if installed and not yet imported) and initialises its devices
   with file descriptor 2 captured; re-emits the captured lines that are not in
-  `HARMLESS_NATIVE_LINES`."""
-  if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+  `HARMLESS_NATIVE_LINES`. A TensorFlow that fails to import is left to the data layer,
+  which reports it when it needs TensorFlow."""
+  try:
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+      return
+  except (ImportError, ValueError):
     return
   sys.stderr.flush()
   saved = os.dup(2)
@@ -69,6 +73,8 @@ def import_tensorflow_quietly() -> None:
     try:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       tf.config.list_physical_devices()  # CUDA initialisation (cuInit) happens here
+    except ImportError:
+      pass
     finally:
       os.dup2(saved, 2)
       os.close(saved)
