@@ -80,6 +80,7 @@ class RunSpec:
   mesh_config: partitioning.MeshConfig
   batch_size: int
   downstream_data_dir: Optional[str] = None
+  mixture_or_task_module: Optional[str] = None
 
 
 def run_spec_from_gin() -> RunSpec:
@@ -90,8 +91,10 @@ def run_spec_from_gin() -> RunSpec:
   if missing:
     raise ValueError(f"The Gin files do not bind train.{', train.'.join(missing)}: pass "
                      "the run's config.gin or the Gin files it was trained with.")
-  return RunSpec(model_dir=bound["model_dir"], task=bound["mixture_or_task_name"],
+  return RunSpec(model_dir=checkpoints.absolute_path(bound["model_dir"]),
+                 task=bound["mixture_or_task_name"],
                  downstream_data_dir=bound.get("downstream_data_dir"),
+                 mixture_or_task_module=bound.get("mixture_or_task_module"),
                  feature_lengths=dict(bound["task_feature_lengths"]),
                  model_config=bound["model_config"],
                  mesh_config=bound.get("mesh_config", partitioning.MeshConfig()),
@@ -276,9 +279,11 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   ValueError for bad settings, FileNotFoundError without a checkpoint.
   """
   from synthpre_jax.data import examples as examples_lib  # pylint: disable=g-import-not-at-top
-  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
+  from synthpre_jax.data import task_modules  # pylint: disable=g-import-not-at-top
 
   spec = run_spec_from_gin()
+  task_modules.import_task_modules(spec.mixture_or_task_module)
+  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
   if spec.downstream_data_dir:
     text_files.set_data_dir(spec.downstream_data_dir)
   if num_beams < 1:

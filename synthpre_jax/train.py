@@ -28,6 +28,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 import gin
 
+from synthpre_jax import checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
 from synthpre_jax import gin_utils
@@ -78,6 +79,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           init_transform: Optional[trainer.InitTransform] = None,
           input_shards: Optional[int] = None,
           downstream_data_dir: Optional[str] = None,
+          mixture_or_task_module: Optional[str] = None,
           devices: Optional[list] = None) -> trainer.TrainResult:
   """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin.
 
@@ -86,7 +88,9 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   global batches independent of the number of processes, e.g. to resume on another
   slice size. See `pipeline.get_batches`. `downstream_data_dir` (Gin macro
   DOWNSTREAM_DATA_DIR) holds the paper's downstream `<task>/{train,valid,test}.tsv`
-  files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR.
+  files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR. `mixture_or_task_module`
+  (MIXTURE_OR_TASK_MODULE, as T5X's) names a module (or 'a,b') imported after the
+  project's `tasks`, before the task is resolved: tasks registered in a user's file.
 
   Which checkpoint is read: `initial_checkpoint_step` (INITIAL_CHECKPOINT_STEP) picks
   the step of a MODEL_DIR given as INITIAL_CHECKPOINT_PATH ('latest', 'best',
@@ -97,10 +101,13 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   in the paper recipes) refuses any other SentencePiece vocabulary. The run's
   definition (checkpoints read and their steps, vocabulary, seeds, code and Gin config
   hashes) is written to <MODEL_DIR>/run.json when it starts at step 0."""
-  from synthpre_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from synthpre_jax.data import pipeline, task_modules  # pylint: disable=g-import-not-at-top
+  task_modules.import_task_modules(mixture_or_task_module)
   from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
 
   log = logging.getLogger("synthpre_jax")
+  model_dir = checkpoints.absolute_path(model_dir)  # relative paths: from the cwd, once
+  initial_checkpoint_path = checkpoints.absolute_path(initial_checkpoint_path)
   if downstream_data_dir:
     text_files.set_data_dir(downstream_data_dir)
   pipeline.check_vocabulary(mixture_or_task_name, model_config.vocab_size)
@@ -136,7 +143,11 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
       vocabulary=vocab, allow_vocab_mismatch=allow_vocab_mismatch)
   trainer.ensure_writable(model_dir)
   import jax  # pylint: disable=g-import-not-at-top
-  if jax.process_index() == 0:
+
+  def record_run(start_step: int) -> None:
+    """config.gin and run.json, written once the restore decision succeeded."""
+    if jax.process_index() != 0:
+      return
     gin_utils.write_config(model_dir)
     if not resuming:
       provenance.write_run_record(
@@ -161,7 +172,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
                        optimizer_config=optimizer_config, mesh_config=mesh_config,
                        checkpoint_config=checkpoint_config, train_data=train_data,
                        eval_data=eval_data if eval_split else None, devices=devices,
-                       init_transform=init_transform)
+                       init_transform=init_transform, after_restore=record_run)
 
 
 def setup_logging(process_index: int = 0, process_count: int = 1) -> None:
@@ -239,7 +250,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     log.warning("%s", e)
     return PREEMPTED_EXIT_CODE
   except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError,
-          trainer.TrainingDivergedError) as e:
+          trainer.TrainingDivergedError, checkpoint_saver.CheckpointSaveError) as e:
     log.error("%s", e)
     return 1
   return 0

@@ -818,8 +818,11 @@ def _synthetic_specs() -> dict[str, FixedTaskSpec]:
 
 
 def _register_all() -> None:
+  """Registers the `_fixed` twin of every registered synthetic task and mixture that
+  has none yet (idempotent: also run for generators registered later)."""
   for base, spec in _synthetic_specs().items():
-    register_fixed(base, spec)
+    if base + "_fixed" not in FIXED_TASKS:
+      register_fixed(base, spec)
   # `<mixture>_fixed` for each mixture all of whose tasks now have a fixed twin.
   for mix_name in sorted(seqio.MixtureRegistry.names()):
     mix = seqio.get_mixture_or_task(mix_name)
@@ -831,3 +834,4 @@ def _register_all() -> None:
 
 
 _register_all()
+generators.on_register(lambda name: _register_all())

@@ -1,11 +1,14 @@
-"""Look at the synthetic data: examples and length statistics of a registered task.
+"""Look at the data: examples and length statistics of any registered task.
 
   python -m tasks.inspect set --num 5              # 5 examples of `set` (T5 ids)
   python -m tasks.inspect set_tiny --stats --num 2000
   python -m tasks.inspect set --config tiny        # same as set_tiny
   python -m tasks.inspect all --stats --config tiny
+  python -m tasks.inspect scan_simple --num 3      # any SeqIO task: ids and decoded text
+  python -m tasks.inspect mtop --downstream_data_dir /data/downstream
+  python -m tasks.inspect rotate_tiny --mixture_or_task_module my_tasks
 
-Examples are drawn straight from the TF-free generators (`tasks.synthetic.catalog`),
+Synthetic examples are drawn straight from the TF-free generators (`tasks.synthetic.catalog`),
 exactly as the SeqIO tasks produce them before EOS: example i of a split is
 `generate(task, cfg, split, seed, i)`, with seed 0 by default (`registry.DATA_SEED`).
 Ids are printed raw, except the structural / special ids, which are printed by name
@@ -15,19 +18,24 @@ nesting language's span-corruption sentinels <extra_id_j>).
 Statistics (EOS excluded from the lengths): min / mean / max and a 10-bin text
 histogram of input and target lengths, the share of drawn examples whose inputs repeat
 an earlier one, and the task's max lengths (EOS included) from
-`tasks.registry.TASK_MAX_LENGTHS` when the registry is loaded (it is, whenever seqio is
-installed: `python -m` imports the `tasks` package), else from the same generator
-function the registry calls.
+`tasks.registry.TASK_MAX_LENGTHS` (loaded for --stats wherever seqio is installed),
+else from the same generator function the registry calls.
 
-An unknown task name exits with code 2 and lists the registered synthetic tasks,
-closest first.
+Any other registered SeqIO task or mixture (SCAN, natural, downstream text-file tasks
+with their data, `_fixed` splits, `<task>_train<N>` subsets, tasks of the module named by
+`--mixture_or_task_module`) is read through SeqIO (`tasks.seqio_examples`): unshuffled,
+preprocessed, untrimmed, EOS removed, and decoded with the task's vocabulary when it is a
+text vocabulary. That path loads TensorFlow; `--help` and synthetic examples do not.
+
+An unknown task name exits with code 2 and lists the registered tasks, closest first.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -98,9 +106,41 @@ def histogram(values: Sequence[int], bins: int = HIST_BINS,
   return out
 
 
+def _has_seqio() -> bool:
+  return importlib.util.find_spec("seqio") is not None
+
+
 def _registry_max_lengths(name: str) -> Optional[dict[str, int]]:
+  """The registry's max lengths of `name` (loading the registry where seqio exists)."""
+  if _has_seqio():
+    import tasks  # pylint: disable=g-import-not-at-top
+    tasks.register_all()
   registry = sys.modules.get("tasks.registry")
   return None if registry is None else registry.TASK_MAX_LENGTHS.get(name)
+
+
+def _length_lines(examples: Sequence[tuple], num: int,
+                  bounds: Optional[dict[str, int]]) -> list[str]:
+  """Length statistics (EOS excluded) and histograms of (inputs, targets) pairs, and
+  the duplicate-input rate; `bounds` are max lengths with EOS (None: unknown)."""
+  lines = []
+  for feature, k in (("inputs", 0), ("targets", 1)):
+    lens = [len(ex[k]) for ex in examples]
+    bound = None if bounds is None else bounds[feature] - 1
+    over = 0 if bound is None else sum(n > bound for n in lens)
+    lines.append(f"{feature} length (EOS excluded): min {min(lens)}, mean "
+                 f"{np.mean(lens):.1f}, max {max(lens)}"
+                 + (f" (bound {bound})" if bound is not None else "")
+                 + (f"  WARNING: {over} longer than the bound" if over else ""))
+    lines += histogram(lens)
+  seen, dups = set(), 0
+  for ex in examples:
+    key = np.asarray(ex[0], np.int32).tobytes()
+    dups += key in seen
+    seen.add(key)
+  lines.append(f"duplicate inputs: {100 * dups / num:.2f}% ({dups} of {num} drawn "
+               f"examples repeat an earlier example's inputs)")
+  return lines
 
 
 def format_stats(spec: catalog.SyntheticTask, split: str, seed: int, start: int,
@@ -117,35 +157,81 @@ def format_stats(spec: catalog.SyntheticTask, split: str, seed: int, start: int,
                  f"generator's {computed}: tasks/synthetic/catalog.py is out of date")
   lines.append(f"   max lengths (EOS included; {source}): inputs "
                f"{registered['inputs']}, targets {registered['targets']}")
-  for feature, k in (("inputs", 0), ("targets", 1)):
-    lens = [len(ex[k]) for ex in examples]
-    bound = registered[feature] - 1
-    over = sum(n > bound for n in lens)
-    lines.append(f"{feature} length (EOS excluded): min {min(lens)}, mean "
-                 f"{np.mean(lens):.1f}, max {max(lens)} (bound {bound})"
-                 + (f"  WARNING: {over} longer than the bound" if over else ""))
-    lines += histogram(lens)
-  seen, dups = set(), 0
-  for inputs, _ in examples:
-    key = np.asarray(inputs, np.int32).tobytes()
-    dups += key in seen
-    seen.add(key)
-  lines.append(f"duplicate inputs: {100 * dups / num:.2f}% ({dups} of {num} drawn "
-               f"examples repeat an earlier example's inputs)")
+  return "\n".join(lines + _length_lines(examples, num, registered))
+
+
+# ------------------------------------------------------------------ any SeqIO task
+
+
+def _seqio_header(task: Any, split: str, seed: int, start: int, num: int) -> list[str]:
+  from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
+  return [f"== {task.name}: {num} example(s) of split {split!r}, seed {seed}, indices "
+          f"{start}..{start + num - 1} (unshuffled, preprocessed, untrimmed) ==",
+          f"   {seqio_examples.describe(task)}"]
+
+
+def _seqio_draw(task: Any, split: str, seed: int, start: int, num: int) -> list:
+  from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
+  examples = seqio_examples.draw(task, split, seed, start, num)
+  if not examples:
+    raise UsageError(f"split {split!r} of {task.name!r} has no example at index {start}")
+  return examples
+
+
+def format_seqio_examples(task: Any, split: str, seed: int, start: int, num: int) -> str:
+  """Examples of a SeqIO task: ids (EOS removed) and, for text vocabularies, text."""
+  examples = _seqio_draw(task, split, seed, start, num)
+  lines = _seqio_header(task, split, seed, start, len(examples))
+  for i, ex in enumerate(examples, start):
+    lines.append(f"example {i}")
+    for feature, ids, text in (("inputs ", ex.inputs, ex.inputs_text),
+                               ("targets", ex.targets, ex.targets_text)):
+      lines.append(f"  {feature} ({len(ids)}): {render_ids(ids, {})}")
+      if text is not None:
+        lines.append(f"  {feature} text: {text!r}")
   return "\n".join(lines)
+
+
+def format_seqio_stats(task: Any, split: str, seed: int, start: int, num: int) -> str:
+  """Length statistics of a SeqIO task's examples (EOS excluded)."""
+  from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
+  examples = _seqio_draw(task, split, seed, start, num)
+  pairs = [(ex.inputs, ex.targets) for ex in examples]
+  lines = _seqio_header(task, split, seed, start, len(pairs))
+  bounds = seqio_examples.max_lengths(task.name)
+  lines.append("   max lengths (EOS included; tasks.registry.TASK_MAX_LENGTHS): "
+               + (f"inputs {bounds['inputs']}, targets {bounds['targets']}" if bounds
+                  else "not registered for this task"))
+  return "\n".join(lines + _length_lines(pairs, len(pairs), bounds))
 
 
 # ------------------------------------------------------------------ command line
 
 
-def resolve(name: str, config: Optional[str]) -> list[catalog.SyntheticTask]:
-  """The tasks that `name` (a task, or `all`) and `--config` select."""
+def _resolve_seqio(name: str, config: Optional[str]) -> list[Any]:
+  """The SeqIO task `name` (a mixture: its tasks); UsageError if unknown."""
+  if not _has_seqio():
+    raise UsageError(f"unknown synthetic task {name!r}. Registered synthetic tasks "
+                     f"(closest first): {', '.join(catalog.closest_names(name))}")
+  if config is not None:
+    raise UsageError(f"--config applies to synthetic tasks only, not {name!r}")
+  import tasks  # pylint: disable=g-import-not-at-top
+  tasks.register_all()
+  from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
+  try:
+    return seqio_examples.resolve(name)
+  except ValueError as e:
+    raise UsageError(str(e)) from e
+
+
+def resolve(name: str, config: Optional[str]) -> list[Any]:
+  """The tasks that `name` (a task, or `all`) and `--config` select: catalog entries
+  (synthetic, TF-free), else SeqIO tasks."""
   tasks = catalog.synthetic_tasks()
   if name == "all":
     return [t for t in tasks.values() if config in (None, t.config_name)]
   if name not in tasks:
-    raise UsageError(f"unknown synthetic task {name!r}. Registered synthetic tasks "
-                     f"(closest first): {', '.join(catalog.closest_names(name))}")
+    return _resolve_seqio(name, config)
   spec = tasks[name]
   if config is None or config == spec.config_name:
     return [spec]
@@ -159,9 +245,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   p = argparse.ArgumentParser(
       prog="python -m tasks.inspect",
       description="Show examples (default) or length statistics (--stats) of a "
-                  "registered synthetic task, drawn from its TF-free generator.")
-  p.add_argument("task", help="a registered synthetic task (e.g. set, set_tiny, "
-                              "lime_deduct, nesting_language) or 'all'")
+                  "registered task: synthetic ones from their TF-free generators, any "
+                  "other SeqIO task or mixture through SeqIO (decoded text included).")
+  p.add_argument("task", help="a registered task (e.g. set, set_tiny, lime_deduct, "
+                              "nesting_language, scan_simple, mtop) or 'all' (every "
+                              "synthetic task)")
   p.add_argument("--stats", action="store_true",
                  help="print length statistics instead of examples")
   p.add_argument("--num", type=int, default=None,
@@ -173,6 +261,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   p.add_argument("--config", choices=("paper", "tiny"), default=None,
                  help="id layout: paper (T5 ids) or tiny; 'set --config tiny' is "
                       "set_tiny. Default: as the task name says")
+  p.add_argument("--mixture_or_task_module", default=None,
+                 help="module(s) registering more tasks, imported first (e.g. my_tasks "
+                      "on PYTHONPATH; 'a,b' for several), as train's "
+                      "MIXTURE_OR_TASK_MODULE")
+  p.add_argument("--downstream_data_dir", default=None,
+                 help="directory of the downstream text-file tasks' <task>/ folders "
+                      "(default: $SYNTHPRE_DOWNSTREAM_DATA_DIR)")
   args = p.parse_args(argv)
   if args.num is None:
     args.num = DEFAULT_NUM["stats" if args.stats else "examples"]
@@ -182,18 +277,38 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   return args
 
 
+def _setup(args: argparse.Namespace) -> None:
+  """Imports --mixture_or_task_module and sets --downstream_data_dir (UsageError)."""
+  if args.mixture_or_task_module:
+    from synthpre_jax.data import task_modules  # pylint: disable=g-import-not-at-top
+    try:
+      task_modules.import_task_modules(args.mixture_or_task_module)
+    except ValueError as e:
+      raise UsageError(str(e)) from e
+  if args.downstream_data_dir:
+    from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
+    text_files.set_data_dir(args.downstream_data_dir)
+
+
+def _formatter(spec: Any, stats: bool):
+  if isinstance(spec, catalog.SyntheticTask):
+    return format_stats if stats else format_examples
+  return format_seqio_stats if stats else format_seqio_examples
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parse_args(argv)
   try:
+    _setup(args)
     specs = resolve(args.task, args.config)
-  except UsageError as e:
+    for n, spec in enumerate(specs):
+      if n:
+        print()
+      fmt = _formatter(spec, args.stats)
+      print(fmt(spec, args.split, args.seed, args.start, args.num), flush=True)
+  except (UsageError, FileNotFoundError, ValueError) as e:  # bad name, option or data
     print(f"python -m tasks.inspect: error: {e}", file=sys.stderr)
     return 2
-  fmt = format_stats if args.stats else format_examples
-  for n, spec in enumerate(specs):
-    if n:
-      print()
-    print(fmt(spec, args.split, args.seed, args.start, args.num), flush=True)
   return 0
 
 

@@ -137,11 +137,24 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
   )
 
 
-# Every generator x id layout, from the TF-free catalog (the one list of them).
-for _entry in catalog.synthetic_tasks().values():
-  register_synthetic(_entry.task, _entry.name, _entry.cfg, generate=_entry.generate,
-                     max_lengths=lambda task, cfg, e=_entry: e.max_lengths(),
-                     generate_batch=_entry.generate_batch)
+def register_catalog() -> list[str]:
+  """Registers every catalog task not yet in SeqIO's registry (idempotent); returns the
+  names registered. Raises ValueError, registering nothing, if one cannot be sampled."""
+  entries = [e for e in catalog.synthetic_tasks().values()
+             if e.name not in seqio.TaskRegistry.names()]
+  for entry in entries:
+    entry.max_lengths()  # checks every config before anything is registered
+  for entry in entries:
+    register_synthetic(entry.task, entry.name, entry.cfg, generate=entry.generate,
+                       max_lengths=lambda task, cfg, e=entry: e.max_lengths(),
+                       generate_batch=entry.generate_batch)
+  return [e.name for e in entries]
+
+
+# Every generator x id layout, from the TF-free catalog (the one list of them), now
+# and whenever a generator is registered later (from a user's module).
+register_catalog()
+generators.on_register(lambda name: register_catalog())
 
 # The paper's 18 "simple" tasks in equal parts (spec order), for each registered layout.
 SIMPLE_TASKS = (

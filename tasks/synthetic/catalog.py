@@ -85,16 +85,22 @@ def per_example_batch_fn(generate: Callable[..., tuple]) -> Callable[..., Batch]
   return generate_batch
 
 
-@functools.lru_cache(maxsize=None)
 def synthetic_tasks() -> dict[str, SyntheticTask]:
-  """Every registered synthetic task by SeqIO name, in registration order."""
+  """Every registered synthetic task by SeqIO name, in registration order (including
+  generators registered later from a user's module)."""
+  return _synthetic_tasks(tuple(generators.GENERATORS))
+
+
+@functools.lru_cache(maxsize=None)
+def _synthetic_tasks(generator_names: tuple[str, ...]) -> dict[str, SyntheticTask]:
+  """The catalog for these `generators.GENERATORS` names (cached per name list)."""
   out: dict[str, SyntheticTask] = {}
 
   def add(name, family, task, cfg, generate, max_lengths, generate_batch=None):
     out[name] = SyntheticTask(name, family, task, cfg, generate, max_lengths,
                               generate_batch)
 
-  for task in generators.GENERATORS:
+  for task in generator_names:
     for suffix, cfg in SIMPLE_CONFIGS.items():
       add(task + suffix, "simple", task, cfg, generators.generate,
           functools.partial(generators.max_lengths, task, cfg), generators.generate_batch)

@@ -9,7 +9,8 @@ an example is the same whether drawn alone (`generate`) or in any batch
 
 No TensorFlow here, so hosts and benchmarks can generate data without it. Adding a task
 is one `@register(...)` above a `@kernels.kernel` function `(keys, p, out)` (see
-`tasks/synthetic/unary.py`); `generate_batch` allocates the output and checks lengths,
+`tasks/synthetic/unary.py`), in this package or in a user's own module (README,
+"Adding a task"); `generate_batch` allocates the output and checks lengths,
 and `max_lengths` reports the longest possible features. The tasks live in
 `tasks/synthetic/unary.py` and `tasks/synthetic/binary.py`, imported (and so
 registered) at the bottom.
@@ -49,16 +50,36 @@ class TaskGenerator:
 
 
 GENERATORS: dict[str, TaskGenerator] = {}
+# Called with the name of every generator registered after them (`on_register`).
+_LISTENERS: list[Callable[[str], None]] = []
+
+
+def on_register(listener: Callable[[str], None]) -> Callable[[str], None]:
+  """Calls `listener(name)` for each generator registered from now on (the SeqIO
+  registry uses it to register a task defined in a user's module); returns it."""
+  _LISTENERS.append(listener)
+  return listener
 
 
 def register(name: str, *, max_body_len: LengthFn = lambda cfg: cfg.max_len,
              max_target_len: LengthFn = lambda cfg: cfg.max_len,
              check: Optional[CheckFn] = None) -> Callable[[KernelFn], KernelFn]:
-  """Decorator adding a kernel to `GENERATORS` under `name` with its length bounds."""
+  """Decorator adding a kernel to `GENERATORS` under `name` with its length bounds.
+
+  Works from any module: once `tasks` has registered the SeqIO tasks, the listeners
+  register `name`, `name_tiny` and their `_fixed` twins too. Raises ValueError if
+  `name` is taken, or (from a listener) if the kernel's config check fails.
+  """
   def add(fn: KernelFn) -> KernelFn:
     if name in GENERATORS:
       raise ValueError(f"Synthetic task {name!r} is already registered.")
     GENERATORS[name] = TaskGenerator(fn, max_body_len, max_target_len, check)
+    try:
+      for listener in list(_LISTENERS):
+        listener(name)
+    except Exception:
+      del GENERATORS[name]  # not half-registered: fix the kernel and import again
+      raise
     return fn
   return add
 

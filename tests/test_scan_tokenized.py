@@ -1,0 +1,46 @@
+"""SCAN's source tokenizes once per process; its batches are unchanged by it."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))), "benchmarks"))
+import input_pipeline  # noqa: E402  pylint: disable=wrong-import-position
+
+# SHA-256 of the first 80 batches (batch 32, lengths 20/50, seed 0, 2.6 epochs of the
+# 1,000-example subset) as the code that re-tokenized every epoch gave them.
+DIGESTS = {
+    "scan_simple_train1000_seed0":
+        "062b817217c0068663a68a80ec4ce2df22e8202d0b75e462a53f0f1455fed2f1",
+    "scan_simple": "ecd2a2fbbc43a2f2fa84434ded9c4169fc2a797ea97fce57585ec7f2e0cbc88b",
+}
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("SYNTHPRE_VOCAB_PATH")),
+    reason="digests are of the shipped 8k vocabulary")
+
+
+@pytest.mark.parametrize("task", sorted(DIGESTS))
+def test_scan_batches_bit_identical_to_per_epoch_tokenization(task):
+  stream = input_pipeline.batches(task, (20, 50), 32, seed=0)
+  assert input_pipeline.digest(stream, 80) == DIGESTS[task]
+
+
+def test_scan_tokenizes_each_split_once():
+  from tasks.downstream import scan
+  from synthpre_jax.data import pipeline
+  task = pipeline.resolve_task("scan_length")
+  before = dict(scan._TOKENIZED)  # pylint: disable=protected-access
+  for _ in range(2):
+    next(task.get_dataset(sequence_length=None, split="validation", shuffle=False)
+         .as_numpy_iterator())
+  added = set(scan._TOKENIZED) - set(before)  # pylint: disable=protected-access
+  assert {(k[0], k[1]) for k in added} == {("length", "validation")}
+  ex = next(task.get_dataset(sequence_length=None, split="validation", shuffle=False)
+            .as_numpy_iterator())
+  assert ex["targets_pretokenized"].decode() == scan.to_target_words(
+      scan.split_examples("length", "validation")[0][1])
+  assert ex["targets"][-1] == 1  # EOS appended after the ids
