@@ -5,7 +5,9 @@ Gin files ship inside the package (`synthpre_jax_gin`, built from the repo's `gi
 non-editable install; a path that exists relative to the working directory wins.
 Every command registers the configurables of all entry points before parsing
 (`ENTRY_POINT_MODULES`), so a training file may bind `evaluate.*`: the binding is
-kept in the run's config.gin and applies when `evaluate` reads that file.
+kept in the run's config.gin and applies when `evaluate` reads that file. A macro that
+no binding uses is refused as a misspelling (`check_unused_macros`) unless
+--allow_unused_macros or SYNTHPRE_ALLOW_UNUSED_MACROS=1.
 """
 
 from __future__ import annotations
