@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import textwrap
+import time
 from typing import Any, Callable, Optional, Sequence
 
 import gin
@@ -133,6 +134,10 @@ def parse_args(argv: Sequence[str], description: str, *, prog: Optional[str] = N
   parser.add_argument("--gin_search_paths", action="append", default=None,
                       help="Where included Gin files are looked up (default: the "
                            "packaged gin/ directory).")
+  parser.add_argument("--mixture_or_task_module", default=None,
+                      help="Module(s) registering tasks, imported before the task is "
+                           "resolved ('a,b' for several): the binding "
+                           "MIXTURE_OR_TASK_MODULE = '<value>', as T5X's.")
   parser.add_argument("--allow_unused_macros", action="store_true",
                       help="Accept macros that no binding uses (default: refused as "
                            f"typos; also {ALLOW_UNUSED_MACROS_ENV}=1).")
@@ -144,6 +149,8 @@ def parse_args(argv: Sequence[str], description: str, *, prog: Optional[str] = N
   if args.allow_unused_macros:
     os.environ[ALLOW_UNUSED_MACROS_ENV] = "1"
   console.configure(args.verbose_third_party)
+  if args.mixture_or_task_module:
+    bindings.append(f"MIXTURE_OR_TASK_MODULE = {args.mixture_or_task_module!r}")
   return args, bindings + args.gin_bindings
 
 
@@ -218,8 +225,20 @@ def check_required_macros() -> None:
 
 
 def write_config(model_dir: str) -> None:
-  """Writes the resolved Gin config to MODEL_DIR/config.gin atomically (tmp + rename)."""
+  """Writes the resolved Gin config to MODEL_DIR/config.gin atomically (tmp + rename).
+  An earlier config.gin with other settings is kept as config.<UTC timestamp>.gin."""
   final = epath.Path(model_dir) / "config.gin"
+  text = gin.config_str()
+  earlier = final.read_text() if final.exists() else text
+  if earlier != text:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    kept = epath.Path(model_dir) / f"config.{stamp}.gin"
+    i = 1
+    while kept.exists():
+      kept, i = epath.Path(model_dir) / f"config.{stamp}-{i}.gin", i + 1
+    kept_tmp = kept.parent / f".{kept.name}.tmp{os.getpid()}"
+    kept_tmp.write_text(earlier)
+    kept_tmp.replace(kept)
   tmp = epath.Path(model_dir) / f".config.gin.tmp{os.getpid()}"
-  tmp.write_text(gin.config_str())
+  tmp.write_text(text)
   tmp.replace(final)

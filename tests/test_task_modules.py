@@ -139,3 +139,10 @@ def test_register_rolls_back_when_the_config_check_fails():
   with pytest.raises(ValueError, match="needs a larger pool"):
     generators.register("unsampleable_for_test", check=never)(lambda keys, p, out: None)
   assert "unsampleable_for_test" not in generators.GENERATORS
+
+
+def test_flag_is_the_gin_macro():
+  from synthpre_jax import gin_utils
+  _, bindings = gin_utils.parse_args(
+      ["--gin_file=x.gin", "--mixture_or_task_module=my_tasks"], "test")
+  assert bindings == ["MIXTURE_OR_TASK_MODULE = 'my_tasks'"]
