@@ -1,14 +1,16 @@
 """Orbax checkpoints: atomic saves, keep-last-N plus keep-best, resume, and transfer.
 
-Layout: `<MODEL_DIR>/checkpoints/<step>/{params,opt_state,meta}`. Orbax writes each step
-into a temporary directory and renames it when complete, so a killed run never leaves a
-checkpoint that looks finished; leftovers are cleaned at the next start.
+Layout: `<MODEL_DIR>/checkpoints/<step>/{params,opt_state,meta,checksums.json}`. Orbax
+writes each step into a temporary directory and renames it when written; the step is
+*complete* once `checksums.json` is recorded beside it (`synthpre_jax.checksums`), and
+every read verifies it first. Leftovers are cleaned at the next start.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+import os
+from typing import Any, Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -17,6 +19,7 @@ from etils import epath
 from flax import traverse_util
 from orbax.checkpoint import checkpoint_managers as ocp_managers
 
+from synthpre_jax import checksums
 from synthpre_jax.train_state import TrainState
 
 TRANSFER_MODES = ("all", "all_but_embeddings")
@@ -29,8 +32,26 @@ def flat_names(tree: Any) -> dict[str, Any]:
   return traverse_util.flatten_dict(tree, sep="/")
 
 
+def absolute_path(path: Optional[str]) -> Optional[str]:
+  """`path` made absolute against the working directory (`~` expanded); URLs such as
+  gs://... and None are returned unchanged. Entry points call it once per path."""
+  if not path or "://" in str(path):
+    return path
+  return os.path.abspath(os.path.expanduser(str(path)))
+
+
 def checkpoint_dir(model_dir: str) -> epath.Path:
   return epath.Path(model_dir) / "checkpoints"
+
+
+def complete_steps(root: Union[str, epath.Path]) -> list[int]:
+  """Sorted steps under a `checkpoints/` directory whose save finished (checksums
+  recorded: `checksums.is_complete`); the one definition every reader uses."""
+  root = epath.Path(root)
+  if not root.exists():
+    return []
+  return sorted(int(c.name) for c in root.iterdir()
+                if c.name.isdigit() and checksums.is_complete(c))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +65,17 @@ class CheckpointConfig:
   # Also keep the first checkpoint whose validation token accuracy reaches this value
   # (the paper's 'first_ge:0.99' source checkpoint), e.g. 0.99 in gin/pretrain.gin.
   keep_first_reaching: Optional[float] = None
+  # How a resume checks the step it reads: 'full' (sizes and SHA-256 of every file) or
+  # 'sizes' (sizes only: for very large checkpoints; misses flipped bits).
+  verify: str = "full"
 
   def __post_init__(self):
     if self.period < 1 or self.keep < 1:
       raise ValueError(f"CheckpointConfig: period ({self.period}) and keep ({self.keep}) "
                        "must be >= 1.")
+    if self.verify not in checksums.VERIFY_MODES:
+      raise ValueError(f"CheckpointConfig.verify must be one of {checksums.VERIFY_MODES}, "
+                       f"got {self.verify!r}.")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -95,26 +122,31 @@ def _abstract(shapes: Any, shardings: Any) -> Any:
                       shapes, shardings)
 
 
-def restore_state(manager: ocp.CheckpointManager, step: int, shapes: TrainState,
-                  shardings: TrainState) -> TrainState:
-  """Restores the full training state of `step` directly into its shardings."""
-  restored = manager.restore(step, args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(_abstract(shapes.params, shardings.params)),
-      opt_state=ocp.args.StandardRestore(
-          _abstract(shapes.opt_state, shardings.opt_state))))
+def restore_state(step_dir: epath.Path, shapes: TrainState, shardings: TrainState,
+                  verify: Optional[str] = "full") -> TrainState:
+  """Verifies (unless `verify` is None: done already), then restores the training state
+  saved in `step_dir` into its shardings. Raises checksums.CorruptCheckpointError."""
+  step_dir = epath.Path(step_dir)
+  if verify is not None:
+    checksums.verify(step_dir, ("params", "opt_state"), mode=verify)
+  step = int(step_dir.name)
+  reader = ocp.StandardCheckpointer()
+  params = reader.restore(step_dir / "params", _abstract(shapes.params, shardings.params))
+  restored = reader.restore(step_dir / "opt_state",
+                            _abstract(shapes.opt_state, shardings.opt_state))
   # Orbax returns optax's NamedTuples as plain tuples: rebuild the exact structure.
   opt_def = jax.tree_util.tree_structure(shapes.opt_state)
-  opt_state = jax.tree_util.tree_unflatten(opt_def,
-                                           jax.tree_util.tree_leaves(restored["opt_state"]))
+  opt_state = jax.tree_util.tree_unflatten(opt_def, jax.tree_util.tree_leaves(restored))
   step_arr = jax.device_put(np.asarray(step, np.int32), shardings.step)
-  return TrainState(step=step_arr, params=restored["params"], opt_state=opt_state)
+  return TrainState(step=step_arr, params=params, opt_state=opt_state)
 
 
 def resolve_params_path(path: str, macro: str = "INITIAL_CHECKPOINT_PATH") -> epath.Path:
   """Accepts a model dir, its `checkpoints/` dir, or one step dir; returns the step's
   `params` directory, or raises FileNotFoundError saying what was looked for (naming
-  the Gin macro `macro` that set the path)."""
-  p = epath.Path(path)
+  the Gin macro `macro` that set the path). Relative paths are taken from the working
+  directory; a run's newest *complete* step is used (see `complete_steps`)."""
+  p = epath.Path(absolute_path(str(path)))
   if not p.exists():
     raise FileNotFoundError(
         f"{macro} {path!r} does not exist. Point it at a run's MODEL_DIR, "
@@ -122,12 +154,13 @@ def resolve_params_path(path: str, macro: str = "INITIAL_CHECKPOINT_PATH") -> ep
   if (p / "params").exists():
     return p / "params"
   root = p / "checkpoints" if (p / "checkpoints").exists() else p
-  steps = sorted(int(c.name) for c in root.iterdir() if c.name.isdigit()
-                 and (c / "params").exists())
+  steps = complete_steps(root)
   if not steps:
     raise FileNotFoundError(
         f"{macro} {path!r} holds no finished checkpoint (looked for "
-        f"{root}/<step>/params). Is the pre-training run done or still writing its first?")
+        f"{root}/<step>/{checksums.CHECKSUMS_FILE}). Is the pre-training run done or "
+        "still writing its first? A step saved before checksums existed can be accepted "
+        "with `python -m synthpre_jax.checksums seal <step dir>`.")
   return root / str(steps[-1]) / "params"
 
 
@@ -136,6 +169,7 @@ def read_meta(params_path: epath.Path) -> Optional[dict]:
   meta_dir = epath.Path(params_path).parent / "meta"
   if not meta_dir.exists():
     return None
+  checksums.verify(meta_dir.parent, ("meta",))
   return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(meta_dir)
 
 
@@ -162,12 +196,15 @@ def check_compatible(saved: dict[str, tuple], expected: dict[str, tuple],
           "model. Use the Gin model file the checkpoint was trained with.")
   extra = sorted(set(saved) - set(expected))
   if extra:
-    raise ValueError(f"Checkpoint {source} has parameters the model lacks, first "
-                     f"{extra[0]!r} ({len(extra)} in all).")
+    raise ValueError(f"Checkpoint {source} does not match the model: it has parameters "
+                     f"the model lacks, first {extra[0]!r} ({len(extra)} in all). Use the "
+                     "Gin model file the checkpoint was trained with.")
 
 
 def load_params(params_path: epath.Path, shapes: Any, shardings: Any) -> Any:
-  """Restores a parameter tree from a step's `params` directory into `shardings`."""
+  """Verifies, then restores a parameter tree from a step's `params` directory into
+  `shardings`. Raises checksums.CorruptCheckpointError naming a bad file."""
+  checksums.verify(epath.Path(params_path).parent, ("params",))
   return ocp.StandardCheckpointer().restore(params_path, _abstract(shapes, shardings))
 
 

@@ -23,9 +23,11 @@ from typing import Any, Optional, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 from flax import traverse_util
 
 from synthpre_jax import checkpoints
+from synthpre_jax import checksums
 from synthpre_jax import param_groups
 from synthpre_jax import results
 
@@ -33,8 +35,10 @@ EMBEDDING = param_groups.EMBEDDING
 
 
 def read_embedding(params_path: Any) -> np.ndarray:
-  """The `token_embedder/embedding` array of a saved parameter tree, read alone."""
+  """The `token_embedder/embedding` array of a saved parameter tree, read alone once the
+  step's checksums verify (checksums.CorruptCheckpointError otherwise)."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  checksums.verify(epath.Path(params_path).parent, ("params",))
   item = {"token_embedder": {"embedding": 0}}
   restore_args = {"token_embedder": {"embedding": ocp.RestoreArgs(restore_type=np.ndarray)}}
   restored = ocp.PyTreeCheckpointer().restore(

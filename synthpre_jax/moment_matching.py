@@ -35,6 +35,7 @@ from etils import epath
 from flax import traverse_util
 
 from synthpre_jax import checkpoints
+from synthpre_jax import checksums
 from synthpre_jax import param_groups
 from synthpre_jax import results
 
@@ -87,10 +88,11 @@ class Moments:
 
 
 def read_params(params_path: Union[str, epath.Path]) -> dict[str, np.ndarray]:
-  """A saved parameter tree as host numpy arrays by flat name (`encoder/layers_0/...`);
-  nothing is placed on an accelerator."""
+  """A saved parameter tree as host numpy arrays by flat name (`encoder/layers_0/...`),
+  verified against its checksums first; nothing is placed on an accelerator."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  path = epath.Path(params_path)
+  path = epath.Path(checkpoints.absolute_path(str(params_path)))
+  checksums.verify(path.parent, ("params",))  # CorruptCheckpointError names a bad file
   meta = ocp.PyTreeCheckpointer().metadata(path)
   tree = getattr(getattr(meta, "item_metadata", meta), "tree", meta)
   restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)

@@ -153,6 +153,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument("--plot", action="store_true",
                       help="Also write param_stats.png comparing the checkpoints.")
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+  # Relative paths are taken from the working directory, once, here.
+  args.checkpoints = [checkpoints.absolute_path(p) for p in args.checkpoints]
+  args.output_dir = checkpoints.absolute_path(args.output_dir)
   try:
     groupings = args.groupings.split(",") if args.groupings else None
     for g in groupings or []:

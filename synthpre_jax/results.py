@@ -36,12 +36,9 @@ def validation_history(model_dir: str) -> list[dict[str, float]]:
 
 
 def saved_steps(model_dir: str) -> list[int]:
-  """Steps with a finished checkpoint (Orbax renames a step dir only when complete)."""
-  root = checkpoints.checkpoint_dir(model_dir)
-  if not root.exists():
-    return []
-  return sorted(int(c.name) for c in root.iterdir()
-                if c.name.isdigit() and (c / "params").exists())
+  """Steps with a complete checkpoint (checksums recorded: `checkpoints.complete_steps`,
+  the same definition the trainer resumes by)."""
+  return checkpoints.complete_steps(checkpoints.checkpoint_dir(model_dir))
 
 
 def best_step(model_dir: str, metric: str = SELECTION_METRIC) -> tuple[int, float]:
@@ -54,7 +51,7 @@ def best_step(model_dir: str, metric: str = SELECTION_METRIC) -> tuple[int, floa
   saved = set(saved_steps(model_dir))
   if not saved:
     raise FileNotFoundError(
-        f"{model_dir} has no finished checkpoint under checkpoints/<step>/params. "
+        f"{model_dir} has no finished checkpoint (checkpoints/<step>/checksums.json). "
         "Has the run started, or is MODEL_DIR the right directory?")
   history = [r for r in validation_history(model_dir) if metric in r]
   candidates = [r for r in history if r["step"] in saved]
@@ -102,7 +99,7 @@ def select_step(model_dir: str, rule: Union[str, int]) -> tuple[int, str]:
   saved = saved_steps(model_dir)
   if not saved:
     raise FileNotFoundError(f"{model_dir} holds no finished checkpoint "
-                            "(checkpoints/<step>/params).")
+                            "(checkpoints/<step>/checksums.json).")
   history = [r for r in validation_history(model_dir) if SELECTION_METRIC in r]
   if kind == "step":
     step, how = int(value), "given step"
@@ -136,7 +133,9 @@ def resolve_checkpoint(path: str, rule: Union[str, int] = "latest",
                        ) -> tuple[epath.Path, Optional[int], str]:
   """(params path, step, how) for a checkpoint given as a run's MODEL_DIR (the `rule`
   picks the step), its checkpoints/ directory or one checkpoints/<step> directory (used
-  as given). Errors name the Gin `macro` that set the path."""
+  as given). A relative path is taken from the working directory. Errors name the Gin
+  `macro` that set the path."""
+  path = checkpoints.absolute_path(str(path))
   p = epath.Path(path)
   if (p / "params").exists():
     step = int(p.name) if p.name.isdigit() else None

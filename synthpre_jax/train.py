@@ -14,9 +14,9 @@ SLURM environment variables, or `--distributed=auto` on Cloud TPU). The runtime 
 before anything else, and the processes then compare a fingerprint of the Gin config
 and the code. Only process 0 writes config.gin, metrics and INFO logs.
 
-Exit codes: 0 done; 1 bad input, divergence, or processes that disagree; 143
-(128 + SIGTERM) stopped by SIGTERM after saving a checkpoint: re-run the same command
-to resume.
+Exit codes: 0 done; 1 bad input, divergence, a failed checkpoint save, or processes
+that disagree; 143 (128 + SIGTERM) stopped by SIGTERM after saving a checkpoint: re-run
+the same command to resume.
 """
 
 from __future__ import annotations

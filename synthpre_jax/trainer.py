@@ -27,6 +27,8 @@ import jax
 import numpy as np
 from etils import epath
 
+from synthpre_jax import checkpoint_recovery
+from synthpre_jax import checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
 from synthpre_jax import flops as flops_lib
@@ -185,13 +187,20 @@ def _describe(init_transform: InitTransform) -> str:
   return getattr(init_transform, "description", None) or repr(init_transform)
 
 
-def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager,
+def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, verify: str,
                    init_transform: Optional[InitTransform] = None):
-  """Applies the restore rules and returns (state, human-readable decision lines)."""
+  """Applies the restore rules and returns (state, human-readable decision lines):
+  the newest MODEL_DIR checkpoint that verifies (damaged ones moved aside, see
+  `checkpoint_recovery`), else step 0. Raises ValueError if it does not fit the model."""
   lines = [f"MODEL_DIR: {cfg.model_dir}"]
-  latest = manager.latest_step()
-  if latest is not None:
-    lines.append(f"  found checkpoint step {latest} in {checkpoints.checkpoint_dir(cfg.model_dir)}"
+  root = checkpoints.checkpoint_dir(cfg.model_dir)
+  restored, recovery = checkpoint_recovery.restore_newest(
+      root, shapes, shardings, verify=verify, is_primary=jax.process_index() == 0,
+      barrier=distributed.wait_for_all)
+  lines.extend(recovery)
+  if restored is not None:
+    latest = int(jax.device_get(restored.step))
+    lines.append(f"  found checkpoint step {latest} in {root}"
                  " -> resuming from it (params, optimizer state, step, data position)")
     if cfg.initial_checkpoint_path:
       lines.append(f"  INITIAL_CHECKPOINT_PATH={cfg.initial_checkpoint_path} IGNORED: a "
@@ -199,7 +208,7 @@ def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, manager
     if init_transform is not None:
       lines.append(f"  init transform {_describe(init_transform)} NOT applied: it runs "
                    "only when a run starts at step 0")
-    return checkpoints.restore_state(manager, latest, shapes, shardings), lines
+    return restored, lines
   lines.append("  no checkpoint in MODEL_DIR -> starting at step 0")
   state, more = _step0_state(cfg, model, tx, mesh, shapes, shardings)
   lines.extend(more)
@@ -263,13 +272,15 @@ def _resume_window(model_dir: str, start: int, log_period: int
   return window
 
 
-def _check_finite(metrics: dict[str, float], step: int, manager) -> None:
+def _check_finite(metrics: dict[str, float], step: int,
+                  saver: checkpoint_saver.Saver) -> None:
   loss = metrics["loss_sum"]
   if np.isfinite(loss) and metrics.get("nonfinite", 0.0) == 0.0:
     return
-  manager.wait_until_finished()
-  last = manager.latest_step()
-  where = (f"the last good checkpoint, step {last}, is kept in {manager.directory}"
+  saver.finish()
+  done = checkpoints.complete_steps(saver.manager.directory)
+  last = done[-1] if done else None
+  where = (f"the last good checkpoint, step {last}, is kept in {saver.manager.directory}"
            if last is not None else "no checkpoint had been written yet")
   raise TrainingDivergedError(
       f"Training diverged: the loss or the parameters became NaN/inf by step {step} "
@@ -283,7 +294,8 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
           train_data: TrainDataFn, eval_data: Optional[EvalDataFn] = None,
           devices: Optional[list] = None,
           init_transform: Optional[InitTransform] = None,
-          stop_on_sigterm: bool = True) -> TrainResult:
+          stop_on_sigterm: bool = True,
+          after_restore: Optional[Callable[[int], None]] = None) -> TrainResult:
   """Trains (or resumes) a T5 model and returns its final state and metrics.
 
   `init_transform(params, mesh, param_shardings, seed) -> (params, log lines)` changes
@@ -293,8 +305,13 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   (Adafactor's initial state does not depend on the parameter values).
 
   `stop_on_sigterm`: after SIGTERM, save at the next step boundary and raise `Preempted`
-  (the handler is installed only from the main thread and removed on return)."""
-  cfg = train_config
+  (the handler is installed only from the main thread and removed on return).
+  `after_restore(start_step)` runs once the restore decision succeeded, before the
+  first step (e.g. to write config.gin). A failed save raises
+  `checkpoint_saver.CheckpointSaveError` at once. Relative paths are made absolute."""
+  cfg = dataclasses.replace(
+      train_config, model_dir=checkpoints.absolute_path(train_config.model_dir),
+      initial_checkpoint_path=checkpoints.absolute_path(train_config.initial_checkpoint_path))
   ensure_writable(cfg.model_dir)
   mesh = partitioning.make_mesh(mesh_config, devices)
   distributed.check_process_layout(partitioning.process_grid(mesh))
@@ -308,10 +325,13 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   model = factory.build_model(model_config)
   tx = optimizers.make_optimizer(optimizer_config)
   shapes, shardings = state_lib.abstract_state(model, tx, mesh)
-  manager = checkpoints.make_manager(cfg.model_dir, checkpoint_config)
-  state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings, manager,
-                                      init_transform)
+  state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings,
+                                      checkpoint_config.verify, init_transform)
   log.info("Restore decisions:\n%s", "\n".join(restore_log))
+  saver = checkpoint_saver.Saver(checkpoints.make_manager(cfg.model_dir, checkpoint_config),
+                                 is_primary=jax.process_index() == 0)
+  if after_restore is not None:
+    after_restore(int(jax.device_get(state.step)))
 
   train_step = steps_lib.make_train_step(
       model, tx, mesh, shardings, z_loss=cfg.z_loss,
@@ -341,6 +361,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
     log.info("Nothing to do: the checkpoint is at step %d >= TRAIN_STEPS %d.", start,
              cfg.train_steps)
   watcher = distributed.StopWatcher(enabled=stop_on_sigterm)
+  finished = False
   try:
     for step in range(start, cfg.train_steps):
       try:
@@ -349,6 +370,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
         raise ValueError(f"The training data ran out at step {step}; use an infinite "
                          "(repeated) training split.") from None
       state, sums = train_step(state, _to_global(batch, mesh), dropout_key)
+      saver.poll()  # a finished save gets its checksums; a failed one stops the run
       window.add(sums)
       done = step + 1
       is_last = done == cfg.train_steps
@@ -360,7 +382,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
       want_ckpt = done % checkpoint_config.period == 0 or is_last or want_eval or stop
       if want_log or want_ckpt:
         summed = window.close(done) if want_log else window.totals()
-        _check_finite(summed, done, manager)
+        _check_finite(summed, done, saver)
         if want_log:
           now = time.perf_counter()
           rate = (done - step_last) / max(now - t_last, 1e-9)
@@ -384,15 +406,22 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
                  eval_metrics["loss"], eval_metrics["token_accuracy"],
                  eval_metrics["sequence_accuracy"])
       if want_ckpt:
-        checkpoints.save(manager, state, meta={**meta, "train_window": window.state()},
-                         metrics={checkpoints.BEST_METRIC: eval_metrics["token_accuracy"]}
-                         if want_eval else None)
+        saver.save(state, meta={**meta, "train_window": window.state()},
+                   metrics={checkpoints.BEST_METRIC: eval_metrics["token_accuracy"]}
+                   if want_eval else None)
       if stop:
-        manager.wait_until_finished()
-        raise Preempted(done, str(manager.directory))
+        saver.finish()
+        raise Preempted(done, str(saver.manager.directory))
+    finished = True
   finally:
     watcher.close()
-    manager.wait_until_finished()
+    if finished:
+      saver.finish()
+    else:  # already failing: record the finished save's checksums, keep that error
+      try:
+        saver.finish()
+      except checkpoint_saver.CheckpointSaveError as e:
+        log.error("%s", e)
     train_writer.close()
     eval_writer.close()
   return TrainResult(state=state, train_metrics=train_metrics, eval_metrics=eval_metrics,

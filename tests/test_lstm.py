@@ -16,7 +16,7 @@ import pytest
 from flax import traverse_util
 from jax.sharding import PartitionSpec as P
 
-from synthpre_jax import decoding, losses, partitioning, steps
+from synthpre_jax import checksums, decoding, losses, partitioning, steps
 from synthpre_jax import train as train_cli
 from synthpre_jax import train_state as state_lib
 from synthpre_jax.lstm_embedding_init import LSTMEmbeddingFromT5
@@ -348,6 +348,7 @@ def t5_run(tmp_path_factory):
   ckpt = ocp.StandardCheckpointer()
   ckpt.save(run / "checkpoints" / "11" / "params", params)
   ckpt.wait_until_finished()
+  checksums.seal(run / "checkpoints" / "11")
   return run, np.asarray(_flat(params)[EMB])
 
 
@@ -399,6 +400,7 @@ def test_embedding_from_t5_rejects_mismatches_clearly(t5_run, tmp_path):
   ckpt = ocp.StandardCheckpointer()
   ckpt.save(no_emb / "checkpoints" / "1" / "params", {"encoder": {"w": np.zeros((2, 2))}})
   ckpt.wait_until_finished()
+  checksums.seal(no_emb / "checkpoints" / "1")
   with pytest.raises(ValueError, match="has no 'token_embedder/embedding'"):
     LSTMEmbeddingFromT5(str(no_emb))(other_vocab, mesh, sh, 0)
   with pytest.raises(ValueError, match="EMBEDDING_CHECKPOINT"):
@@ -462,6 +464,7 @@ def test_trainer_trains_the_lstm_with_the_embedding_transform(t5_run, tmp_path):
   ckpt.save(tmp_path / "t5" / "checkpoints" / "5" / "params",
             {"token_embedder": {"embedding": t5_emb}})
   ckpt.wait_until_finished()
+  checksums.seal(tmp_path / "t5" / "checkpoints" / "5")
   result = tu.run(str(tmp_path / "arm3"), steps=2, model=cfg, lr=0.0,
                   init_transform=LSTMEmbeddingFromT5(str(tmp_path / "t5")))
   assert any("LSTM input embedding from" in line for line in result.restore_log)

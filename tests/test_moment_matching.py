@@ -14,6 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 from flax import traverse_util
 
+from synthpre_jax import checksums
 from synthpre_jax import moment_matching as mm
 from synthpre_jax import optimizers, param_groups, param_stats, partitioning
 from synthpre_jax import train as train_cli
@@ -52,6 +53,7 @@ def _save(model_dir: Path, flat: dict, step: int = 7) -> Path:
   ckpt.save(model_dir / "checkpoints" / str(step) / "params",
             traverse_util.unflatten_dict(flat, sep="/"))
   ckpt.wait_until_finished()
+  checksums.seal(model_dir / "checkpoints" / str(step))
   return model_dir
 
 

@@ -3,12 +3,14 @@ import json
 
 import pytest
 
+from synthpre_jax import checksums
 from synthpre_jax import results
 
 
 def _run_dir(tmp_path, saved, history):
   for step in saved:
     (tmp_path / "checkpoints" / str(step) / "params").mkdir(parents=True)
+    checksums.seal(tmp_path / "checkpoints" / str(step))
   (tmp_path / "validation").mkdir()
   (tmp_path / "validation" / "metrics.jsonl").write_text(
       "".join(json.dumps({"step": s, "loss": 1.0, "token_accuracy": a}) + "\n"
@@ -83,6 +85,7 @@ def test_rule_never_silently_uses_another_step_when_retention_deleted_it(tmp_pat
 
 def test_a_converted_checkpoint_without_validation_records_resolves_to_its_step(tmp_path):
   (tmp_path / "checkpoints" / "1000000" / "params").mkdir(parents=True)
+  checksums.seal(tmp_path / "checkpoints" / "1000000")
   params, step, how = results.resolve_checkpoint(str(tmp_path), "first_ge:0.99")
   assert step == 1000000 and params == tmp_path / "checkpoints" / "1000000" / "params"
   assert "only checkpoint" in how

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from synthpre_jax import checkpoints
 from synthpre_jax.convert import commands
 from synthpre_jax.convert.project import ConversionError
 
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+  # Relative paths are taken from the working directory, once, here.
+  args.src, args.out = checkpoints.absolute_path(args.src), checkpoints.absolute_path(args.out)
   try:
     if args.command == "from-hf":
       lines = commands.from_hf(args.src, args.out, gin_model=args.gin_model,

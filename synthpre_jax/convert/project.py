@@ -29,6 +29,7 @@ from etils import epath
 from flax import traverse_util
 
 from synthpre_jax import checkpoints
+from synthpre_jax import checksums
 from synthpre_jax.models import T5Config, Transformer
 
 # T5Config fields that decide the parameter tree (the rest are run-time choices).
@@ -234,6 +235,7 @@ def write_checkpoint(out: str, params: Mapping[str, np.ndarray], config: T5Confi
                                                meta=ocp.args.JsonSave(meta)))
     manager.wait_until_finished()
     manager.close()
+    checksums.seal(tmp / "checkpoints" / str(step))
     (tmp / "model.gin").write_text(gin_model_text(
         config, source=source, dropout_rate=dropout_rate,
         activation_dtype=activation_dtype))
@@ -246,6 +248,10 @@ def read_checkpoint(path: str) -> tuple[dict[str, np.ndarray], Optional[dict], e
   try:
     params_path = checkpoints.resolve_params_path(path, macro="Project checkpoint")
   except FileNotFoundError as e:
+    raise ConversionError(str(e)) from e
+  try:
+    checksums.verify(params_path.parent, ("params",))
+  except checksums.CorruptCheckpointError as e:
     raise ConversionError(str(e)) from e
   meta_tree = ocp.PyTreeCheckpointer().metadata(params_path)
   tree = getattr(getattr(meta_tree, "item_metadata", meta_tree), "tree", meta_tree)
