@@ -12,6 +12,7 @@ Every process takes the same decisions; only process 0 (`is_primary`) moves or s
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Callable, Optional
 
@@ -24,6 +25,7 @@ from synthpre_jax.train_state import TrainState
 CORRUPT_DIR = "corrupt"
 TRAINING_PARTS = ("params", "opt_state")
 ORBAX_FINISHED = "_CHECKPOINT_METADATA"  # written by Orbax when a step is finalised
+_CALLS = itertools.count()  # barrier names: the same sequence on every process
 
 
 def quarantine(step_dir: epath.Path) -> epath.Path:
@@ -72,9 +74,20 @@ def restore_newest(root: epath.Path, shapes: TrainState, shardings: TrainState, 
                    ) -> tuple[Optional[TrainState], list[str]]:
   """(state of the newest step that verifies and reads, or None; restore-log lines).
 
-  Raises ValueError (nothing moved) when a step's parameters do not match `shapes`."""
+  Raises ValueError (nothing moved) when a step's parameters do not match `shapes`.
+  `barrier(name)` waits for every process (process 0's moves and seals done)."""
+  call = next(_CALLS)
   lines = tidy(root, is_primary)
-  barrier("synthpre_jax_checkpoints_tidy")
+  barrier(f"synthpre_jax_checkpoints_tidied_{call}")
+  state, more = _newest_good(root, shapes, shardings, verify, is_primary)
+  barrier(f"synthpre_jax_checkpoints_restored_{call}")
+  return state, lines + more
+
+
+def _newest_good(root: epath.Path, shapes: TrainState, shardings: TrainState,
+                 verify: str, is_primary: bool) -> tuple[Optional[TrainState], list[str]]:
+  """The newest complete step that verifies and reads (damaged ones moved aside)."""
+  lines = []
   expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes.params).items()}
   for step in reversed(checkpoints.complete_steps(root)):
     step_dir = root / str(step)

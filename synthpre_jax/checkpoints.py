@@ -174,7 +174,9 @@ def read_meta(params_path: epath.Path) -> Optional[dict]:
 
 
 def params_metadata(params_path: epath.Path) -> dict[str, tuple]:
-  """{name: shape} of a saved parameter tree, read without loading any array."""
+  """{name: shape} of a saved parameter tree, read without loading any array; its
+  metadata files are verified first, the arrays by size (checksums.CorruptCheckpointError)."""
+  checksums.verify(epath.Path(params_path).parent, ("params",), hash_up_to=1 << 16)
   meta = ocp.PyTreeCheckpointer().metadata(params_path)
   tree = getattr(getattr(meta, "item_metadata", meta), "tree", meta)
   return {k: tuple(v.shape) for k, v in flat_names(tree).items()}

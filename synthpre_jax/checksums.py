@@ -88,10 +88,12 @@ def is_complete(step_dir: Union[str, epath.Path]) -> bool:
 
 
 def verify(step_dir: Union[str, epath.Path], parts: Optional[Iterable[str]] = None,
-           mode: str = "full") -> None:
+           mode: str = "full", hash_up_to: Optional[int] = None) -> None:
   """Checks the files of `step_dir` (only those under `parts`, e.g. ('params',), when
-  given) against its checksums. Raises CorruptCheckpointError naming the first bad
-  file: checksums missing, file missing, size differs (truncated), or contents differ."""
+  given) against its checksums; `hash_up_to` bytes: hash only files that small (e.g.
+  metadata before the arrays are read), the others by size. Raises
+  CorruptCheckpointError naming the first bad file: checksums missing, file missing,
+  size differs (truncated), or contents differ."""
   if mode not in VERIFY_MODES:
     raise ValueError(f"Unknown checkpoint verification mode {mode!r}; choose one of "
                      f"{VERIFY_MODES}.")
@@ -102,10 +104,8 @@ def verify(step_dir: Union[str, epath.Path], parts: Optional[Iterable[str]] = No
         "missing or unreadable, so the save never finished (or the checkpoint predates "
         "checksums; if you trust it, record them with `python -m "
         f"synthpre_jax.checksums seal {step_dir}`)"))
-  prefixes = tuple(p.rstrip("/") + "/" for p in parts) if parts is not None else None
-  for rel, want in sorted(record["files"].items()):
-    if prefixes is not None and not rel.startswith(prefixes):
-      continue
+  prefixes = _prefixes(parts)
+  for rel, want in _selected(record, prefixes):
     path = step_dir / rel
     if not path.exists():
       raise CorruptCheckpointError(step_dir, rel, "file missing")
@@ -114,7 +114,8 @@ def verify(step_dir: Union[str, epath.Path], parts: Optional[Iterable[str]] = No
       raise CorruptCheckpointError(
           step_dir, rel, f"{size} bytes instead of {want['size']} (truncated or "
           "overwritten)")
-    if mode == "full" and file_sha256(path) != want["sha256"]:
+    hash_it = mode == "full" and (hash_up_to is None or size <= hash_up_to)
+    if hash_it and file_sha256(path) != want["sha256"]:
       raise CorruptCheckpointError(step_dir, rel, "contents changed since the save "
                                    "(SHA-256 differs: bit rot or an overwrite)")
   if prefixes is not None:
@@ -122,6 +123,15 @@ def verify(step_dir: Union[str, epath.Path], parts: Optional[Iterable[str]] = No
       if not any(rel.startswith(part) for rel in record["files"]):
         raise CorruptCheckpointError(step_dir, part.rstrip("/"),
                                      "not part of this checkpoint")
+
+
+def _prefixes(parts: Optional[Iterable[str]]) -> Optional[tuple[str, ...]]:
+  return tuple(p.rstrip("/") + "/" for p in parts) if parts is not None else None
+
+
+def _selected(record: dict, prefixes: Optional[tuple[str, ...]]) -> list[tuple[str, dict]]:
+  return [(rel, want) for rel, want in sorted(record["files"].items())
+          if prefixes is None or rel.startswith(prefixes)]
 
 
 def main(argv: Optional[list[str]] = None) -> int:

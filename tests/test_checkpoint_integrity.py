@@ -90,6 +90,15 @@ def test_a_flipped_bit_a_truncated_and_a_deleted_file_are_named(tmp_path):
     checksums.verify(step_dir)
 
 
+def test_metadata_is_verified_before_shapes_are_read(tmp_path):
+  step_dir = _small_sealed_step(tmp_path)
+  assert checkpoints.params_metadata(step_dir / "params") == {"w": (4096,)}
+  _flip_one_bit(step_dir / "params" / "_METADATA")
+  with pytest.raises(checksums.CorruptCheckpointError,
+                     match="params/_METADATA: contents changed"):
+    checkpoints.params_metadata(step_dir / "params")
+
+
 def test_one_definition_of_a_complete_checkpoint(trained, tmp_path):
   run = _copy(trained, tmp_path)
   root = run / "checkpoints"
