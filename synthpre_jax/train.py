@@ -149,7 +149,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
     if jax.process_index() != 0:
       return
     gin_utils.write_config(model_dir)
-    if not resuming:
+    if not resuming and start_step == 0:  # not when it resumed a step sealed only now
       provenance.write_run_record(
           model_dir, task=mixture_or_task_name, seed=seed, data_seed=data_seed,
           vocab=vocab, initial_checkpoint=initial, transfer_mode=transfer_mode,
