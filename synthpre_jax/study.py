@@ -41,7 +41,7 @@ makes this source wait for NAME's pre-training) and `{checkpoint_step:NAME}` NAM
                 'EMBEDDING_CHECKPOINT_STEP = {checkpoint_step:natural}']}
 Tasks: {name: {'gin_files': [...], 'metric': 'exact_match', 'train_size': 15055,
 'bindings': [...], 'mixture_or_task_name': ...}}; a size N trains on the registered
-subset task `<task>_train<N>` (tasks/subsets.py). `metric` is a key of the test metrics
+subset task `<task>_train<N>_seed<S>` (tasks/subsets.py). `metric` is a key of the test metrics
 in results.json, or a number of results.json itself (`validation_token_accuracy`).
 
 Layout of <study_dir>:

@@ -27,7 +27,7 @@ checkpoint selection; the TFDS test sets are not used for it), 'test' = TFDS tes
 Sizes with the full data: yelp 504,000 / 56,000 / 38,000; imdb 22,500 / 2,500 / 25,000;
 ag_news 108,000 / 12,000 / 7,600. TFDS writes examples in a hashed (shuffled) order, so
 both parts of train are random samples of it. Training-set sizes for studies:
-`tasks.subsets` (`<task>_train<N>` = the first N of 'train').
+`tasks.subsets` (`<task>_train<N>_seed<S>` = a seeded random N of 'train').
 
 Without T5 targets (an LSTM classifier): every example also carries `label` (int32, the
 TFDS class id); `classification_examples(task, split, limit)` returns (text, label,
