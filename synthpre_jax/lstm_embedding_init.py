@@ -56,7 +56,7 @@ class LSTMEmbeddingFromT5:
   module doc."""
   checkpoint: str
   rescale: bool = False
-  checkpoint_step: Union[str, int] = "latest"
+  checkpoint_step: Union[str, int] = "first_ge:0.99"
 
   def __post_init__(self):
     if not self.checkpoint:

@@ -247,7 +247,7 @@ class MomentMatchingInit:
   grouping: Union[str, param_groups.Grouping] = "per_param"
   stats_fn: str = "mean_std"
   # Which step of a MODEL_DIR: 'latest', 'best', 'first_ge:0.99' or a number.
-  checkpoint_step: Union[str, int] = "latest"
+  checkpoint_step: Union[str, int] = "first_ge:0.99"
 
   def __post_init__(self):
     if not self.stats_checkpoint:

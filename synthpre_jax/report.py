@@ -445,7 +445,7 @@ def _checkpoints_used(r: Mapping[str, Any]) -> Optional[str]:
   if r.get("source_checkpoint"):
     parts.append(_describe_checkpoint(r["source_checkpoint"]))
   if r.get("init_source"):
-    kind = r["init_source"].get("kind", "")
+    kind = r["init_source"].get("kind", "MomentMatchingInit")
     what = {"MomentMatchingInit": "statistics of ",
             "LSTMEmbeddingFromT5": "input embedding of "}.get(kind, f"{kind} from ")
     parts.append(_describe_checkpoint(r["init_source"], what))

@@ -266,7 +266,7 @@ def test_provenance_section(tmp_path):
         _study_record("natural", "good", seed, 20.0 + seed, **common, source_checkpoint={
             "path": "/pre/natural", "step": 80000 + 5000 * seed, "rule": "latest"}),
         _study_record("mm", "good", seed, 12.0 + seed, source_checkpoint=None, **common,
-                      init_source={"kind": "MomentMatching", "params_path": "/pre/set/4/params",
+                      init_source={"kind": "MomentMatchingInit", "params_path": "/pre/set/4/params",
                                    "step": 4, "rule": "first_ge:0.99"}),
     ]
   records.append(_study_record("natural", "old", 0, 1.0))  # before provenance existed

@@ -25,7 +25,8 @@ def _train_inputs(name: str) -> list[str]:
   """The subset's train split as its source gives it: unshuffled, unsharded."""
   task = pipeline.resolve_task(name)
   ds = task.source.get_dataset(split="train", shuffle=False)
-  return [x["inputs"].decode() for x in ds.as_numpy_iterator()]
+  # SCAN's source gives token ids and keeps the text as inputs_pretokenized.
+  return [x.get("inputs_pretokenized", x["inputs"]).decode() for x in ds.as_numpy_iterator()]
 
 
 def _has(word: str, command: str) -> bool:
