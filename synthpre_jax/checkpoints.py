@@ -23,7 +23,9 @@ from synthpre_jax import checksums
 from synthpre_jax.train_state import TrainState
 
 TRANSFER_MODES = ("all", "all_but_embeddings")
-EMBEDDING_NAMES = ("token_embedder/embedding",)
+# Tensors with one row per token id, kept fresh by 'all_but_embeddings': the input
+# embedding and, for untied models (T5 v1.1), the output layer.
+EMBEDDING_NAMES = ("token_embedder/embedding", "decoder/logits_dense/kernel")
 BEST_METRIC = "token_accuracy"
 
 

@@ -202,6 +202,10 @@ def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, verify:
     latest = int(jax.device_get(restored.step))
     lines.append(f"  found checkpoint step {latest} in {root}"
                  " -> resuming from it (params, optimizer state, step, data position)")
+    # Its own embedding continues: the task's vocabulary must still be the same.
+    lines.extend("  " + line for line in vocabulary.check_transfer(
+        _recorded_vocabulary(root / str(latest) / "params"), cfg.vocabulary,
+        source_path=str(root / str(latest)), copies_embedding=True, allow_mismatch=False))
     if cfg.initial_checkpoint_path:
       lines.append(f"  INITIAL_CHECKPOINT_PATH={cfg.initial_checkpoint_path} IGNORED: a "
                    "checkpoint in MODEL_DIR takes precedence")

@@ -70,7 +70,7 @@ def test_paper_recipe_refuses_the_offline_vocabulary(tmp_path, capsys):
   vocabulary.check_required("t5", _identity("set"), "")  # synthetic ids are not text
 
 
-def test_fine_tuning_checks_the_checkpoints_vocabulary(tmp_path, capsys):
+def test_fine_tuning_checks_the_checkpoints_vocabulary(tmp_path, capsys, monkeypatch):
   """A Set model (synthetic ids) fine-tuned on SCAN (text): refused with its embedding,
   refused without the explicit override, allowed and logged with it; every checkpoint
   and the run record name the vocabulary."""
@@ -98,3 +98,24 @@ def test_fine_tuning_checks_the_checkpoints_vocabulary(tmp_path, capsys):
   assert run["data_seed"] == 0 and len(run["gin_config_hash"]) == 64
   meta = checkpoints.read_meta(tmp_path / "c" / "checkpoints" / "2" / "params")
   assert meta["vocabulary"] == _identity("scan_simple")
+  # Resuming the run with another vocabulary is refused too (its own embedding goes on).
+  monkeypatch.setattr(vocabulary, "task_identity", lambda _: vocabulary.t5_identity())
+  capsys.readouterr()
+  assert train_cli.main(finetune + [f"--gin.MODEL_DIR='{tmp_path / 'c'}'",
+                                    "--gin.TRANSFER_MODE='all_but_embeddings'",
+                                    "--gin.ALLOW_VOCAB_MISMATCH=True",
+                                    "--gin.REQUIRED_TEXT_VOCABULARY=None",
+                                    "--gin.TRAIN_STEPS=4"]) == 1
+  assert "Vocabulary mismatch" in capsys.readouterr().err
+
+
+def test_all_but_embeddings_keeps_every_per_token_tensor_fresh():
+  """T5 v1.1's untied output layer has a row per token id, like the input embedding."""
+  loaded = {"token_embedder": {"embedding": 1}, "decoder": {"logits_dense": {"kernel": 1},
+                                                            "layers_0": {"w": 1}}}
+  fresh = {"token_embedder": {"embedding": 0}, "decoder": {"logits_dense": {"kernel": 0},
+                                                           "layers_0": {"w": 0}}}
+  params, taken, kept = checkpoints.transfer(loaded, fresh, "all_but_embeddings")
+  assert kept == ["decoder/logits_dense/kernel", "token_embedder/embedding"]
+  assert taken == ["decoder/layers_0/w"] and params["decoder"]["layers_0"]["w"] == 1
+  assert params["decoder"]["logits_dense"]["kernel"] == 0
