@@ -103,23 +103,16 @@ def run_spec_from_gin() -> RunSpec:
 
 def choose_step(model_dir: str, checkpoint_step: Union[str, int]
                 ) -> tuple[int, str, Optional[float]]:
-  """(step, selection rule, its validation token accuracy if known)."""
+  """(step, how it was chosen, its validation token accuracy if known) for a rule of
+  `results.select_step`: 'best' (the paper's rule for scoring), 'latest',
+  'first_ge:<x>' or a step."""
   if checkpoint_step == "best":
     step, value = results.best_step(model_dir)
     return step, "best_validation_token_accuracy", value
-  saved = results.saved_steps(model_dir)
-  if not saved:
-    raise FileNotFoundError(f"{model_dir} has no finished checkpoint to evaluate.")
-  if checkpoint_step == "latest":
-    step, rule = saved[-1], "latest"
-  else:
-    step, rule = int(checkpoint_step), "given"
-    if step not in saved:
-      raise ValueError(f"No checkpoint for step {step} in {model_dir}; saved steps: "
-                       f"{saved}. Use 'best', 'latest' or one of those.")
+  step, how = results.select_step(model_dir, checkpoint_step)
   value = next((r.get(results.SELECTION_METRIC) for r in results.validation_history(
       model_dir) if r["step"] == step), None)
-  return step, rule, value
+  return step, how, value
 
 
 def check_vocabulary(spec: RunSpec, step: int, task: Any) -> None:

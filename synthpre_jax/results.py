@@ -119,6 +119,10 @@ def select_step(model_dir: str, rule: Union[str, int]) -> tuple[int, str]:
   else:
     step, acc = best_step(model_dir)
     how = f"best validation token accuracy ({acc:.4f})"
+  if step not in saved and kind == "step":
+    raise FileNotFoundError(
+        f"No checkpoint for step {step} in {model_dir}; saved steps: {saved}. Use "
+        "'best', 'latest', 'first_ge:<x>' or one of those.")
   if step not in saved:
     raise FileNotFoundError(
         f"The checkpoint step rule {rule!r} chose step {step} of {model_dir}, but that "

@@ -261,3 +261,10 @@ def test_a_training_gin_file_may_bind_evaluate_settings(tmp_path):
     assert gin.query_parameter("evaluate.sample_seed") == 3
   finally:
     gin.clear_config()
+
+
+def test_choose_step_takes_every_rule_of_select_step(scan_run):
+  assert evaluate_cli.choose_step(str(scan_run), "first_ge:0.0")[0] == 4  # first evaluated
+  assert evaluate_cli.choose_step(str(scan_run), "latest")[0] == 12
+  with pytest.raises(ValueError, match="Bad checkpoint step rule"):
+    evaluate_cli.choose_step(str(scan_run), "first:0.5")
