@@ -87,7 +87,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   the hosts; pin it (to a multiple of every process count you will use) to make the
   global batches independent of the number of processes, e.g. to resume on another
   slice size. See `pipeline.get_batches`. `downstream_data_dir` (Gin macro
-  DOWNSTREAM_DATA_DIR) holds the paper's downstream `<task>/{train,valid,test}.tsv`
+  DOWNSTREAM_DATA_DIR) holds the paper's downstream `<task>/{train,valid,test}.txt (or .tsv)`
   files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR. `mixture_or_task_module`
   (MIXTURE_OR_TASK_MODULE, as T5X's) names a module (or 'a,b') imported after the
   project's `tasks`, before the task is resolved: tasks registered in a user's file.

@@ -52,9 +52,13 @@ def spec_finetune_table() -> dict[str, dict]:
   return rows
 
 
-def spec_pretraining() -> dict:
+def _section(start: str, end: str) -> str:
   text = _spec_text()
-  section = text[text.index("## Pre-training"):text.index("## Fine-tuning")]
+  return text[text.index(start):text.index(end)]
+
+
+def spec_pretraining() -> dict:
+  section = _section("## Pre-training", "## Fine-tuning")
   return {"batch": int(re.search(r"batch (\d+)", section).group(1)),
           "length": int(re.search(r"input and target\s+length (\d+)", section).group(1)),
           "warmup": int(re.search(r"1/sqrt\(max\(step, (\d+)\)\)", section).group(1)),
@@ -63,8 +67,7 @@ def spec_pretraining() -> dict:
 
 
 def spec_finetuning() -> dict:
-  text = _spec_text()
-  section = text[text.index("## Fine-tuning"):text.index("| task |")]
+  section = _section("## Fine-tuning", "| task |")
   return {"beams": int(re.search(r"beam search with (\d+) beams", section).group(1)),
           "alpha": float(re.search(r"alpha ([\d.]+)", section).group(1)),
           "dropout": float(re.search(r"dropout ([\d.]+)", section).group(1)),

@@ -145,7 +145,7 @@ def test_record_names_what_defines_the_cell(tmp_path):
       transfer_mode="all", allow_vocab_mismatch=False, gin_config_hash="abc")
   record = study_lib.make_record(spec, cell, {"metrics": {"exact_match": 1.0}}, {})
   assert record["subset_seed"] == 2 and record["data_seed"] == 2
-  assert record["source_checkpoint"]["step"] == 300
+  assert record["source_checkpoint"]["step"] == 300 and record["allow_vocab_mismatch"] is False
   assert record["vocabulary"]["name"] == "v" and record["gin_config_hash"] == "abc"
   assert record["code_version"]["source_sha256"]
   assert record["mixture_or_task_name"] == "scan_simple_train16_seed2"
