@@ -46,6 +46,7 @@ setuptools.setup(
     package_dir={"synthpre_jax_gin": "gin"},
     package_data={"synthpre_jax_gin": ["*.gin", "*/*.gin", "*/*/*.gin"],
                   "tasks.corpus": ["python_docs.txt.gz", "LICENSE", "README.md"],
+                  "tasks.wordnet": ["wordnet_glosses.tsv.gz", "LICENSE", "README.md"],
                   "tasks.vocab": ["synthpre_en_8k.model", "synthpre_en_8k.vocab"]},
     install_requires=INSTALL_REQUIRES + DATA_REQUIRES,
     extras_require={"test": TEST_REQUIRES},

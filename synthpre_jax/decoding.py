@@ -335,7 +335,7 @@ def make_decode_fn(model: nn.Module, *, max_decode_length: int, num_beams: int =
                                    num_beams=num_beams, alpha=alpha, eos_id=eos_id))
 
 
-def _global_array(tokens, sharding) -> jax.Array:
+def global_array(tokens, sharding) -> jax.Array:
   """`tokens` placed with `sharding`. A numpy batch must be the same on every process
   (multi-process evaluation passes each process the whole batch); each process then
   fills its own devices' part of the global array."""
@@ -379,9 +379,9 @@ def predict_batch_with_scores(config: Union[factory.ModelConfig, nn.Module], par
   if mesh is not None:
     context = partitioning.activate(mesh)
     if tokens.shape[0] % partitioning.data_shards(mesh) == 0:
-      tokens = _global_array(tokens, partitioning.batch_sharding(mesh))
+      tokens = global_array(tokens, partitioning.batch_sharding(mesh))
     else:
-      tokens = _global_array(tokens, partitioning.replicated(mesh))
+      tokens = global_array(tokens, partitioning.replicated(mesh))
   with context:
     seqs, scores = fn(params, tokens)
   seqs, scores = _to_host(seqs), _to_host(scores)

@@ -136,8 +136,7 @@ def check_vocabulary(spec: RunSpec, step: int, task: Any) -> None:
 
 def load_params(spec: RunSpec, step: int, mesh) -> Any:
   """The parameters of checkpoint `step`, placed in their training shardings."""
-  model = factory.build_model(spec.model_config)
-  shapes, shardings = state_lib.abstract_params(model, mesh)
+  shapes, shardings = state_lib.abstract_params(factory.build_model(spec.model_config), mesh)
   path = checkpoints.checkpoint_dir(spec.model_dir) / str(step) / "params"
   expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes).items()}
   checkpoints.check_compatible(checkpoints.params_metadata(path), expected, str(path))
@@ -198,6 +197,60 @@ def decode_split(spec: RunSpec, params: Any, mesh, examples: list[dict], *,
       preds.extend(_strip(row) for row in out[:len(chunk)])
       advance(len(chunk))
   return preds
+
+
+def teacher_forced_batch(examples: Sequence[dict], inputs_length: int,
+                         targets_length: int, rows: int) -> tuple[dict, int]:
+  """The training view of `examples` as one batch (encoder inputs, shifted decoder
+  inputs, targets trimmed to `targets_length` with EOS kept as `append_eos_after_trim`
+  does) and how many targets were trimmed."""
+  targets = np.zeros((rows, targets_length), np.int32)
+  trimmed = 0
+  for i, ex in enumerate(examples):
+    ids = _strip(np.asarray(ex["targets"]))
+    if len(ids) > targets_length:
+      ids, trimmed = ids[:targets_length - 1] + [ids[-1]], trimmed + 1
+    targets[i, :len(ids)] = ids
+  decoder_inputs = np.zeros_like(targets)
+  decoder_inputs[:, 1:] = targets[:, :-1]
+  return {"encoder_input_tokens": encoder_tokens(examples, inputs_length, rows),
+          "decoder_input_tokens": decoder_inputs,
+          "decoder_target_tokens": targets}, trimmed
+
+
+def reference_scores(spec: RunSpec, params: Any, mesh, examples: list[dict], *,
+                     batch_size: int) -> dict[str, float]:
+  """How likely the model finds each reference target (teacher-forced, no z-loss):
+
+  `reference_log_likelihood` (mean log-probability per target token, nats; higher is
+  better), `reference_token_accuracy` (argmax == reference) and
+  `reference_targets_trimmed` (targets longer than TASK_FEATURE_LENGTHS['targets'],
+  scored on their first tokens as in training). At small scale these separate
+  sources long before decoded exact match moves.
+  """
+  from synthpre_jax import losses  # pylint: disable=g-import-not-at-top
+  from synthpre_jax import steps  # pylint: disable=g-import-not-at-top
+  model = factory.build_model(spec.model_config)
+  _, shardings = state_lib.abstract_params(model, mesh)
+  eval_step = steps.make_eval_step(model, mesh, shardings, z_loss=0.0)
+  shards = partitioning.data_shards(mesh)
+  rows = -(-batch_size // shards) * shards
+  totals: dict[str, float] = {}
+  trimmed = 0
+  for start in range(0, len(examples), rows):
+    batch, cut = teacher_forced_batch(examples[start:start + rows],
+                                      spec.feature_lengths["inputs"],
+                                      spec.feature_lengths["targets"], rows)
+    trimmed += cut
+    sharding = partitioning.batch_sharding(mesh)
+    batch = {k: decoding.global_array(v, sharding) for k, v in batch.items()}
+    sums = jax.device_get(eval_step(params, batch))
+    for k, v in sums.items():
+      totals[k] = totals.get(k, 0.0) + float(v)
+  summary = losses.summarize(totals)
+  return {"reference_log_likelihood": -summary["loss"],
+          "reference_token_accuracy": summary["token_accuracy"],
+          "reference_targets_trimmed": float(trimmed)}
 
 
 def score(task, examples: list[dict], preds: list[list[int]]) -> tuple[dict, list[dict]]:
@@ -301,6 +354,8 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   preds = decode_split(spec, params, mesh, examples, num_beams=num_beams, alpha=alpha,
                        batch_size=batch_size or spec.batch_size,
                        max_decode_length=max_decode)
+  reference = reference_scores(spec, params, mesh, examples,
+                               batch_size=batch_size or spec.batch_size)
   if jax.process_index() != 0:  # every process holds the same predictions: one scores
     return {}
   if sample.inputs_truncated:
@@ -308,6 +363,7 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
                 "were truncated (as in training).", sample.inputs_truncated,
                 len(examples), spec.feature_lengths["inputs"])
   metrics, rows = score(task, examples, preds)
+  metrics.update(reference)
   log.info("%s %s step %d: %s", spec.task, split, step,
            ", ".join(f"{k} {v:.2f}" for k, v in sorted(metrics.items())))
   decoding_info = {"num_beams": num_beams, "alpha": alpha, "max_decode_length": max_decode}

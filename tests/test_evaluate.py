@@ -268,3 +268,49 @@ def test_choose_step_takes_every_rule_of_select_step(scan_run):
   assert evaluate_cli.choose_step(str(scan_run), "latest")[0] == 12
   with pytest.raises(ValueError, match="Bad checkpoint step rule"):
     evaluate_cli.choose_step(str(scan_run), "first:0.5")
+
+
+def test_reference_log_likelihood_is_the_models_probability_of_each_target(scan_run):
+  """Teacher-forced scores over padded batches equal a direct, unbatched computation:
+  the mean over target tokens of log softmax(logits)[target], EOS included."""
+  import jax
+  from synthpre_jax import partitioning
+  from synthpre_jax.models import factory
+
+  gin_utils.parse_gin([str(scan_run / "config.gin")], [])
+  try:
+    spec = evaluate_cli.run_spec_from_gin()
+  finally:
+    gin.clear_config()
+  mesh = partitioning.make_mesh(spec.mesh_config)
+  params = evaluate_cli.load_params(spec, 12, mesh)
+  sample = examples_lib.eval_sample("scan_simple", "test", max_examples=5,
+                                    inputs_length=spec.feature_lengths["inputs"])
+  got = evaluate_cli.reference_scores(spec, params, mesh, sample.examples, batch_size=8)
+  model = factory.build_model(spec.model_config)
+  host = jax.device_get(params)
+  logps, hits = [], []
+  for ex in sample.examples:
+    batch, _ = evaluate_cli.teacher_forced_batch([ex], spec.feature_lengths["inputs"],
+                                                 spec.feature_lengths["targets"], 1)
+    logits = model.apply({"params": host}, batch["encoder_input_tokens"],  # no mesh
+                         batch["decoder_input_tokens"], None, None, enable_dropout=False)
+    logp = np.asarray(jax.nn.log_softmax(np.asarray(logits, np.float64)))[0]
+    target = list(ex["targets"])
+    assert target[-1] == 1 and len(target) <= spec.feature_lengths["targets"]
+    logps += [logp[i, t] for i, t in enumerate(target)]
+    hits += [int(np.argmax(logp[i]) == t) for i, t in enumerate(target)]
+  assert got["reference_log_likelihood"] == pytest.approx(np.mean(logps), abs=1e-4)
+  assert got["reference_token_accuracy"] == pytest.approx(np.mean(hits))
+  assert got["reference_targets_trimmed"] == 0
+  record = results.read_result(str(scan_run))  # evaluate writes them with the others
+  assert record["metrics"]["reference_log_likelihood"] < 0
+
+
+def test_teacher_forced_batch_trims_targets_like_training():
+  ex = {"inputs": np.array([5, 6, 1], np.int32), "targets": np.array([7, 8, 9, 10, 1])}
+  batch, trimmed = evaluate_cli.teacher_forced_batch([ex], 4, 3, 2)
+  assert trimmed == 1
+  np.testing.assert_array_equal(batch["decoder_target_tokens"], [[7, 8, 1], [0, 0, 0]])
+  np.testing.assert_array_equal(batch["decoder_input_tokens"], [[0, 7, 8], [0, 0, 0]])
+  np.testing.assert_array_equal(batch["encoder_input_tokens"], [[5, 6, 1, 0], [0] * 4])

@@ -30,15 +30,15 @@ def test_scan_batches_bit_identical_to_per_epoch_tokenization(task):
 
 
 def test_scan_tokenizes_each_split_once():
-  from tasks.downstream import scan
+  from tasks.downstream import in_memory, scan
   from synthpre_jax.data import pipeline
   task = pipeline.resolve_task("scan_length")
-  before = dict(scan._TOKENIZED)  # pylint: disable=protected-access
+  before = dict(in_memory._TOKENIZED)  # pylint: disable=protected-access
   for _ in range(2):
     next(task.get_dataset(sequence_length=None, split="validation", shuffle=False)
          .as_numpy_iterator())
-  added = set(scan._TOKENIZED) - set(before)  # pylint: disable=protected-access
-  assert {(k[0], k[1]) for k in added} == {("length", "validation")}
+  added = set(in_memory._TOKENIZED) - set(before)  # pylint: disable=protected-access
+  assert {(k[0], k[1]) for k in added} == {("scan_length", "validation")}
   ex = next(task.get_dataset(sequence_length=None, split="validation", shuffle=False)
             .as_numpy_iterator())
   assert ex["targets_pretokenized"].decode() == scan.to_target_words(

@@ -53,8 +53,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
-from typing import Any, Sequence
+from typing import Sequence
 
 PRIMITIVES = ("walk", "look", "run", "jump")
 ACTIONS = ("I_WALK", "I_LOOK", "I_RUN", "I_JUMP", "I_TURN_LEFT", "I_TURN_RIGHT")
@@ -200,42 +199,11 @@ def to_target_words(actions: str) -> str:
 
 TASK_NAMES = {f"scan_{scheme}": scheme for scheme in SCHEMES}
 
-# Tokenized splits: (scheme, split, id(vocabulary)) -> (vocabulary, columns). A split is
-# tokenized once per process, not once per epoch (benchmarks/input_pipeline.py).
-_TOKENIZED: dict[tuple[str, str, int], tuple[Any, dict]] = {}
-_TOKENIZED_LOCK = threading.Lock()
 
-
-def tokenized_split(scheme: str, split: str, vocabulary: Any) -> dict:
-  """Columns of `split`: inputs / targets text (`*_pretokenized`) and their ids without
-  EOS (ragged int32), tokenized by `vocabulary.encode_tf` as seqio's `tokenize` does."""
-  key = (scheme, split, id(vocabulary))
-  with _TOKENIZED_LOCK:
-    if key not in _TOKENIZED:
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
-      examples = split_examples(scheme, split)
-      text = {"inputs": [c for c, _ in examples],
-              "targets": [to_target_words(a) for _, a in examples]}
-      columns = {f"{k}_pretokenized": tf.constant(v) for k, v in text.items()}
-      columns.update({k: tf.cast(vocabulary.encode_tf(columns[f"{k}_pretokenized"]),
-                                 tf.int32) for k in text})
-      _TOKENIZED[key] = (vocabulary, columns)  # holds the vocabulary: id stays unique
-    return _TOKENIZED[key][1]
-
-
-def _make_dataset_fn(scheme: str, vocabulary: Any):
-  def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None):
-    del shuffle_files, seed  # one in-memory "file"; Task.get_dataset shuffles examples
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-    @tf.autograph.experimental.do_not_convert
-    def dense(ex: dict) -> dict:  # a ragged column's rows come as rank-0 ragged specs
-      return {k: v.flat_values if isinstance(v, tf.RaggedTensor) else v
-              for k, v in ex.items()}
-
-    columns = tokenized_split(scheme, split, vocabulary)
-    return tf.data.Dataset.from_tensor_slices(columns).map(dense)
-  return dataset_fn
+def split_text(scheme: str, split: str) -> tuple[list[str], list[str]]:
+  """(commands, target words) of `split`: the registered tasks' text."""
+  examples = split_examples(scheme, split)
+  return [c for c, _ in examples], [to_target_words(a) for _, a in examples]
 
 
 def register_seqio_tasks(vocabulary=None) -> None:
@@ -244,24 +212,14 @@ def register_seqio_tasks(vocabulary=None) -> None:
   Features inputs/targets: text tokenized with the project's text vocabulary (the
   shared lazy proxy of tasks.downstream.text_files, i.e. tasks.text_vocab.
   get_vocabulary() on first use) plus EOS, with the text kept as `*_pretokenized`; the
-  source tokenizes each split once per process (`tokenized_split`), so epochs after the
-  first cost no tokenization; splits train/validation/test; metric: exact match
+  source tokenizes each split once per process (`tasks.downstream.in_memory`), so epochs
+  after the first cost no tokenization; splits train/validation/test; metric: exact match
   (synthpre_jax.metrics.exact_match, imported when first called).
   """
-  import seqio  # pylint: disable=g-import-not-at-top
+  from tasks.downstream import in_memory  # pylint: disable=g-import-not-at-top
   from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
-  vocabulary = vocabulary if vocabulary is not None else text_files.TEXT_VOCABULARY
   for name, scheme in TASK_NAMES.items():
-    if name in seqio.TaskRegistry.names():
-      continue
-    text_files.DOWNSTREAM_TASK_NAMES.add(name)
-    seqio.TaskRegistry.add(
-        name,
-        source=seqio.FunctionDataSource(
-            _make_dataset_fn(scheme, vocabulary), splits=SPLITS,
-            num_input_examples={s: len(_scheme_commands(scheme)[s]) for s in SPLITS}),
-        output_features=text_files.text_features(vocabulary),
-        preprocessors=[seqio.preprocessors.append_eos_after_trim],
-        postprocess_fn=text_files.postprocess_text,
-        metric_fns=[text_files.METRIC_FNS["exact_match"]],
-    )
+    in_memory.register_task(
+        name, functools.partial(split_text, scheme),
+        num_examples={s: len(_scheme_commands(scheme)[s]) for s in SPLITS},
+        metric_fns=[text_files.METRIC_FNS["exact_match"]], vocabulary=vocabulary)
