@@ -312,8 +312,12 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
              num_beams: int = 1, alpha: float = 0.6, batch_size: Optional[int] = None,
              max_examples: Optional[int] = None, sample_seed: int = 0,
              max_decode_length: Optional[int] = None, write_result: bool = True,
-             devices: Optional[list] = None) -> dict[str, Any]:
+             decode: bool = True, devices: Optional[list] = None) -> dict[str, Any]:
   """Decodes and scores `split` at `checkpoint_step` ('best', 'latest' or a step).
+
+  Every evaluation also scores the references teacher-forced (`reference_scores`);
+  `decode=False` does only that (setting name 'teacher_forced', no task metric): the
+  cheap, sensitive measure for small studies.
 
   `max_examples=k` scores a seeded uniform sample of k examples (seed `sample_seed`;
   the first k of an endless stream, which needs it); `max_decode_length` defaults to
@@ -348,12 +352,13 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   log.info("Evaluating %s split %r (%s) at step %d (%s%s), %s", spec.task, split,
            sample.info(), step, rule,
            f", validation token accuracy {val:.4f}" if val is not None else "",
-           "greedy" if num_beams == 1 else f"beam search ({num_beams} beams, alpha {alpha})")
+           "teacher-forced only" if not decode else "greedy" if num_beams == 1 else
+           f"beam search ({num_beams} beams, alpha {alpha})")
   mesh = partitioning.make_mesh(spec.mesh_config, devices)
   params = load_params(spec, step, mesh)
   preds = decode_split(spec, params, mesh, examples, num_beams=num_beams, alpha=alpha,
                        batch_size=batch_size or spec.batch_size,
-                       max_decode_length=max_decode)
+                       max_decode_length=max_decode) if decode else None
   reference = reference_scores(spec, params, mesh, examples,
                                batch_size=batch_size or spec.batch_size)
   if jax.process_index() != 0:  # every process holds the same predictions: one scores
@@ -362,16 +367,21 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
     log.warning("%d of %d inputs were longer than TASK_FEATURE_LENGTHS['inputs']=%d and "
                 "were truncated (as in training).", sample.inputs_truncated,
                 len(examples), spec.feature_lengths["inputs"])
-  metrics, rows = score(task, examples, preds)
+  if decode:
+    metrics, rows = score(task, examples, preds)
+    decoding_info = {"num_beams": num_beams, "alpha": alpha,
+                     "max_decode_length": max_decode}
+  else:
+    metrics, rows, decoding_info = {}, [], {"teacher_forced": True}
   metrics.update(reference)
   log.info("%s %s step %d: %s", spec.task, split, step,
-           ", ".join(f"{k} {v:.2f}" for k, v in sorted(metrics.items())))
-  decoding_info = {"num_beams": num_beams, "alpha": alpha, "max_decode_length": max_decode}
+           ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
   extra = {"inputs_truncated": sample.inputs_truncated, "sample": sample.info(),
            "run": provenance.read_run_record(spec.model_dir)}
   setting = results.setting_name(
       num_beams=num_beams, alpha=alpha, max_decode_length=max_decode,
-      default_decode_length=_decode_length(spec, None), sample=sample.info())
+      default_decode_length=_decode_length(spec, None), sample=sample.info(),
+      decode=decode)
   _write_eval_files(spec, split, step, setting, rows, {
       "metrics": metrics, "num_examples": len(examples), "decoding": decoding_info,
       **extra})

@@ -165,13 +165,16 @@ def write_json_atomic(path: epath.Path, obj: Any) -> None:
 
 def setting_name(*, num_beams: int, alpha: float, max_decode_length: int,
                  default_decode_length: int,
-                 sample: Optional[Mapping[str, Any]] = None) -> str:
-  """The decoding settings and the scored sample as a name part: 'greedy' or
-  'beam<n>_alpha<a>', then '_len<L>' when `max_decode_length` is not the default and
+                 sample: Optional[Mapping[str, Any]] = None, decode: bool = True) -> str:
+  """The decoding settings and the scored sample as a name part: 'greedy',
+  'beam<n>_alpha<a>' or 'teacher_forced' (no decoding, `decode=False`), then '_len<L>'
+  when `max_decode_length` is not the default (decoding only) and
   '_sample<k>_seed<s>' (seeded sample) or '_first<k>' (first k of a stream) when only
   part of the split was scored (`sample` as `data.examples.EvalSample.info()`)."""
   name = "greedy" if num_beams == 1 else f"beam{num_beams}_alpha{alpha:g}"
-  if max_decode_length != default_decode_length:
+  if not decode:
+    name = "teacher_forced"
+  elif max_decode_length != default_decode_length:
     name += f"_len{max_decode_length}"
   selection = (sample or {}).get("selection")
   if selection == "seeded_uniform":

@@ -314,3 +314,16 @@ def test_teacher_forced_batch_trims_targets_like_training():
   np.testing.assert_array_equal(batch["decoder_target_tokens"], [[7, 8, 1], [0, 0, 0]])
   np.testing.assert_array_equal(batch["decoder_input_tokens"], [[0, 7, 8], [0, 0, 0]])
   np.testing.assert_array_equal(batch["encoder_input_tokens"], [[5, 6, 1, 0], [0] * 4])
+
+
+def test_decode_false_scores_only_the_references(scan_run):
+  argv = [f"--gin_file={scan_run}/config.gin", "--gin.evaluate.max_examples=6",
+          "--gin.evaluate.decode=False", "--gin.evaluate.write_result=False"]
+  assert evaluate_cli.main(argv) == 0
+  best, _ = results.best_step(str(scan_run))
+  stem = f"test_step{best}.teacher_forced_sample6_seed0"
+  metrics = json.loads((scan_run / "eval" / f"{stem}.metrics.json").read_text())
+  assert set(metrics["metrics"]) == {"reference_log_likelihood", "reference_token_accuracy",
+                                     "reference_targets_trimmed"}
+  assert metrics["decoding"] == {"teacher_forced": True}
+  assert (scan_run / "eval" / f"{stem}.predictions.jsonl").read_text() == ""
