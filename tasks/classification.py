@@ -8,6 +8,16 @@ raises a FileNotFoundError saying how to prepare it or set $TFDS_DATA_DIR):
 | yelp_polarity_reviews | yelp_polarity_reviews:0.2.*  | text               | negative, positive |
 | imdb_reviews          | imdb_reviews/plain_text:1.*.*| text               | negative, positive |
 | ag_news_subset        | ag_news_subset:1.*.*         | title + " " + description | world, sports, business, technology |
+| amazon_books_polarity | amazon_us_reviews/Books_v1_02:0.1.* | review_headline + " " + review_body | negative, positive |
+
+amazon_books_polarity is the multi-million-example task (TFDS has no Amazon polarity or
+Yahoo! Answers builder): the US book reviews of amazon_us_reviews, labelled as Zhang et
+al. (2015) built Amazon polarity: 1-2 stars negative, 4-5 positive; 3-star reviews are
+dropped by the preprocessor (after any subset sampling, so a `_train<N>` subset of it
+holds N reviews minus its 3-star ones). The TFDS builder has only a 'train' split, so
+its splits are train[:90%] / train[90%:95%] / train[95%:]. The builder downloads TSV
+files from Amazon's amazon-reviews-pds S3 bucket, which may no longer be public; where
+the download fails, copy in an already prepared TFDS data directory.
 
 For the T5 models the target is the label WORD (index = TFDS label id: yelp '1' -> 1-2
 stars -> negative, imdb neg/pos, AG News World / Sports / Business / Sci/Tech). The
@@ -23,7 +33,8 @@ literal backslash-n sequences (in the Yelp CSV) become spaces; Yelp's CSV-double
 `""` become `"`; runs of whitespace collapse to one space; ends are stripped.
 
 Splits: 'train' = the first 90% of TFDS train, 'validation' = its last 10% (for
-checkpoint selection; the TFDS test sets are not used for it), 'test' = TFDS test.
+checkpoint selection; the TFDS test sets are not used for it), 'test' = TFDS test
+(amazon_books_polarity: above).
 Sizes with the full data: yelp 504,000 / 56,000 / 38,000; imdb 22,500 / 2,500 / 25,000;
 ag_news 108,000 / 12,000 / 7,600. TFDS writes examples in a hashed (shuffled) order, so
 both parts of train are random samples of it. Training-set sizes for studies:
@@ -64,6 +75,14 @@ class ClassificationInfo:
   tfds_label_names: tuple[str, ...]  # the TFDS ClassLabel names, for reference
   csv_quotes: bool = False       # undo CSV quote doubling ("" -> ")
   description: str = ""
+  splits: tuple[tuple[str, str], ...] = ()  # (name, TFDS split) pairs; () = SPLITS
+  # TFDS example -> its text fields and 'label' (int32; -1 drops the example), for
+  # datasets not laid out as {text fields..., 'label'}; None = the example as it is.
+  example_fn: Optional[Callable[[Mapping[str, tf.Tensor]], dict[str, tf.Tensor]]] = None
+
+  @property
+  def split_map(self) -> dict[str, str]:
+    return dict(self.splits) if self.splits else dict(SPLITS)
 
   @property
   def num_classes(self) -> int:
@@ -91,10 +110,26 @@ CLASSIFICATION_TASKS: dict[str, ClassificationInfo] = {info.name: info for info 
         ("world", "sports", "business", "technology"),
         ("World", "Sports", "Business", "Sci/Tech"),
         description="AG News topic (title and description)"),
+    ClassificationInfo(
+        "amazon_books_polarity", "amazon_us_reviews/Books_v1_02:0.1.*",
+        ("review_headline", "review_body"), ("negative", "positive"),
+        ("1-2 stars", "4-5 stars"),
+        description="Amazon US book review polarity (3-star reviews dropped)",
+        splits=(("train", "train[:90%]"), ("validation", "train[90%:95%]"),
+                ("test", "train[95%:]")),
+        example_fn=lambda x: _star_polarity(x["data"], "review_headline", "review_body")),
 )}
 
 
 # --- preprocessing ---------------------------------------------------------------------
+
+def _star_polarity(x: Mapping[str, tf.Tensor], *text_fields: str) -> dict[str, tf.Tensor]:
+  """A star-rated review -> its text fields and label 0 (1-2 stars), 1 (4-5), -1 (else)."""
+  stars = tf.cast(x["star_rating"], tf.int32)
+  label = tf.where((stars >= 1) & (stars <= 2), 0,
+                   tf.where((stars >= 4) & (stars <= 5), 1, -1))
+  return {**{f: x[f] for f in text_fields}, "label": label}
+
 
 def clean_text(text: tf.Tensor, csv_quotes: bool = False) -> tf.Tensor:
   """The clean-up of the module docstring, in TF string ops."""
@@ -118,6 +153,9 @@ def format_example(x: Mapping[str, tf.Tensor], info: ClassificationInfo
 
 def classification_preprocessor(ds: tf.data.Dataset, info: ClassificationInfo
                                 ) -> tf.data.Dataset:
+  if info.example_fn is not None:
+    ds = ds.map(info.example_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.filter(lambda x: x["label"] >= 0)
   return ds.map(functools.partial(format_example, info=info),
                 num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -148,7 +186,7 @@ def register_classification_task(info: ClassificationInfo, name: Optional[str] =
   text_files.DOWNSTREAM_TASK_NAMES.add(name)
   return seqio.TaskRegistry.add(
       name,
-      source=natural.ReadOnlyTfdsSource(info.tfds_name, SPLITS,
+      source=natural.ReadOnlyTfdsSource(info.tfds_name, info.split_map,
                                         tfds_data_dir=tfds_data_dir),
       output_features=text_files.text_features(vocabulary),
       preprocessors=[functools.partial(classification_preprocessor, info=info),
@@ -160,7 +198,7 @@ def register_classification_task(info: ClassificationInfo, name: Optional[str] =
 
 
 def register_all() -> None:
-  """Registers the three tasks (idempotent)."""
+  """Registers the tasks of CLASSIFICATION_TASKS (idempotent)."""
   for info in CLASSIFICATION_TASKS.values():
     if info.name not in seqio.TaskRegistry.names():
       register_classification_task(info)
