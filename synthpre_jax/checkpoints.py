@@ -1,4 +1,5 @@
-"""Orbax checkpoints: atomic saves, keep-last-N plus keep-best, resume, and transfer.
+"""Orbax checkpoints: atomic saves, keep-last-N plus keep-best (and given steps), resume,
+and transfer.
 
 Layout: `<MODEL_DIR>/checkpoints/<step>/{params,opt_state,meta,checksums.json}`. Orbax
 writes each step into a temporary directory and renames it when written; the step is
@@ -59,7 +60,7 @@ def complete_steps(root: Union[str, epath.Path]) -> list[int]:
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
   """How often and how many: `period` in steps, keep the last `keep` plus the best one
-  by validation token accuracy (`keep_best=True`)."""
+  by validation token accuracy (`keep_best=True`), plus every step in `keep_steps`."""
   period: int = 1000
   keep: int = 3
   keep_best: bool = True
@@ -70,11 +71,19 @@ class CheckpointConfig:
   # How a resume checks the step it reads: 'full' (sizes and SHA-256 of every file) or
   # 'sizes' (sizes only: for very large checkpoints; misses flipped bits).
   verify: str = "full"
+  # Steps that are always saved and never deleted (0: the initial state, saved before
+  # the first step), e.g. a natural-token curve's steps (synthpre_jax.study token_steps).
+  keep_steps: tuple[int, ...] = ()
 
   def __post_init__(self):
     if self.period < 1 or self.keep < 1:
       raise ValueError(f"CheckpointConfig: period ({self.period}) and keep ({self.keep}) "
                        "must be >= 1.")
+    steps = tuple(self.keep_steps or ())
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in steps):
+      raise ValueError(f"CheckpointConfig.keep_steps must be step numbers >= 0, got "
+                       f"{self.keep_steps!r}.")
+    object.__setattr__(self, "keep_steps", tuple(sorted(set(steps))))
     if self.verify not in checksums.VERIFY_MODES:
       raise ValueError(f"CheckpointConfig.verify must be one of {checksums.VERIFY_MODES}, "
                        f"got {self.verify!r}.")
@@ -93,6 +102,16 @@ class FirstReaching(ocp_managers.PreservationPolicy):
     return [i == first for i in range(len(checkpoints))]
 
 
+@dataclasses.dataclass(kw_only=True)
+class KeepSteps(ocp_managers.PreservationPolicy):
+  """Preserves the checkpoints whose step is one of `steps` (CheckpointConfig.keep_steps)."""
+  steps: tuple[int, ...]
+
+  def should_preserve(self, checkpoints, *, context) -> list[bool]:
+    del context
+    return [c.step in self.steps for c in checkpoints]
+
+
 def make_manager(model_dir: str, config: CheckpointConfig) -> ocp.CheckpointManager:
   """The run's CheckpointManager (creates the directory)."""
   policies = [ocp_managers.LatestN(n=config.keep)]
@@ -102,6 +121,8 @@ def make_manager(model_dir: str, config: CheckpointConfig) -> ocp.CheckpointMana
         keep_checkpoints_without_metrics=False))
   if config.keep_first_reaching is not None:
     policies.append(FirstReaching(threshold=config.keep_first_reaching))
+  if config.keep_steps:
+    policies.append(KeepSteps(steps=config.keep_steps))
   options = ocp.CheckpointManagerOptions(
       create=True, cleanup_tmp_directories=True,
       enable_async_checkpointing=config.async_save,

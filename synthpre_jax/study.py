@@ -32,6 +32,18 @@ Sources are plain data, so new kinds need no code:
   gin_files          extra fine-tuning Gin files, after the task's (an LSTM model file,
                      an init transform such as init/pre_attention_norm_constant.gin)
   bindings           extra fine-tuning bindings, after everything else
+  token_steps        natural-token equivalence, e.g. [0, 250, 500, 1000, 2000, 4000] on a
+                     source with `pretrain`: it is pre-trained ONCE to the largest step
+                     (TRAIN_STEPS, bound after every other pre-training binding) keeping
+                     each listed step's checkpoint (CheckpointConfig.keep_steps; step 0 is
+                     the run's untrained initial state, saved before its first step), and
+                     expands into one source `<name>@<step>` per step (same settings,
+                     checkpoint_step = that step, no run of its own). The source itself
+                     then has no cells: name a step as the reference, e.g. study.natural =
+                     'natural@4000'. Their records carry natural_run, natural_step and
+                     natural_tokens = step x the run's tokens_per_step (batch x (inputs +
+                     targets) positions, padding included, from the checkpoint's meta);
+                     the report fits score vs natural_tokens (synthpre_jax.report)
 
 In any binding `{checkpoint:NAME}` becomes the quoted checkpoint path of source NAME (and
 makes this source wait for NAME's pre-training) and `{checkpoint_step:NAME}` NAME's
@@ -43,11 +55,6 @@ Tasks: {name: {'gin_files': [...], 'metric': 'exact_match', 'train_size': 15055,
 'bindings': [...], 'mixture_or_task_name': ...}}; a size N trains on the registered
 subset task `<task>_train<N>_seed<S>` (tasks/subsets.py). `metric` is a key of the test metrics
 in results.json, or a number of results.json itself (`validation_token_accuracy`).
-A size may also be a percentage of each task's 'train' split, spelled as in subset names:
-'10pct', '0.5pct' (task `<task>_train<P>pct_seed<S>`, cell `...n<P>pct...`). Every task
-then needs `train_size` (that split's example count): the record's `size` and
-`train_examples` are the subset's example count, floor(P% of train_size) as in
-tasks/subsets.py, and `size_percent` is P.
 
 Layout of <study_dir>:
   study.json                          the resolved matrix (the report reads its order)
@@ -64,7 +71,8 @@ Layout of <study_dir>:
   xla_cache/                          JAX's persistent compilation cache (unless
                                       $JAX_COMPILATION_CACHE_DIR is set)
 
-Cell ids are `<source>.<task>.n<size|all>.seed<k>`. Resuming: a cell with a record is
+Cell ids are `<source>.<task>.n<size|all>.seed<k>` (e.g. `natural@250.squad.n100.seed0`
+for step 250 of a source with token_steps). Resuming: a cell with a record is
 never rerun; an interrupted cell re-runs `train`, which resumes from the cell's own
 checkpoint; a finished step (pre-training, fine-tuning) leaves a `study_done.json`
 marker and is not repeated. A failing cell is reported with its log and the study goes
@@ -90,7 +98,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import decimal
 import fnmatch
 import json
 import logging
@@ -106,6 +113,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import gin
 from etils import epath
 
+from synthpre_jax import checkpoints
 from synthpre_jax import gin_utils
 from synthpre_jax import provenance
 from synthpre_jax import results
@@ -119,7 +127,7 @@ MOMENT_MATCHING_GIN = "init/moment_matching.gin"
 TRANSFER_MODES = ("all", "all_but_embeddings")
 ISOLATIONS = ("in_process", "subprocess")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_PERCENT_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)pct$")
+STEP_SEPARATOR = "@"  # `<source>@<step>`: one step of a source with token_steps
 _PLACEHOLDER = re.compile(r"\{checkpoint:([^}]*)\}")
 _STEP_PLACEHOLDER = re.compile(r"\{checkpoint_step:([^}]*)\}")
 _ANY_PLACEHOLDER = re.compile(r"\{checkpoint(?:_step)?:([^}]*)\}")
@@ -144,10 +152,19 @@ class Source:
   bindings: tuple[str, ...] = ()
   checkpoint_step: Union[str, int] = "first_ge:0.99"
   allow_vocab_mismatch: Optional[bool] = None
+  token_steps: tuple[int, ...] = ()
+  # Set by `expand_token_steps` on `<parent>@<step>`: the source whose run it reads.
+  step_of: Optional[str] = None
 
   def __post_init__(self):
-    _check_name("source", self.name)
+    if self.step_of is None:
+      _check_name("source", self.name)
+    elif self.name != f"{self.step_of}{STEP_SEPARATOR}{self.checkpoint_step}" or (
+        self.pretrain or self.checkpoint or self.token_steps):
+      raise ValueError(f"Source {self.name!r}: `step_of` is set by `token_steps` only.")
     results.parse_step_rule(self.checkpoint_step)  # raises with the accepted forms
+    if self.token_steps:
+      self._check_token_steps()
     if self.pretrain and self.checkpoint:
       raise ValueError(f"Source {self.name!r} has both `pretrain` and `checkpoint`: keep one.")
     if self.transfer_mode not in TRANSFER_MODES:
@@ -159,9 +176,24 @@ class Source:
     for b in self.pretrain_bindings + self.bindings:
       split_binding(b, f"source {self.name!r}")
 
+  def _check_token_steps(self) -> None:
+    steps = self.token_steps
+    if not self.pretrain or self.load_checkpoint is False:
+      raise ValueError(f"Source {self.name!r}: `token_steps` needs `pretrain` (the run "
+                       "whose steps its cells read) and a loaded checkpoint.")
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in steps) or \
+        len(set(steps)) != len(steps) or max(steps) < 1:
+      raise ValueError(f"Source {self.name!r}: token_steps must be distinct step numbers "
+                       f">= 0, one of them > 0 (the run's length), got {list(steps)}.")
+    if any(split_binding(b, self.name)[0] == "TRAIN_STEPS" for b in self.pretrain_bindings):
+      raise ValueError(f"Source {self.name!r}: `token_steps` sets TRAIN_STEPS to its "
+                       f"largest step ({max(steps)}); drop TRAIN_STEPS from its "
+                       "pretrain_bindings.")
+    object.__setattr__(self, "token_steps", tuple(sorted(steps)))
+
   @property
   def has_checkpoint(self) -> bool:
-    return bool(self.pretrain) or self.checkpoint is not None
+    return bool(self.pretrain) or self.checkpoint is not None or self.step_of is not None
 
   @property
   def loads_checkpoint(self) -> bool:
@@ -188,7 +220,7 @@ class Source:
 
   def finetune_dependencies(self) -> list[str]:
     """Sources whose checkpoint this source's fine-tuning needs (itself included)."""
-    deps = [self.name] if self.loads_checkpoint else []
+    deps = [self.step_of or self.name] if self.loads_checkpoint else []
     deps += [n for b in self.finetune_bindings() for n in _ANY_PLACEHOLDER.findall(b)]
     return list(dict.fromkeys(deps))
 
@@ -217,10 +249,9 @@ class Task:
   def seqio_name(self) -> str:
     return self.mixture_or_task_name or self.name
 
-  def seqio_name_for_size(self, size: Union[None, int, str], subset_seed: int = 0) -> str:
+  def seqio_name_for_size(self, size: Optional[int], subset_seed: int = 0) -> str:
     """The registered task of a seeded random `size`-example training subset
-    (`<task>_train<N>_seed<S>`, or `<task>_train<P>pct_seed<S>` for a size '<P>pct';
-    tasks/subsets.py); the task itself for None."""
+    (`<task>_train<N>_seed<S>`, tasks/subsets.py); the task itself for None."""
     if size is None:
       return self.seqio_name
     return f"{self.seqio_name}_train{size}_seed{subset_seed}"
@@ -268,16 +299,9 @@ class Study:
       raise ValueError("A study needs at least one size (None = the full training set) "
                        "and one seed.")
     for size in self.sizes:
-      if size is not None and size_percent(size) is None and (
-          isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"study.sizes holds {size!r}: use positive integers, "
-                         "percentages such as '10pct' or None (the full training set).")
-    if any(size_percent(n) is not None for n in self.sizes):
-      unknown = [t.name for t in self.tasks.values() if not t.train_size]
-      if unknown:
-        raise ValueError(f"study.sizes holds percentages, so every task needs its "
-                         f"'train_size' (the examples of its 'train' split); missing for "
-                         f"{', '.join(unknown)}.")
+      if size is not None and (not isinstance(size, int) or size < 1):
+        raise ValueError(f"study.sizes holds {size!r}: use positive integers or None "
+                         "(the full training set).")
     if len(set(self.sizes)) != len(self.sizes) or len(set(self.seeds)) != len(self.seeds):
       raise ValueError(f"Repeated sizes or seeds: {self.sizes}, {self.seeds}.")
     if self.isolation not in ISOLATIONS:
@@ -294,6 +318,15 @@ class Study:
         if not self.sources[dep].has_checkpoint:
           raise ValueError(f"Source {source.name!r} needs the checkpoint of {dep!r}, which "
                            "has neither `pretrain` nor `checkpoint`.")
+      if source.step_of is not None and source.checkpoint_step not in getattr(
+          self.sources.get(source.step_of), "token_steps", ()):
+        raise ValueError(f"Source {source.name!r} reads a step that {source.step_of!r} "
+                         "does not list in its token_steps.")
+    ref = self.sources.get(self.natural)
+    if ref is not None and ref.token_steps:
+      raise ValueError(f"study.natural = {self.natural!r} has token_steps, so it has no "
+                       "cells of its own: name one of its steps, e.g. study.natural = "
+                       f"'{self.natural}{STEP_SEPARATOR}{ref.token_steps[-1]}'.")
     self.pretrain_order(list(self.sources))  # raises on cycles
 
   # -- paths
@@ -302,6 +335,8 @@ class Study:
 
   def checkpoint_of(self, source: str) -> str:
     s = self.sources[source]
+    if s.step_of is not None:
+      return self.pretrain_dir(s.step_of)
     return s.checkpoint if s.checkpoint is not None else self.pretrain_dir(source)
 
   def cell_dir(self, cell: Cell) -> str:
@@ -313,9 +348,10 @@ class Study:
 
   # -- the matrix
   def cells(self) -> list[Cell]:
-    """Every cell, source-major (a source's cells run right after its pre-training)."""
-    return [Cell(s, t, n, k) for s in self.sources for t in self.tasks
-            for n in self.sizes for k in self.seeds]
+    """Every cell, source-major (a source's cells run right after its pre-training); a
+    source with token_steps has none itself (its `<name>@<step>` sources have them)."""
+    return [Cell(s, t, n, k) for s in self.sources if not self.sources[s].token_steps
+            for t in self.tasks for n in self.sizes for k in self.seeds]
 
   def pretrain_order(self, needed: Sequence[str]) -> list[str]:
     """The sources among `needed` (and what they need) that pre-train, dependencies
@@ -357,8 +393,12 @@ class Study:
   # -- command lines (argv of train / evaluate main)
   def pretrain_argv(self, source: str) -> list[str]:
     s = self.sources[source]
+    steps = ([f"TRAIN_STEPS = {s.token_steps[-1]}",
+              f"CheckpointConfig.keep_steps = {list(s.token_steps)}"]
+             if s.token_steps else [])
     return ([f"--gin_file={f}" for f in s.pretrain] +
-            _binding_flags(self.resolve(b) for b in self.pretrain_bindings + s.pretrain_bindings)
+            _binding_flags([self.resolve(b) for b in
+                            self.pretrain_bindings + s.pretrain_bindings] + steps)
             + [f"--gin.MODEL_DIR={self.pretrain_dir(source)!r}"])
 
   def finetune_argv(self, cell: Cell) -> list[str]:
@@ -391,31 +431,6 @@ class Study:
             # JSON objects are written with sorted keys: the declared order is kept here.
             "source_order": list(self.sources), "task_order": list(self.tasks),
             "cells": [c.cell_id for c in self.cells()]}
-
-
-def size_percent(size: Any) -> Optional[str]:
-  """P of a percentage size '<P>pct' (canonical, 0 < P <= 100, e.g. '10pct', '0.5pct'),
-  None for anything else; ValueError for a non-canonical or out-of-range percentage."""
-  m = _PERCENT_SIZE.match(size) if isinstance(size, str) else None
-  if m is None:
-    return None
-  value = decimal.Decimal(m.group(1))
-  canonical = format(value.normalize(), "f")
-  if not 0 < value <= 100 or canonical != m.group(1):
-    raise ValueError(f"study.sizes holds {size!r}: write a percentage in (0, 100] "
-                     f"without leading or trailing zeros, e.g. '{canonical}pct'.")
-  return m.group(1)
-
-
-def size_examples(size: Union[None, int, str], train_size: Optional[int]) -> Optional[int]:
-  """Training examples of a cell of `size`: N, `train_size` for None, floor(P% of
-  train_size) for '<P>pct' (tasks/subsets.py's count); None when unknown."""
-  percent = size_percent(size)
-  if percent is None:
-    return size if size is not None else train_size
-  if not train_size:
-    return None
-  return int(decimal.Decimal(train_size) * decimal.Decimal(percent) / 100)
 
 
 def _check_name(kind: str, name: Any) -> None:
@@ -458,10 +473,27 @@ def _from_dict(cls, name: str, entry: Any, kind: str):
   if unknown:
     raise ValueError(f"study.{kind}[{name!r}]: unknown key(s) {unknown}; known: "
                      f"{sorted(fields)}.")
-  tuple_fields = {"pretrain", "pretrain_bindings", "gin_files", "bindings"}
+  tuple_fields = {"pretrain", "pretrain_bindings", "gin_files", "bindings", "token_steps"}
   values = {k: (_tuple(v, f"study.{kind}[{name!r}][{k!r}]") if k in tuple_fields else v)
             for k, v in entry.items()}
   return cls(name=name, **values)
+
+
+def expand_token_steps(sources: Mapping[str, Source]) -> dict[str, Source]:
+  """The sources, each one with `token_steps` followed by one source `<name>@<step>` per
+  step: its settings, reading that step of its pre-training run (no run of its own)."""
+  out: dict[str, Source] = {}
+  for name, source in sources.items():
+    out[name] = source
+    for step in source.token_steps:
+      child = f"{name}{STEP_SEPARATOR}{step}"
+      if child in sources:
+        raise ValueError(f"Source {child!r} is declared twice: by name and by the "
+                         f"token_steps of {name!r}.")
+      out[child] = dataclasses.replace(source, name=child, pretrain=(),
+                                       pretrain_bindings=(), token_steps=(), step_of=name,
+                                       checkpoint_step=step)
+  return out
 
 
 @gin.configurable(module=None)
@@ -489,7 +521,8 @@ def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
   return Study(
       name=name or os.path.basename(os.path.normpath(study_dir)),
       study_dir=os.path.abspath(study_dir),
-      sources={k: _from_dict(Source, k, absolute(v), "sources") for k, v in sources.items()},
+      sources=expand_token_steps(
+          {k: _from_dict(Source, k, absolute(v), "sources") for k, v in sources.items()}),
       tasks={k: _from_dict(Task, k, v, "tasks") for k, v in tasks.items()},
       sizes=tuple(sizes), seeds=tuple(int(s) for s in seeds),
       pretrain_bindings=_tuple(pretrain_bindings, "study.pretrain_bindings"),
@@ -680,6 +713,27 @@ def _run_attempt(cell_dir: str, what: str, module: str, argv: list[str], log_pat
     record_attempt(cell_dir, what, time.time() - t0, rc)
 
 
+def token_fields(spec: Study, cell: Cell, run: Mapping[str, Any]) -> dict[str, Any]:
+  """For a `<source>@<step>` cell: the run it reads (`natural_run`), the step
+  (`natural_step`) and the pre-training tokens it stands for (`natural_tokens` = step x
+  the checkpoint meta's `tokens_per_step`: batch x (inputs + targets) positions, padding
+  included; None when the checkpoint predates that field). {} for other sources."""
+  source = spec.sources[cell.source]
+  if source.step_of is None:
+    return {}
+  ckpt = run.get("initial_checkpoint") or {}
+  step = int(ckpt["step"]) if ckpt.get("step") is not None else int(source.checkpoint_step)
+  params = ckpt.get("params_path") or os.path.join(
+      spec.pretrain_dir(source.step_of), "checkpoints", str(step), "params")
+  try:
+    per_step = (checkpoints.read_meta(epath.Path(params)) or {}).get("tokens_per_step")
+  except (OSError, ValueError):
+    per_step = None
+  return {"natural_run": source.step_of, "natural_step": step,
+          "natural_tokens_per_step": per_step,
+          "natural_tokens": None if per_step is None else step * int(per_step)}
+
+
 def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
                 times: Mapping[str, float], attempts: Optional[int] = None
                 ) -> dict[str, Any]:
@@ -696,11 +750,9 @@ def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
                        "such number): fix the task's `metric`.")
   source = spec.sources[cell.source]
   run = provenance.read_run_record(spec.cell_dir(cell)) or {}
-  examples, percent = size_examples(cell.size, task.train_size), size_percent(cell.size)
   return {
       "version": RECORD_VERSION, "cell_id": cell.cell_id, "study": spec.name,
-      "source": cell.source, "task": cell.task, "seed": cell.seed,
-      "size": cell.size if percent is None else examples, "size_percent": percent,
+      "source": cell.source, "task": cell.task, "size": cell.size, "seed": cell.seed,
       "subset_seed": spec.cell_subset_seed(cell) if cell.size is not None else None,
       "data_seed": spec.cell_data_seed(cell),
       "source_checkpoint": run.get("initial_checkpoint"),
@@ -709,11 +761,12 @@ def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
       "allow_vocab_mismatch": run.get("allow_vocab_mismatch"),
       "code_version": run.get("code_version"),
       "gin_config_hash": run.get("gin_config_hash"),
-      "train_examples": examples,
+      "train_examples": cell.size if cell.size is not None else task.train_size,
       "mixture_or_task_name": spec.cell_task_name(cell),
       "metric": task.metric, "score": float(metrics[task.metric]),
       "metrics": dict(metrics), "transfer_mode": source.transfer_mode,
       "result": dict(result), "cell_dir": spec.cell_dir(cell),
+      **token_fields(spec, cell, run),
       "wall_time_s": round(sum(times.values()), 3),
       **{f"{k}_time_s": round(v, 3) for k, v in times.items()},
       "wall_time_attempts": attempts,

@@ -311,7 +311,9 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   `stop_on_sigterm`: after SIGTERM, save at the next step boundary and raise `Preempted`
   (the handler is installed only from the main thread and removed on return).
   `after_restore(start_step)` runs once the restore decision succeeded, before the
-  first step (e.g. to write config.gin). A failed save raises
+  first step (e.g. to write config.gin). Steps in `checkpoint_config.keep_steps` are
+  saved and kept (0: the initial state, before the first step); every checkpoint's meta
+  holds `tokens_per_step` (batch x (inputs + targets) positions). A failed save raises
   `checkpoint_saver.CheckpointSaveError` at once. Relative paths are made absolute."""
   cfg = dataclasses.replace(
       train_config, model_dir=checkpoints.absolute_path(train_config.model_dir),
@@ -353,6 +355,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   meta = {"model_config": dataclasses.asdict(model_config),
           "vocabulary": dict(cfg.vocabulary) if cfg.vocabulary else None,
           "batch_size": cfg.batch_size, "seed": cfg.seed,
+          "tokens_per_step": tokens_per_step,  # input + target positions, padding included
           "process_count": jax.process_count(), "mesh_shape": dict(mesh.shape)}
 
   train_metrics: dict[str, float] = {}
@@ -367,6 +370,9 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   watcher = distributed.StopWatcher(enabled=stop_on_sigterm)
   finished = False
   try:
+    if start == 0 and 0 in checkpoint_config.keep_steps and 0 not in \
+        checkpoints.complete_steps(checkpoints.checkpoint_dir(cfg.model_dir)):
+      saver.save(state, meta={**meta, "train_window": window.state()})  # the initial state
     for step in range(start, cfg.train_steps):
       try:
         batch = next(batches)
@@ -383,7 +389,8 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
       # SIGTERM: every process sees this True at the same step (see distributed.py).
       stop = watcher.should_stop(done) and not is_last
       # Every evaluation is checkpointed too, so keep-best can choose among all of them.
-      want_ckpt = done % checkpoint_config.period == 0 or is_last or want_eval or stop
+      want_ckpt = (done % checkpoint_config.period == 0 or is_last or want_eval or stop
+                   or done in checkpoint_config.keep_steps)
       if want_log or want_ckpt:
         summed = window.close(done) if want_log else window.totals()
         _check_finite(summed, done, saver)
