@@ -55,6 +55,11 @@ Tasks: {name: {'gin_files': [...], 'metric': 'exact_match', 'train_size': 15055,
 'bindings': [...], 'mixture_or_task_name': ...}}; a size N trains on the registered
 subset task `<task>_train<N>_seed<S>` (tasks/subsets.py). `metric` is a key of the test metrics
 in results.json, or a number of results.json itself (`validation_token_accuracy`).
+A size may also be a percentage of each task's 'train' split, spelled as in subset names:
+'10pct', '0.5pct' (task `<task>_train<P>pct_seed<S>`, cell `...n<P>pct...`). Every task
+then needs `train_size` (that split's example count): the record's `size` and
+`train_examples` are the subset's example count, floor(P% of train_size) as in
+tasks/subsets.py, and `size_percent` is P.
 
 Layout of <study_dir>:
   study.json                          the resolved matrix (the report reads its order)
@@ -98,6 +103,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import decimal
 import fnmatch
 import json
 import logging
@@ -127,6 +133,7 @@ MOMENT_MATCHING_GIN = "init/moment_matching.gin"
 TRANSFER_MODES = ("all", "all_but_embeddings")
 ISOLATIONS = ("in_process", "subprocess")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_PERCENT_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)pct$")
 STEP_SEPARATOR = "@"  # `<source>@<step>`: one step of a source with token_steps
 _PLACEHOLDER = re.compile(r"\{checkpoint:([^}]*)\}")
 _STEP_PLACEHOLDER = re.compile(r"\{checkpoint_step:([^}]*)\}")
@@ -249,9 +256,10 @@ class Task:
   def seqio_name(self) -> str:
     return self.mixture_or_task_name or self.name
 
-  def seqio_name_for_size(self, size: Optional[int], subset_seed: int = 0) -> str:
+  def seqio_name_for_size(self, size: Union[None, int, str], subset_seed: int = 0) -> str:
     """The registered task of a seeded random `size`-example training subset
-    (`<task>_train<N>_seed<S>`, tasks/subsets.py); the task itself for None."""
+    (`<task>_train<N>_seed<S>`, or `<task>_train<P>pct_seed<S>` for a size '<P>pct';
+    tasks/subsets.py); the task itself for None."""
     if size is None:
       return self.seqio_name
     return f"{self.seqio_name}_train{size}_seed{subset_seed}"
@@ -299,9 +307,16 @@ class Study:
       raise ValueError("A study needs at least one size (None = the full training set) "
                        "and one seed.")
     for size in self.sizes:
-      if size is not None and (not isinstance(size, int) or size < 1):
-        raise ValueError(f"study.sizes holds {size!r}: use positive integers or None "
-                         "(the full training set).")
+      if size is not None and size_percent(size) is None and (
+          isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"study.sizes holds {size!r}: use positive integers, "
+                         "percentages such as '10pct' or None (the full training set).")
+    if any(size_percent(n) is not None for n in self.sizes):
+      unknown = [t.name for t in self.tasks.values() if not t.train_size]
+      if unknown:
+        raise ValueError(f"study.sizes holds percentages, so every task needs its "
+                         f"'train_size' (the examples of its 'train' split); missing for "
+                         f"{', '.join(unknown)}.")
     if len(set(self.sizes)) != len(self.sizes) or len(set(self.seeds)) != len(self.seeds):
       raise ValueError(f"Repeated sizes or seeds: {self.sizes}, {self.seeds}.")
     if self.isolation not in ISOLATIONS:
@@ -431,6 +446,31 @@ class Study:
             # JSON objects are written with sorted keys: the declared order is kept here.
             "source_order": list(self.sources), "task_order": list(self.tasks),
             "cells": [c.cell_id for c in self.cells()]}
+
+
+def size_percent(size: Any) -> Optional[str]:
+  """P of a percentage size '<P>pct' (canonical, 0 < P <= 100, e.g. '10pct', '0.5pct'),
+  None for anything else; ValueError for a non-canonical or out-of-range percentage."""
+  m = _PERCENT_SIZE.match(size) if isinstance(size, str) else None
+  if m is None:
+    return None
+  value = decimal.Decimal(m.group(1))
+  canonical = format(value.normalize(), "f")
+  if not 0 < value <= 100 or canonical != m.group(1):
+    raise ValueError(f"study.sizes holds {size!r}: write a percentage in (0, 100] "
+                     f"without leading or trailing zeros, e.g. '{canonical}pct'.")
+  return m.group(1)
+
+
+def size_examples(size: Union[None, int, str], train_size: Optional[int]) -> Optional[int]:
+  """Training examples of a cell of `size`: N, `train_size` for None, floor(P% of
+  train_size) for '<P>pct' (tasks/subsets.py's count); None when unknown."""
+  percent = size_percent(size)
+  if percent is None:
+    return size if size is not None else train_size
+  if not train_size:
+    return None
+  return int(decimal.Decimal(train_size) * decimal.Decimal(percent) / 100)
 
 
 def _check_name(kind: str, name: Any) -> None:
@@ -750,9 +790,11 @@ def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
                        "such number): fix the task's `metric`.")
   source = spec.sources[cell.source]
   run = provenance.read_run_record(spec.cell_dir(cell)) or {}
+  examples, percent = size_examples(cell.size, task.train_size), size_percent(cell.size)
   return {
       "version": RECORD_VERSION, "cell_id": cell.cell_id, "study": spec.name,
-      "source": cell.source, "task": cell.task, "size": cell.size, "seed": cell.seed,
+      "source": cell.source, "task": cell.task, "seed": cell.seed,
+      "size": cell.size if percent is None else examples, "size_percent": percent,
       "subset_seed": spec.cell_subset_seed(cell) if cell.size is not None else None,
       "data_seed": spec.cell_data_seed(cell),
       "source_checkpoint": run.get("initial_checkpoint"),
@@ -761,7 +803,7 @@ def make_record(spec: Study, cell: Cell, result: Mapping[str, Any],
       "allow_vocab_mismatch": run.get("allow_vocab_mismatch"),
       "code_version": run.get("code_version"),
       "gin_config_hash": run.get("gin_config_hash"),
-      "train_examples": cell.size if cell.size is not None else task.train_size,
+      "train_examples": examples,
       "mixture_or_task_name": spec.cell_task_name(cell),
       "metric": task.metric, "score": float(metrics[task.metric]),
       "metrics": dict(metrics), "transfer_mode": source.transfer_mode,
