@@ -13,8 +13,11 @@ natural and scratch references). No model is loaded. Writes a Markdown file
    scratch and natural (`synthpre_jax.stats`). A task where natural does not beat
    scratch significantly is flagged and left out of each source's average.
 2. Every size: the same numbers for each training-set size.
-3. Benefit vs downstream data size ("To Pretrain or Not to Pretrain"): per task, score
-   vs training examples (log x), one line per source, and the gap to scratch.
+3. Benefit vs downstream data size ("To Pretrain or Not to Pretrain"): per task, a table
+   of each source's gap to scratch (natural's is the references' gap) at each size:
+   the mean per-seed difference over the seeds both have, its 95% t interval and the
+   paired sign-flip p; and a plot of score vs training examples (log x), one line per
+   source, beside the same gaps with their intervals as error bars.
 4. Parameter statistics (`synthpre_jax.param_stats`) of the pre-trained sources'
    checkpoints, when their pre-training directories exist (statistics only).
 5. Natural-token equivalence, when records carry `natural_run` / `natural_tokens`
@@ -27,12 +30,19 @@ natural and scratch references). No model is loaded. Writes a Markdown file
 6. Provenance: per source, the checkpoint step(s) read and the vocabulary, from the
    records' provenance fields when they have them.
 
+Sizes of records with `size_percent` (percentage sizes such as '10pct') read
+`10% (2,250 ex.)` in tables and plots; other sizes read as their example count or
+"full". Headings and notes name the reference sources; "natural pre-training",
+"natural benefit" and "scratch" appear as words only when the references carry those
+names.
+
 Files are written under temporary names and renamed, so a report is never half written.
 """
 
 from __future__ import annotations
 
 import argparse
+import decimal
 import json
 import logging
 import math
@@ -112,6 +122,19 @@ def _size_label(size: Optional[int]) -> str:
   return "full" if size is None else str(size)
 
 
+def _percent_label(percent: Any, size: Optional[int]) -> str:
+  """`10% (2,250 ex.)` of a record's `size_percent` and example count (`10%` without
+  a count)."""
+  text = format(decimal.Decimal(str(percent)).normalize(), "f") + "%"
+  return text if size is None else f"{text} ({size:,} ex.)"
+
+
+def _ref(name: str, word: str) -> str:
+  """A reference source in prose: the plain word when the source is named it (the
+  usual `natural` / `scratch`), else its name in backticks."""
+  return word if name == word else f"`{name}`"
+
+
 Key = tuple[str, str, Optional[int]]  # (task, source, size)
 
 
@@ -128,6 +151,7 @@ class Summary:
     self.by_seed: dict[Key, dict[int, float]] = {}
     self.metric: dict[str, str] = {}
     self.examples: dict[tuple[str, Optional[int]], Optional[int]] = {}
+    self.percent: dict[tuple[str, Optional[int]], Any] = {}  # records' size_percent
     cell_of: dict[tuple[str, str, Optional[int], int], str] = {}
     for r in self.records:
       seeds = self.by_seed.setdefault((r["task"], r["source"], r["size"]), {})
@@ -141,6 +165,8 @@ class Summary:
       self.metric.setdefault(r["task"], r["metric"])
       if r.get("train_examples") is not None:
         self.examples[(r["task"], r["size"])] = int(r["train_examples"])
+      if r.get("size_percent") is not None:
+        self.percent[(r["task"], r["size"])] = r["size_percent"]
     seen_sources = list(dict.fromkeys(r["source"] for r in self.records))
     seen_tasks = list(dict.fromkeys(r["task"] for r in self.records))
     source_order, task_order = list(source_order), list(task_order)
@@ -154,6 +180,18 @@ class Summary:
 
   def largest_size(self, task: str) -> Optional[int]:
     return self.sizes(task)[-1]
+
+  def size_label(self, task: str, size: Optional[int]) -> str:
+    """`10% (2,250 ex.)` for a percentage size (records with `size_percent`), else the
+    example count or "full"."""
+    percent = self.percent.get((task, size))
+    return _size_label(size) if percent is None else _percent_label(percent, size)
+
+  def size_at(self, task: str, size: Optional[int]) -> str:
+    """The size after "@": `10% (2,250 ex.)`, `100 ex.` or `full ex.`."""
+    if (task, size) in self.percent:
+      return self.size_label(task, size)
+    return f"{_size_label(size)} ex."
 
   def seed_counts(self) -> list[int]:
     """The distinct numbers of seeds per cell group, ascending."""
@@ -188,6 +226,18 @@ class Summary:
     a, b = self.paired(task, [source, reference], size)
     return stats.paired_sign_flip_test(a, b, alternative) if a else None
 
+  def gap(self, task: str, source: str, size: Optional[int],
+          reference: Optional[str] = None
+          ) -> Optional[tuple[stats.MeanCI, stats.SignFlipResult]]:
+    """source - reference (default scratch) over the seeds both have, paired by seed:
+    the mean difference with its t interval over the per-seed differences, and the
+    two-sided paired sign-flip test. None when they share no seed."""
+    a, b = self.paired(task, [source, reference or self.scratch], size)
+    if not a:
+      return None
+    return (stats.mean_ci([x - y for x, y in zip(a, b)], LEVEL),
+            stats.paired_sign_flip_test(a, b))
+
   def natural_test(self, task: str, size: Optional[int]) -> Optional[stats.SignFlipResult]:
     """The one-sided paired test natural > scratch."""
     return self.compare(task, self.natural, self.scratch, size, "greater")
@@ -201,8 +251,8 @@ class Summary:
     """Why the task is flagged at that size (left out of averages), or None."""
     test = self.natural_test(task, size)
     if test is None:
-      return (f"no seed has both {self.natural} and {self.scratch} scores, so natural "
-              "cannot be tested against scratch")
+      return (f"no seed has both {self.natural} and {self.scratch} scores, so "
+              f"{self.natural} cannot be tested against {self.scratch}")
     if test.p_value <= self.alpha:
       return None
     reason = (f"{self.natural} does not beat {self.scratch} significantly (one-sided "
@@ -264,6 +314,16 @@ def format_score(stat: Optional[Sequence[Any]]) -> str:
   return f"{mean:{fmt}} [{mean - half_width:{fmt}}, {mean + half_width:{fmt}}]"
 
 
+def format_gap(stat: Optional[stats.MeanCI], fmt: str) -> str:
+  """`+5.00 [+3.12, +6.88]` (signed, number format `fmt`); `+5.00 [n/a: 1 pair]`
+  without an interval; "-" when nothing pairs up."""
+  if stat is None:
+    return NO_CELL
+  if stat.half_width is None:
+    return f"{stat.mean:+{fmt}} [{UNDEFINED}: {stat.n} pair{'s' if stat.n != 1 else ''}]"
+  return f"{stat.mean:+{fmt}} [{stat.low:+{fmt}}, {stat.high:+{fmt}}]"
+
+
 def format_benefit(value: Optional[float]) -> str:
   return UNDEFINED if value is None else f"{round(value)}%"  # round(): no "-0%"
 
@@ -311,8 +371,13 @@ def _cell_columns(summary: Summary, task: str, source: str, size: Optional[int]
   return [str(stat.n), format_score(stat), bene, *tests]
 
 
-STAT_HEAD = ["seeds", f"score [{LEVEL:.0%} CI]", f"% natural benefit [{LEVEL:.0%} CI]",
-             "p vs scratch", "p vs natural"]
+def stat_head(summary: Summary) -> list[str]:
+  """The headers of `_cell_columns`, naming the references ("% natural benefit",
+  "p vs scratch", "p vs natural" for the usual names)."""
+  benefit_head = ("% natural benefit" if summary.natural == "natural"
+                  else f"% of {summary.natural}'s benefit")
+  return ["seeds", f"score [{LEVEL:.0%} CI]", f"{benefit_head} [{LEVEL:.0%} CI]",
+          f"p vs {summary.scratch}", f"p vs {summary.natural}"]
 
 
 def _markdown(rows: Sequence[Sequence[str]]) -> str:
@@ -322,7 +387,7 @@ def _markdown(rows: Sequence[Sequence[str]]) -> str:
 
 def _task_label(summary: Summary, task: str) -> str:
   size = summary.largest_size(task)
-  label = f"{task} {summary.metric[task]} @ {_size_label(size)} ex."
+  label = f"{task} {summary.metric[task]} @ {summary.size_at(task, size)}"
   return label if summary.flag_reason(task, size) is None else f"{label} {FLAG}"
 
 
@@ -345,7 +410,7 @@ def _average_cell(summary: Summary, source: str) -> tuple[str, str]:
 def paper_table(summary: Summary) -> str:
   """Markdown: one row per source and task at the task's largest size (flagged tasks
   marked), then each source's average % of the natural benefit over unflagged tasks."""
-  rows = [["source", "task", *STAT_HEAD]]
+  rows = [["source", "task", *stat_head(summary)]]
   for s in summary.sources:
     for t in summary.tasks:
       rows.append([s, _task_label(summary, t),
@@ -357,12 +422,46 @@ def paper_table(summary: Summary) -> str:
 
 def sizes_table(summary: Summary, task: str) -> str:
   """Markdown: one row per training-set size and source (flagged sizes marked)."""
-  rows = [["size", "source", *STAT_HEAD]]
+  rows = [["size", "source", *stat_head(summary)]]
   for n in summary.sizes(task):
-    label = _size_label(n) + ("" if summary.flag_reason(task, n) is None else f" {FLAG}")
+    label = summary.size_label(task, n) + (
+        "" if summary.flag_reason(task, n) is None else f" {FLAG}")
     for s in summary.sources:
       rows.append([label, s, *_cell_columns(summary, task, s, n)])
   return _markdown(rows)
+
+
+def gap_table(summary: Summary, task: str) -> str:
+  """Markdown: per training-set size and source other than scratch (natural included),
+  the gap source - scratch paired by seed (`Summary.gap`): pairs, mean with its t
+  interval, two-sided sign-flip p. Sources without a record at a size are left out."""
+  rows = [["size", "source", "paired seeds",
+           f"gap to {summary.scratch} [{LEVEL:.0%} CI]", f"p vs {summary.scratch}"]]
+  for n in summary.sizes(task):
+    for s in summary.sources:
+      if s == summary.scratch or (task, s, n) not in summary.by_seed:
+        continue
+      gap = summary.gap(task, s, n)
+      if gap is None:
+        rows.append([summary.size_label(task, n), s, "0", NO_CELL, NO_CELL])
+        continue
+      fmt = _number_format(summary.mean(task, s, n))  # the scores' scale
+      rows.append([summary.size_label(task, n), s, str(gap[0].n), format_gap(gap[0], fmt),
+                   format_p_value(gap[1])])
+  return _markdown(rows)
+
+
+def gap_how_to_read(summary: Summary) -> str:
+  """The paragraph above the gap tables."""
+  scratch = _ref(summary.scratch, "scratch")
+  return (f"Per task, each source's gap to {scratch} at each training-set size "
+          f"(\"To Pretrain or Not to Pretrain\", Wang, Khabsa & Ma 2020; the "
+          f"{summary.natural} row is the gap between the references): the mean over seeds "
+          f"of the per-seed difference source − {summary.scratch}, on the seeds both have "
+          f"(`paired seeds`; the other seeds are dropped), with its {LEVEL:.0%} Student t "
+          "interval over those differences, and the two-sided paired sign-flip p of "
+          f"`p vs {summary.scratch}`. The plot's right panel draws the same gaps and "
+          "intervals.")
 
 
 def flag_notes(summary: Summary, task: str, sizes: Sequence[Optional[int]]) -> list[str]:
@@ -371,7 +470,7 @@ def flag_notes(summary: Summary, task: str, sizes: Sequence[Optional[int]]) -> l
   for n in sizes:
     reason = summary.flag_reason(task, n)
     if reason is not None:
-      notes.append(f"- {FLAG.split()[0]} {task} @ {_size_label(n)} ex.: {reason}.")
+      notes.append(f"- {FLAG.split()[0]} {task} @ {summary.size_at(task, n)}: {reason}.")
   return notes
 
 
@@ -380,16 +479,17 @@ def how_to_read(summary: Summary) -> str:
   counts = summary.seed_counts()
   seeds = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}")
   level = f"{LEVEL:.0%}"
+  head = stat_head(summary)
   text = (
       f"**How to read this.** {summary.natural} and {summary.scratch} are the references; "
       f"this study has {seeds} seed(s) per cell (the `seeds` column). A score is the mean "
       f"over seeds with its {level} Student t confidence interval over the per-seed "
-      f"scores ({UNDEFINED} with one seed). `p vs scratch` / `p vs natural`: two-sided "
+      f"scores ({UNDEFINED} with one seed). `{head[3]}` / `{head[4]}`: two-sided "
       "exact paired sign-flip permutation test on the per-seed differences (cells paired "
       f"by task, size and seed; all 2^n sign assignments for n <= {stats.EXACT_MAX_N} "
       f"pairs, else {stats.MONTE_CARLO_DRAWS} Monte Carlo assignments with numpy seed "
       f"{stats.MONTE_CARLO_SEED}, marked ≈); not corrected for multiple comparisons. "
-      f"% natural benefit = 100 × (score − {summary.scratch}) / ({summary.natural} − "
+      f"{head[2].split(' [')[0]} = 100 × (score − {summary.scratch}) / ({summary.natural} − "
       f"{summary.scratch}) from the mean scores; its {level} interval is a percentile "
       f"paired bootstrap ({stats.BOOTSTRAP_RESAMPLES} resamples of the seed indices, "
       f"drawn jointly for the source, {summary.scratch} and {summary.natural}, per task; "
@@ -490,8 +590,9 @@ def _savefig_atomic(fig, path: str) -> None:
 
 def plot_curves(summary: Summary, task: str, path: str) -> Optional[str]:
   """Score vs training examples (log x; error bars: 95% t intervals over seeds) and the
-  gap to scratch; returns a note when some points had no known example count (full
-  training set of unknown size)."""
+  gap to scratch paired by seed (`Summary.gap`; error bars: its 95% t intervals); x
+  ticks labelled `10% (2,250 ex.)` for percentage sizes. Returns a note when some
+  points had no known example count (full training set of unknown size)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -508,30 +609,37 @@ def plot_curves(summary: Summary, task: str, path: str) -> Optional[str]:
       ax_score.errorbar([x for x, _ in points], [st.mean for _, st in points],
                         yerr=[st.half_width or 0.0 for _, st in points], marker="o",
                         capsize=3, label=s, color=color)
-    gaps = [(summary.examples[(task, n)],
-             summary.mean(task, s, n) - summary.mean(task, summary.scratch, n))
-            for n in sizes if summary.mean(task, s, n) is not None
-            and summary.mean(task, summary.scratch, n) is not None]
-    if gaps and s != summary.scratch:
-      ax_gap.plot([x for x, _ in gaps], [g for _, g in gaps], marker="o", label=s,
-                  color=color)
+    if s == summary.scratch:
+      continue
+    gaps = [(summary.examples[(task, n)], summary.gap(task, s, n)) for n in sizes]
+    gaps = [(x, g[0]) for x, g in gaps if g is not None]
+    if gaps:
+      ax_gap.errorbar([x for x, _ in gaps], [g.mean for _, g in gaps],
+                      yerr=[g.half_width or 0.0 for _, g in gaps], marker="o", capsize=3,
+                      label=s, color=color)
   metric = summary.metric[task]
   ax_score.set(xscale="log", xlabel="training examples", ylabel=metric,
                title=f"{task}: {metric} vs training-set size")
   ax_gap.axhline(0.0, color="gray", lw=0.8)
   ax_gap.set(xscale="log", xlabel="training examples",
              ylabel=f"{metric} - {summary.scratch}",
-             title=f"{task}: gap to {summary.scratch}")
+             title=f"{task}: gap to {summary.scratch} (paired, {LEVEL:.0%} t CI)")
   for ax in (ax_score, ax_gap):
     ax.grid(alpha=0.3)
+    if any((task, n) in summary.percent for n in sizes):
+      ax.minorticks_off()
+      ax.set_xticks([summary.examples[(task, n)] for n in sizes],
+                    [summary.size_label(task, n) for n in sizes], rotation=30, ha="right",
+                    fontsize=7)
     if ax.get_legend_handles_labels()[0]:
       ax.legend(fontsize=8)
   fig.tight_layout()
   _savefig_atomic(fig, path)
   plt.close(fig)
   if dropped:
-    return (f"sizes {', '.join(map(_size_label, dropped))} are not plotted: their number "
-            "of training examples is unknown (set the task's `train_size` in the study).")
+    return (f"sizes {', '.join(summary.size_label(task, n) for n in dropped)} are not "
+            "plotted: their number of training examples is unknown (set the task's "
+            "`train_size` in the study).")
   return None
 
 
@@ -684,7 +792,7 @@ def plot_token_curve(summary: Summary, run: str, curve: Mapping[str, float], tas
     if positive:
       ax.set_xscale("symlog", linthresh=min(positive))
     ax.set(xlabel=f"{run} pre-training tokens", ylabel=summary.metric[task],
-           title=f"{task} @ {_size_label(n)} ex.")
+           title=f"{task} @ {summary.size_at(task, n)}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
   fig.tight_layout()
@@ -720,8 +828,8 @@ def token_section(summary: Summary, files_dir: str) -> list[str]:
         lines += [f"({run}, {t}: fewer than two curve points at every size.)", ""]
         continue
       for n, table in tables:
-        lines += [f"### {t} ({summary.metric[t]}) @ {_size_label(n)} ex.: {run} tokens", "",
-                  table, ""]
+        lines += [f"### {t} ({summary.metric[t]}) @ {summary.size_at(t, n)}: {run} tokens",
+                  "", table, ""]
       png = os.path.join(files_dir, f"tokens_{run}_{t}.png")
       if plot_token_curve(summary, run, curve, t, png):
         lines += [f"![{t}: score vs {run} pre-training tokens]({rel}/{os.path.basename(png)})",
@@ -734,14 +842,17 @@ def token_section(summary: Summary, files_dir: str) -> list[str]:
 def _size_notes(summary: Summary, task: str) -> list[str]:
   """Notes under a task's per-size table: flagged sizes, natural below scratch."""
   lines = flag_notes(summary, task, summary.sizes(task))
-  worse = [_size_label(n) for n in summary.sizes(task)
+  worse = [n for n in summary.sizes(task)
            if None not in (summary.mean(task, summary.natural, n),
                            summary.mean(task, summary.scratch, n))
            and summary.mean(task, summary.natural, n) < summary.mean(task, summary.scratch, n)]
   if worse:
-    lines.append(f"- At {', '.join(worse)} examples {summary.natural} scores below "
+    where = (", ".join(summary.size_label(task, n) for n in worse)
+             if any((task, n) in summary.percent for n in worse)
+             else f"{', '.join(map(_size_label, worse))} examples")
+    lines.append(f"- At {where} {summary.natural} scores below "
                  f"{summary.scratch}; there the % is relative to a negative benefit "
-                 "(a positive % means also worse than scratch).")
+                 f"(a positive % means also worse than {summary.scratch}).")
   return lines + [""] if lines else []
 
 
@@ -769,9 +880,16 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
     if missing:
       lines.append(f"Missing (not run, running or failed): {len(missing)} of "
                    f"{len(expected)} cells: {', '.join(missing)}.")
-  lines += ["", "## % of the benefit of natural pre-training", "", how_to_read(summary), "",
+  usual = (summary.natural, summary.scratch) == ("natural", "scratch")
+  heading = ("% of the benefit of natural pre-training" if usual else
+             f"% of `{summary.natural}`'s benefit over `{summary.scratch}`")
+  of_benefit = ("the natural benefit" if summary.natural == "natural"
+                else f"`{summary.natural}`'s benefit")
+  percent = ("; \"@ P% (N ex.)\": P% of the training set, N examples"
+             if summary.percent else "")
+  lines += ["", f"## {heading}", "", how_to_read(summary), "",
             "Each source on each task at the task's largest training-set size (\"@ N ex.\": "
-            "N training examples), then its average % of the natural benefit over the "
+            f"N training examples{percent}), then its average % of {of_benefit} over the "
             f"tasks not flagged; '{UNDEFINED}' where a number is undefined.", "", table, ""]
   flagged = [note for t in summary.tasks
              for note in flag_notes(summary, t, [summary.largest_size(t)])]
@@ -781,8 +899,10 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
   for t in summary.tasks:
     lines += [f"### {t} ({summary.metric[t]})", "", sizes_table(summary, t), ""]
     lines += _size_notes(summary, t)
-  lines += ["## Benefit vs downstream training-set size", ""]
+  lines += ["## Benefit vs downstream training-set size", "", gap_how_to_read(summary), ""]
   for t in summary.tasks:
+    lines += [f"### {t} ({summary.metric[t]}): gap to {_ref(summary.scratch, 'scratch')} "
+              "vs training-set size", "", gap_table(summary, t), ""]
     png = os.path.join(files_dir, f"curves_{t}.png")
     note = plot_curves(summary, t, png)
     lines += [f"![{t}: score and gap to {summary.scratch} vs training examples]"

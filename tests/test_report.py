@@ -1,9 +1,11 @@
 """`python -m synthpre_jax.report`: the benefit formula and the report, on hand-made records."""
 import itertools
 import json
+import math
 import os
 
 import pytest
+from scipy import stats as scipy_stats
 
 from synthpre_jax import report
 from synthpre_jax import stats
@@ -292,3 +294,97 @@ def test_provenance_section(tmp_path):
   path, _ = report.write_report(str(study_dir), param_stats_plot=False)
   assert "## Provenance" in open(path).read()
   assert "`/pre/natural` step 85000 (latest)" in open(path).read()
+
+
+# --- gap to scratch vs training-set size ----------------------------------------------------
+
+# Seeds 0-4 pair up; syn's seed 5 and scratch's seed 6 have no partner and are dropped.
+GAP_SCRATCH = {0: 10.0, 1: 11.0, 2: 12.0, 3: 13.0, 4: 14.0, 6: 50.0}
+GAP_SYN = {0: 15.0, 1: 17.5, 2: 11.0, 3: 20.0, 4: 18.5, 5: 90.0}
+GAP_NATURAL = {0: 20.0, 1: 22.0, 2: 21.0, 3: 25.0, 4: 23.0}
+
+
+def _gap_records(size=100, size_percent=None, names=("scratch", "natural", "syn")):
+  records = []
+  for name, scores in zip(names, (GAP_SCRATCH, GAP_NATURAL, GAP_SYN)):
+    for seed, score in scores.items():
+      record = _record(name, "g", size, seed, score)
+      record["size_percent"] = size_percent
+      records.append(record)
+  return records
+
+
+def _hand_gap(source, reference):
+  """Mean, t interval and two-sided sign-flip p of the per-seed differences, by hand."""
+  d = [source[k] - reference[k] for k in sorted(set(source) & set(reference))]
+  n = len(d)
+  mean = sum(d) / n
+  sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+  half = scipy_stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+  sums = [sum(s * x for s, x in zip(signs, d))
+          for signs in itertools.product((1, -1), repeat=n)]
+  p = sum(abs(t) >= abs(sum(d)) - 1e-12 for t in sums) / len(sums)
+  return n, mean, mean - half, mean + half, p
+
+
+def test_gap_to_scratch_is_paired_by_seed_with_t_interval_and_p():
+  summary = report.Summary(_gap_records(), source_order=["scratch", "natural", "syn"])
+  n, mean, low, high, p = _hand_gap(GAP_SYN, GAP_SCRATCH)
+  assert (n, mean) == (5, pytest.approx(4.4))  # seeds 5 and 6 dropped
+  ci, test = summary.gap("g", "syn", 100)
+  assert ci.n == test.n == 5
+  assert (ci.mean, ci.low, ci.high) == (pytest.approx(mean), pytest.approx(low),
+                                        pytest.approx(high))
+  assert test.p_value == pytest.approx(p) and 0.0625 < p < 1  # one negative difference
+  table = report.gap_table(summary, "g")
+  lines = table.splitlines()
+  assert lines[0] == "| size | source | paired seeds | gap to scratch [95% CI] | p vs scratch |"
+  assert [line.split(" | ")[1] for line in lines[2:]] == ["natural", "syn"]  # no scratch row
+  assert lines[3] == f"| 100 | syn | 5 | +{mean:.2f} [+{low:.2f}, +{high:.2f}] | {p:.3g} |"
+  # natural - scratch, the references' gap, is a row like the others.
+  n, mean, low, high, p = _hand_gap(GAP_NATURAL, GAP_SCRATCH)
+  assert lines[2] == f"| 100 | natural | 5 | +{mean:.2f} [+{low:.2f}, +{high:.2f}] | {p:.3g} |"
+  # A source no seed of which pairs with scratch: a row without numbers.
+  records = [r for r in _gap_records() if r["source"] != "scratch" or r["seed"] == 6]
+  summary = report.Summary(records)
+  assert summary.gap("g", "syn", 100) is None
+  assert "| 100 | syn | 0 | - | - |" in report.gap_table(summary, "g")
+
+
+def test_percentage_sizes_and_other_reference_names_in_the_report(tmp_path):
+  study_dir = tmp_path / "pct"
+  names = ("lstm", "t5", "emb")
+  _write_study(study_dir, _gap_records(2250, "10", names) +
+               _gap_records(22500, "100", names))
+  (study_dir / "study.json").write_text(json.dumps({
+      "name": "pct", "natural": "t5", "scratch": "lstm", "source_order": list(names)}))
+  path, table = report.write_report(str(study_dir), param_stats_plot=False)
+  text = open(path).read()
+  # Percentage sizes: labelled in the main table, the per-size and the gap tables.
+  assert "| g exact_match @ 100% (22,500 ex.) |" in table
+  assert "| 10% (2,250 ex.) | emb | 6 | " in text  # every-size table
+  n, mean, low, high, p = _hand_gap(GAP_SYN, GAP_SCRATCH)
+  gap_row = f"| 10% (2,250 ex.) | emb | {n} | +{mean:.2f} [+{low:.2f}, +{high:.2f}] | {p:.3g} |"
+  assert gap_row in text
+  # The references' own names instead of "natural pre-training" / "scratch".
+  assert "## % of `t5`'s benefit over `lstm`" in text
+  assert "natural pre-training" not in text and "scratch" not in text
+  assert "| % of t5's benefit [95% CI] | p vs lstm | p vs t5 |" in table
+  assert "### g (exact_match): gap to `lstm` vs training-set size" in text
+  assert "| size | source | paired seeds | gap to lstm [95% CI] | p vs lstm |" in text
+  assert "average % of `t5`'s benefit over the tasks not flagged" in text
+  png = study_dir / "report_files" / "curves_g.png"
+  assert png.read_bytes().startswith(b"\x89PNG")
+  assert "![g: score and gap to lstm vs training examples](report_files/curves_g.png)" in text
+
+
+def test_usual_names_keep_their_words_and_the_gap_section(tmp_path):
+  study_dir = tmp_path / "usual"
+  _write_study(study_dir, _gap_records())
+  path, table = report.write_report(str(study_dir), param_stats_plot=False)
+  text = open(path).read()
+  assert "## % of the benefit of natural pre-training" in text
+  assert "% natural benefit [95% CI] | p vs scratch | p vs natural |" in table
+  assert "### g (exact_match): gap to scratch vs training-set size" in text
+  assert "| 100 | syn | 5 | +4.40 [" in text and "10%" not in text
+  assert (study_dir / "report_files" / "curves_g.png").exists()
