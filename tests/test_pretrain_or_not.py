@@ -161,9 +161,9 @@ def test_report_of_percentage_cells_gives_the_gap_vs_size(tmp_path):
   text = open(path).read()
   assert "Missing" not in text
   rows = [line for line in text.splitlines() if line.startswith("| ")]
-  for count in (225, 2250):  # imdb's 1% and 10%: example counts, one row per arm
+  for label in ("1% (225 ex.)", "10% (2,250 ex.)"):  # imdb's 1% and 10%, one row per arm
     assert {r.split(" | ")[1] for r in rows if r.split(" | ")[0] in (
-        f"| {count}", f"| {count} {report.FLAG}")} == set(SOURCES)
+        f"| {label}", f"| {label} {report.FLAG}")} == set(SOURCES)
   for task in TASKS:
     assert os.path.exists(os.path.join(spec.study_dir, "report_files", f"curves_{task}.png"))
   assert "are not plotted" not in text
