@@ -44,3 +44,27 @@ def test_scan_tokenizes_each_split_once():
   assert ex["targets_pretokenized"].decode() == scan.to_target_words(
       scan.split_examples("length", "validation")[0][1])
   assert ex["targets"][-1] == 1  # EOS appended after the ids
+
+
+def test_a_subsets_length_report_reads_its_rows_of_the_base_splits_counts():
+  """A seeded subset's overlong counts equal a direct count of its own examples, and
+  come from the base split's per-process counts (a study measures each split once)."""
+  from tasks import subsets
+  from tasks.downstream import text_files
+  import seqio
+  lengths = {"inputs": 9, "targets": 20}
+  name = "scan_simple_train300_seed4"
+  subsets.ensure_subset_task(name)
+  report = text_files.length_report(name, "train", lengths)
+  assert ("scan_simple", "train", ("inputs", "targets")) in text_files._EXAMPLE_LENGTHS  # pylint: disable=protected-access
+  ds = seqio.get_mixture_or_task(name).get_dataset(
+      sequence_length=None, split="train", shuffle=False, num_epochs=1,
+      trim_output_features=False, use_cached=False)
+  rows = [(len(ex["inputs"]), len(ex["targets"])) for ex in ds.as_numpy_iterator()]
+  assert report.examples == len(rows) == 300
+  assert report.too_long == {"inputs": sum(a > 9 for a, _ in rows),
+                             "targets": sum(b > 20 for _, b in rows)}
+  assert report.too_long["inputs"] > 0 and report.too_long["targets"] > 0
+  assert report.longest == {"inputs": max(a for a, _ in rows),
+                            "targets": max(b for _, b in rows)}
+  assert report.lossy_targets == 0

@@ -52,6 +52,7 @@ import os
 import threading
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+import numpy as np
 import seqio
 import tensorflow as tf
 
@@ -528,18 +529,21 @@ class LengthReport:
     return "\n".join(lines)
 
 
-def length_report(task_name: str, split: str, feature_lengths: Mapping[str, int]
-                  ) -> LengthReport:
-  """Counts the examples of `split` whose tokenized features exceed `feature_lengths`.
+# (task, split, features) -> per-example token counts and lossy flags (one per process).
+_EXAMPLE_LENGTHS: dict[tuple[str, str, tuple[str, ...]], dict[str, np.ndarray]] = {}
 
-  Works for any registered seqio Task: it runs the task's own preprocessing (and so
-  its vocabulary and EOS rule) without trimming over the whole split, so it costs one
-  pass of tokenization and of decoding the targets (seconds for 10K-100K examples).
-  """
+
+def _example_lengths(task_name: str, split: str, features: Sequence[str]
+                     ) -> dict[str, np.ndarray]:
+  """Per example of `split`, in order: token count of each feature (EOS included, no
+  trimming) and, when the task keeps target text, `_lossy` (1 where tokenize -> decode
+  does not give the text back). Computed once per process."""
+  key = (task_name, split, tuple(features))
+  if key in _EXAMPLE_LENGTHS:
+    return _EXAMPLE_LENGTHS[key]
   task = seqio.get_mixture_or_task(task_name)
   if not isinstance(task, seqio.Task):
     raise ValueError(f"{task_name!r} is a mixture; report its tasks one by one.")
-  features = [f for f in feature_lengths if f in task.output_features]
   ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
                         trim_output_features=False, use_cached=False)
   check_text = "targets_pretokenized" in ds.element_spec and "targets" in task.output_features
@@ -547,24 +551,52 @@ def length_report(task_name: str, split: str, feature_lengths: Mapping[str, int]
 
   def measure(ex):
     out = {f: tf.size(ex[f]) for f in features}
-    out["_count"] = tf.constant(1)
     if check_text:
       decoded = target_vocab.decode_tf(ex["targets"])
       out["_lossy"] = tf.cast(tf.not_equal(decoded, ex["targets_pretokenized"]), tf.int32)
     return out
 
-  ds = ds.map(measure, num_parallel_calls=tf.data.AUTOTUNE).batch(4096)
-  total, lossy = 0, 0
-  too_long = {f: 0 for f in features}
-  longest = {f: 0 for f in features}
-  for batch in ds.as_numpy_iterator():
-    total += int(batch["_count"].sum())
-    lossy += int(batch["_lossy"].sum()) if check_text else 0
-    for f in features:
-      too_long[f] += int((batch[f] > feature_lengths[f]).sum())
-      longest[f] = max(longest[f], int(batch[f].max()))
+  parts: dict[str, list[np.ndarray]] = {}
+  for batch in ds.map(measure, num_parallel_calls=tf.data.AUTOTUNE).batch(
+      4096).as_numpy_iterator():
+    for k, v in batch.items():
+      parts.setdefault(k, []).append(v)
+  out = {k: np.concatenate(parts.get(k, [np.zeros(0, np.int32)]))
+         for k in list(features) + (["_lossy"] if check_text else [])}
+  _EXAMPLE_LENGTHS[key] = out
+  return out
+
+
+def length_report(task_name: str, split: str, feature_lengths: Mapping[str, int]
+                  ) -> LengthReport:
+  """Counts the examples of `split` whose tokenized features exceed `feature_lengths`.
+
+  Works for any registered seqio Task: it runs the task's own preprocessing (and so
+  its vocabulary and EOS rule) without trimming over the whole split, so it costs one
+  pass of tokenization and of decoding the targets (seconds for 10K-100K examples). The
+  counts are kept per process, and a seeded train subset (`<task>_train<N>_seed<S>`)
+  reads its rows of its base task's counts, so a study measures each split once.
+  """
+  from tasks import subsets  # pylint: disable=g-import-not-at-top
+  task = seqio.get_mixture_or_task(task_name)
+  if not isinstance(task, seqio.Task):
+    raise ValueError(f"{task_name!r} is a mixture; report its tasks one by one.")
+  features = [f for f in feature_lengths if f in task.output_features]
+  parsed = subsets.parse_subset_name(task_name)
+  source = task.source
+  if (split == "train" and parsed is not None and
+      isinstance(source, subsets.TrainSubsetSource) and source.indices is not None):
+    rows = source.indices
+    lengths = {k: v[rows] for k, v in _example_lengths(parsed.base, split,
+                                                        features).items()}
+  else:
+    lengths = _example_lengths(task_name, split, features)
+  total = len(lengths[features[0]]) if features else 0
+  too_long = {f: int((lengths[f] > feature_lengths[f]).sum()) for f in features}
+  longest = {f: int(lengths[f].max()) if len(lengths[f]) else 0 for f in features}
+  lossy = int(lengths["_lossy"].sum()) if "_lossy" in lengths else None
   return LengthReport(task_name, split, total, dict(feature_lengths), too_long, longest,
-                      lossy if check_text else None)
+                      lossy)
 
 
 def overlong_warnings(task_name: str, feature_lengths: Mapping[str, int],
