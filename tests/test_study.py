@@ -73,7 +73,8 @@ def test_matrix_commands_and_dependency_order(tmp_path, capsys):
   assert "--gin.MIXTURE_OR_TASK_NAME='scan_simple_train32_seed0'" in argvs[5]
 
 
-@pytest.mark.parametrize("name", ["quickstart.gin", "paper_table1.gin"])
+@pytest.mark.parametrize("name", ["quickstart.gin", "paper_table1.gin",
+                                  "cpu_reproduction.gin"])
 def test_shipped_studies_parse_and_print_commands(name, capsys):
   assert study_lib.main([f"--gin_file=gin/studies/{name}", "--print_commands"]) == 0
   out = capsys.readouterr().out
@@ -87,6 +88,20 @@ def test_shipped_studies_parse_and_print_commands(name, capsys):
     assert "--gin.INITIAL_CHECKPOINT_PATH='/ckpt/t5_1_0_small'" in natural
     assert "--gin.TRANSFER_MODE='all'" in natural and "--gin_file=finetune/squad.gin" in natural
     assert "--gin.evaluate.num_beams=4" in out
+  if name in ("quickstart.gin", "cpu_reproduction.gin"):  # the offline demonstrations
+    assert len(spec.seeds) >= 5  # the fewest with which p <= 0.05 can be reached
+    assert all(t.metric == "reference_log_likelihood" for t in spec.tasks.values())
+    assert "--gin.evaluate.split='test'" in out  # scored on the test split
+  if name == "quickstart.gin":
+    assert len(spec.cells()) == 4 * 5
+  if name == "cpu_reproduction.gin":
+    assert len(spec.sizes) >= 3 and len(spec.tasks) >= 2 and "wordnet_definitions" in spec.tasks
+    sources = {c.source for c in spec.cells()}
+    assert sources == {"scratch", "natural@0", "natural@300", "natural@1000", "identity",
+                       "set", "lime", "nonsense", "nesting", "set_moments",
+                       "set_whole_model_moments", "norm_constant", "lstm",
+                       "lstm_natural_emb"}
+    assert len(spec.cells()) == 14 * 2 * 3 * 5
 
 
 @pytest.mark.parametrize("sources, message", [

@@ -98,3 +98,29 @@ def test_a_subset_of_wordnet_trains_on_seeded_train_rows():
       seed=None, shuffle=False, num_epochs=1, process_index=0, process_count=1,
       pad_last_batch=True)
   assert sum(int((b["decoder_target_tokens"][:, 0] > 0).sum()) for b in batches) == 100
+
+
+def test_evaluation_reads_a_shared_split_of_an_in_memory_task_once():
+  """Every cell of a study scores the same test split: subsets of one in-memory task
+  read it once per process; the examples are the same as a fresh read."""
+  from synthpre_jax.data import examples as examples_lib
+  from tasks import subsets
+  examples_lib._READ_CACHE.clear()  # pylint: disable=protected-access
+  names = ["wordnet_reverse_dictionary_train50_seed1", "wordnet_reverse_dictionary_train50_seed2"]
+  samples = []
+  for name in names:
+    subsets.ensure_subset_task(name)
+    samples.append(examples_lib.eval_sample(name, "validation", inputs_length=48,
+                                            max_examples=20, sample_seed=3))
+  cache = examples_lib._READ_CACHE  # pylint: disable=protected-access
+  assert len(cache) == 1
+  (source, _), = cache.values()
+  assert source.immutable_examples
+  fresh = examples_lib._read_uncached(  # pylint: disable=protected-access
+      examples_lib._task(names[0], "validation"), "validation", 48, None)  # pylint: disable=protected-access
+  for sample in samples:
+    keep = [fresh[i][0] for i in sorted(
+        __import__("synthpre_jax.data.pipeline", fromlist=["x"]).sample_indices(
+            len(fresh), 20, 3))]
+    assert [ex["inputs_pretokenized"] for ex in sample.examples] == [
+        k["inputs_pretokenized"].decode() for k in keep]

@@ -78,9 +78,40 @@ def _untrimmed_length(encoder_ids: np.ndarray, full_ids: np.ndarray) -> Optional
   return None
 
 
+# (source, split, inputs length) -> rows of splits whose examples cannot change within
+# the process (a source with `immutable_examples = True`, e.g. tasks/downstream/
+# in_memory.py), so a study's cells read a shared test split once.
+_READ_CACHE: dict[tuple[int, str, Optional[int]], tuple[Any, list]] = {}
+_READ_CACHE_SIZE = 4
+
+
+def _immutable_source(task, split: str) -> Any:
+  """The source that `split` of `task` reads, if its examples cannot change; a train
+  subset (tasks/subsets.py) reads its base's other splits. None otherwise."""
+  source = task.source
+  if split != "train":
+    source = getattr(source, "base", source)
+  return source if getattr(source, "immutable_examples", False) else None
+
+
 def _read(task, split: str, inputs_length: Optional[int],
           limit: Optional[int]) -> list[tuple[dict, Optional[int]]]:
-  """(example with the encoder's inputs, untrimmed inputs length or None) of the split."""
+  """(example with the encoder's inputs, untrimmed inputs length or None) of the split;
+  kept per process for immutable sources (`_READ_CACHE`)."""
+  source = _immutable_source(task, split) if limit is None else None
+  key = (id(source), split, inputs_length)
+  if source is not None and key in _READ_CACHE:
+    return _READ_CACHE[key][1]
+  rows = _read_uncached(task, split, inputs_length, limit)
+  if source is not None:
+    while len(_READ_CACHE) >= _READ_CACHE_SIZE:
+      _READ_CACHE.pop(next(iter(_READ_CACHE)))
+    _READ_CACHE[key] = (source, rows)  # holding the source keeps its id unique
+  return rows
+
+
+def _read_uncached(task, split: str, inputs_length: Optional[int],
+                   limit: Optional[int]) -> list[tuple[dict, Optional[int]]]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   def dataset(lengths):

@@ -62,11 +62,15 @@ def register_task(name: str, text_fn: TextFn, *, num_examples: Mapping[str, int]
     return
   vocabulary = vocabulary if vocabulary is not None else text_files.TEXT_VOCABULARY
   text_files.DOWNSTREAM_TASK_NAMES.add(name)
+  source = seqio.FunctionDataSource(
+      make_dataset_fn(name, text_fn, vocabulary), splits=tuple(num_examples),
+      num_input_examples=dict(num_examples))
+  # The text is fixed for the process: evaluation may keep the examples it read
+  # (synthpre_jax.data.examples).
+  source.immutable_examples = True
   seqio.TaskRegistry.add(
       name,
-      source=seqio.FunctionDataSource(
-          make_dataset_fn(name, text_fn, vocabulary), splits=tuple(num_examples),
-          num_input_examples=dict(num_examples)),
+      source=source,
       output_features=text_files.text_features(vocabulary),
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
       postprocess_fn=text_files.postprocess_text,
