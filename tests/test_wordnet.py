@@ -30,14 +30,20 @@ def test_splits_share_no_word_and_follow_the_rule():
     assert all(wordnet.split_of(g.word) == split for g in rows)
     assert all(g.word and g.definition and g.pos in "nvar" for g in rows)
   total = sum(wordnet.SIZES.values())
-  assert total == 117_659  # every synset of WordNet 3.0
+  assert total == 117_659 - 282  # every synset of WordNet 3.0 less the shared definitions
+  keys = {s: {wordnet.split_key(g.word) for g in wordnet.glosses(s)} for s in wordnet.SPLITS}
+  definitions = {s: {g.definition for g in wordnet.glosses(s)} for s in wordnet.SPLITS}
+  for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
+    assert not keys[a] & keys[b] and not definitions[a] & definitions[b]
   assert 0.08 < wordnet.SIZES["test"] / total < 0.12
 
 
 def test_split_of_is_a_fixed_function_of_the_word():
   assert wordnet.split_of("entity") == "test"  # pinned: a change of rule moves words
-  assert wordnet.split_of("congener") == "validation"
-  assert wordnet.split_of("thing") == "train"
+  assert wordnet.split_of("living thing") == "validation"
+  assert wordnet.split_of("congener") == "train"
+  assert {wordnet.split_of(w) for w in ("follow-up", "followup", "Follow up")} == {
+      wordnet.split_of("followup")}
   with pytest.raises(ValueError, match="unknown WordNet split"):
     wordnet.glosses("dev")
 
@@ -124,3 +130,11 @@ def test_evaluation_reads_a_shared_split_of_an_in_memory_task_once():
             len(fresh), 20, 3))]
     assert [ex["inputs_pretokenized"] for ex in sample.examples] == [
         k["inputs_pretokenized"].decode() for k in keep]
+
+
+def test_definitions_seen_in_an_earlier_split_are_dropped():
+  rows = [("train", "a", "n", "d1"), ("validation", "b", "n", "d1"),
+          ("validation", "c", "n", "d2"), ("test", "e", "n", "d2"),
+          ("test", "f", "n", "d1"), ("test", "g", "n", "d3"), ("train", "h", "n", "d3")]
+  assert build_wordnet.drop_shared(rows) == [
+      ("train", "a", "n", "d1"), ("validation", "c", "n", "d2"), ("train", "h", "n", "d3")]

@@ -65,8 +65,9 @@ def register_task(name: str, text_fn: TextFn, *, num_examples: Mapping[str, int]
   source = seqio.FunctionDataSource(
       make_dataset_fn(name, text_fn, vocabulary), splits=tuple(num_examples),
       num_input_examples=dict(num_examples))
-  # The text is fixed for the process: evaluation may keep the examples it read
-  # (synthpre_jax.data.examples).
+  # The text is fixed for the process and gives one example per record: evaluation may
+  # keep the examples it read (synthpre_jax.data.examples) and a subset's length report
+  # may read its rows of the base split's (text_files.length_report).
   source.immutable_examples = True
   seqio.TaskRegistry.add(
       name,

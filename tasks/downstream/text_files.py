@@ -574,8 +574,9 @@ def length_report(task_name: str, split: str, feature_lengths: Mapping[str, int]
   Works for any registered seqio Task: it runs the task's own preprocessing (and so
   its vocabulary and EOS rule) without trimming over the whole split, so it costs one
   pass of tokenization and of decoding the targets (seconds for 10K-100K examples). The
-  counts are kept per process, and a seeded train subset (`<task>_train<N>_seed<S>`)
-  reads its rows of its base task's counts, so a study measures each split once.
+  counts are kept per process, and a seeded train subset (`<task>_train<N>_seed<S>`) of
+  an in-memory task (one example per record) reads its rows of its base task's counts,
+  so a study measures each split once.
   """
   from tasks import subsets  # pylint: disable=g-import-not-at-top
   task = seqio.get_mixture_or_task(task_name)
@@ -584,8 +585,12 @@ def length_report(task_name: str, split: str, feature_lengths: Mapping[str, int]
   features = [f for f in feature_lengths if f in task.output_features]
   parsed = subsets.parse_subset_name(task_name)
   source = task.source
+  # Only where the base keeps one example per record (immutable in-memory tasks): a
+  # preprocessor that drops records (e.g. amazon_books_polarity's 3-star reviews) would
+  # shift the subset's record positions against the base's example counts.
   if (split == "train" and parsed is not None and
-      isinstance(source, subsets.TrainSubsetSource) and source.indices is not None):
+      isinstance(source, subsets.TrainSubsetSource) and source.indices is not None and
+      getattr(source.base, "immutable_examples", False)):
     rows = source.indices
     lengths = {k: v[rows] for k, v in _example_lengths(parsed.base, split,
                                                         features).items()}

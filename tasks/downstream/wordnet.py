@@ -4,8 +4,8 @@
 * `wordnet_definitions`: inputs the word, targets its definition; ROUGE.
 
 Both read the shipped file through `tasks.wordnet.glosses` (word-disjoint splits) and
-tokenize each split once per process (`tasks.downstream.in_memory`). Train sizes:
-93,711; validation 11,956; test 11,992. Besides the decoded metric, evaluation reports
+tokenize each split once per process (`tasks.downstream.in_memory`). Sizes: train
+94,356; validation 11,408; test 11,613. Besides the decoded metric, evaluation reports
 the teacher-forced log-likelihood of the reference (`synthpre_jax.evaluate`), which at
 CPU scale separates sources long before exact match moves
 (../shared/notes/pilot_wordnet_reverse_dictionary.md).

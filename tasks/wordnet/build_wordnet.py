@@ -49,7 +49,23 @@ def parse_data_line(line: str) -> tuple[str, str] | None:
 
 
 def read_rows(source_dir: str) -> Iterator[tuple[str, str, str, str]]:
-  """(split, word, pos, definition) for every synset, in file order."""
+  """(split, word, pos, definition) for every synset, in file order, without the
+  validation and test rows whose definition is also a train row's (`drop_shared`)."""
+  return iter(drop_shared(list(_all_rows(source_dir))))
+
+
+def drop_shared(rows: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
+  """`rows` without the validation / test rows whose definition a train row has, and
+  the test rows whose definition a validation row has: a definition seen in training
+  would leak the target of definition modelling (and the input of the reverse
+  dictionary) into evaluation."""
+  seen = {"train": {r[3] for r in rows if r[0] == "train"}}
+  seen["validation"] = seen["train"] | {r[3] for r in rows if r[0] == "validation"}
+  earlier = {"validation": seen["train"], "test": seen["validation"]}
+  return [r for r in rows if r[0] == "train" or r[3] not in earlier[r[0]]]
+
+
+def _all_rows(source_dir: str) -> Iterator[tuple[str, str, str, str]]:
   for pos, name in POS_FILES:
     path = os.path.join(source_dir, name)
     if not os.path.exists(path):
