@@ -208,8 +208,9 @@ def teacher_forced_batch(examples: Sequence[dict], inputs_length: int,
   trimmed = 0
   for i, ex in enumerate(examples):
     ids = _strip(np.asarray(ex["targets"]))
-    if len(ids) > targets_length:
-      ids, trimmed = ids[:targets_length - 1] + [ids[-1]], trimmed + 1
+    if len(ids) > targets_length:  # trim, keeping a final EOS (append_eos_after_trim)
+      cut = ids[:targets_length - 1] + [EOS_ID] if ids[-1] == EOS_ID else ids[:targets_length]
+      ids, trimmed = cut, trimmed + 1
     targets[i, :len(ids)] = ids
   decoder_inputs = np.zeros_like(targets)
   decoder_inputs[:, 1:] = targets[:, :-1]

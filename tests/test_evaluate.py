@@ -314,6 +314,10 @@ def test_teacher_forced_batch_trims_targets_like_training():
   np.testing.assert_array_equal(batch["decoder_target_tokens"], [[7, 8, 1], [0, 0, 0]])
   np.testing.assert_array_equal(batch["decoder_input_tokens"], [[0, 7, 8], [0, 0, 0]])
   np.testing.assert_array_equal(batch["encoder_input_tokens"], [[5, 6, 1, 0], [0] * 4])
+  no_eos = {"inputs": np.array([5], np.int32), "targets": np.array([7, 8, 9, 10])}
+  batch, trimmed = evaluate_cli.teacher_forced_batch([no_eos], 4, 3, 1)
+  assert trimmed == 1  # a task without EOS is cut, not given one
+  np.testing.assert_array_equal(batch["decoder_target_tokens"], [[7, 8, 9]])
 
 
 def test_decode_false_scores_only_the_references(scan_run):
