@@ -110,6 +110,7 @@ def test_evaluation_reads_a_shared_split_of_an_in_memory_task_once():
   """Every cell of a study scores the same test split: subsets of one in-memory task
   read it once per process; the examples are the same as a fresh read."""
   from synthpre_jax.data import examples as examples_lib
+  from synthpre_jax.data import pipeline
   from tasks import subsets
   examples_lib._READ_CACHE.clear()  # pylint: disable=protected-access
   names = ["wordnet_reverse_dictionary_train50_seed1", "wordnet_reverse_dictionary_train50_seed2"]
@@ -124,10 +125,8 @@ def test_evaluation_reads_a_shared_split_of_an_in_memory_task_once():
   assert source.immutable_examples
   fresh = examples_lib._read_uncached(  # pylint: disable=protected-access
       examples_lib._task(names[0], "validation"), "validation", 48, None)  # pylint: disable=protected-access
+  keep = [fresh[i][0] for i in sorted(pipeline.sample_indices(len(fresh), 20, 3))]
   for sample in samples:
-    keep = [fresh[i][0] for i in sorted(
-        __import__("synthpre_jax.data.pipeline", fromlist=["x"]).sample_indices(
-            len(fresh), 20, 3))]
     assert [ex["inputs_pretokenized"] for ex in sample.examples] == [
         k["inputs_pretokenized"].decode() for k in keep]
 

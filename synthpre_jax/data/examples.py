@@ -171,7 +171,8 @@ def eval_sample(task_name: str, split: str, *, inputs_length: Optional[int] = No
 
 
 def _example(raw: dict) -> dict[str, Any]:
+  """A caller's own copy (rows may be shared through `_READ_CACHE`)."""
   out = {k: _as_python(v) for k, v in raw.items()}
-  out["inputs"] = np.asarray(raw["inputs"], np.int32)
-  out["targets"] = np.asarray(raw["targets"], np.int32)
+  out["inputs"] = np.array(raw["inputs"], np.int32)  # copies
+  out["targets"] = np.array(raw["targets"], np.int32)
   return out
