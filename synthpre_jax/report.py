@@ -27,7 +27,10 @@ natural and scratch references). No model is loaded. Writes a Markdown file
    ("below 0" / "beyond <largest>" outside the curve; `synthpre_jax.token_equivalence`),
    and a plot `tokens_<run>_<task>.png` of the curve with each source as a horizontal
    line.
-6. Provenance: per source, the checkpoint step(s) read and the vocabulary, from the
+6. Pairwise comparisons, for the source pairs of `study.comparisons` (or `--compare
+   a:b`): per task and size, a - b paired by seed with its t interval, the two-sided
+   sign-flip p and the verdict (e.g. whether LIME and Set differ at all).
+7. Provenance: per source, the checkpoint step(s) read and the vocabulary, from the
    records' provenance fields when they have them.
 
 Sizes of records with `size_percent` (percentage sizes such as '10pct') read
@@ -464,6 +467,43 @@ def gap_how_to_read(summary: Summary) -> str:
           "intervals.")
 
 
+def comparison_table(summary: Summary, task: str, pairs: Sequence[Sequence[str]]) -> str:
+  """Markdown: per pair (a, b) and training-set size, a - b paired by seed
+  (`Summary.gap` with b as the reference), its t interval, the two-sided sign-flip p
+  and the verdict at the report's alpha. Pairs without a common seed show no numbers."""
+  rows = [["pair", "size", "paired seeds", f"a − b [{LEVEL:.0%} CI]", "p", "verdict"]]
+  for a, b in pairs:
+    for n in summary.sizes(task):
+      gap = summary.gap(task, a, n, reference=b)
+      if gap is None:
+        rows.append([f"{a} − {b}", summary.size_label(task, n), "0", NO_CELL, NO_CELL,
+                     NO_CELL])
+        continue
+      ci, test = gap
+      fmt = _number_format(summary.mean(task, a, n))
+      verdict = ("no significant difference" if test.p_value > summary.alpha
+                 else f"{a} > {b}" if ci.mean > 0 else f"{a} < {b}")
+      rows.append([f"{a} − {b}", summary.size_label(task, n), str(ci.n),
+                   format_gap(ci, fmt), format_p_value(test), verdict])
+  return _markdown(rows)
+
+
+def comparison_section(summary: Summary, pairs: Sequence[Sequence[str]]) -> list[str]:
+  """Markdown lines of the "Pairwise comparisons" section ([] without pairs)."""
+  if not pairs:
+    return []
+  lines = ["## Pairwise comparisons", "",
+           "Chosen pairs of sources head to head (`study.comparisons`, or `--compare a:b`): "
+           "per task and training-set size, the mean over seeds of the per-seed "
+           f"difference a − b on the seeds both have, its {LEVEL:.0%} Student t interval, "
+           "the two-sided exact paired sign-flip p, and the verdict at "
+           f"p <= {summary.alpha:g} (higher scores are better; not corrected for multiple "
+           "comparisons).", ""]
+  for t in summary.tasks:
+    lines += [f"### {t} ({summary.metric[t]})", "", comparison_table(summary, t, pairs), ""]
+  return lines
+
+
 def flag_notes(summary: Summary, task: str, sizes: Sequence[Optional[int]]) -> list[str]:
   """One Markdown bullet per flagged size of the task, saying why."""
   notes = []
@@ -858,8 +898,10 @@ def _size_notes(summary: Summary, task: str) -> list[str]:
 
 def write_report(study_dir: str, out: Optional[str] = None, *,
                  natural: Optional[str] = None, scratch: Optional[str] = None,
-                 param_stats_plot: bool = True) -> tuple[str, str]:
-  """Writes the Markdown report and its plots; returns (report path, the main table)."""
+                 param_stats_plot: bool = True,
+                 comparisons: Optional[Sequence[Sequence[str]]] = None) -> tuple[str, str]:
+  """Writes the Markdown report and its plots; returns (report path, the main table).
+  `comparisons` (source pairs) replaces the study's own `comparisons` when given."""
   records = load_records(study_dir)
   meta = load_study_json(study_dir)
   summary = Summary(records, natural=natural or meta.get("natural", "natural"),
@@ -918,6 +960,13 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
                 "(synthpre_jax.param_stats).", "",
                 f"![parameter statistics]({rel}/param_stats.png)", ""]
     lines += [f"(parameter statistics: {n})" for n in notes] + ([""] if notes else [])
+  pairs = meta.get("comparisons", []) if comparisons is None else comparisons
+  for pair in pairs:
+    unknown = [n for n in pair if n not in summary.sources]
+    if len(pair) != 2 or unknown:
+      raise ValueError(f"Comparison {':'.join(pair)!r}: needs two sources with records "
+                       f"(sources: {', '.join(summary.sources)}).")
+  lines += comparison_section(summary, pairs)
   lines += token_section(summary, files_dir)
   lines += provenance_section(summary)
   tmp = out + ".tmp"
@@ -938,10 +987,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument("--scratch", default=None, help="Source name of the scratch reference.")
   parser.add_argument("--no_param_stats", action="store_true",
                       help="Skip the parameter-statistics plot.")
+  parser.add_argument("--compare", action="append", default=None, metavar="A:B",
+                      help="Compare sources A and B head to head (repeatable; replaces "
+                           "the study's own study.comparisons).")
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
   try:
+    pairs = None if args.compare is None else [
+        [p.strip() for p in c.split(":")] for c in args.compare]
     path, table = write_report(args.study_dir, args.out, natural=args.natural,
-                               scratch=args.scratch, param_stats_plot=not args.no_param_stats)
+                               scratch=args.scratch, param_stats_plot=not args.no_param_stats,
+                               comparisons=pairs)
   except (ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -299,6 +299,8 @@ class Study:
   # None: a cell's seed also draws its training subset / its data order; an int pins it.
   subset_seed: Optional[int] = None
   data_seed: Optional[int] = None
+  # (a, b) source pairs the report compares head to head (its "Pairwise comparisons").
+  comparisons: tuple[tuple[str, str], ...] = ()
 
   def __post_init__(self):
     if not self.sources or not self.tasks:
@@ -342,6 +344,13 @@ class Study:
       raise ValueError(f"study.natural = {self.natural!r} has token_steps, so it has no "
                        "cells of its own: name one of its steps, e.g. study.natural = "
                        f"'{self.natural}{STEP_SEPARATOR}{ref.token_steps[-1]}'.")
+    for a, b in self.comparisons:
+      unknown = [n for n in (a, b) if n not in self.sources]
+      if unknown or a == b:
+        raise ValueError(f"study.comparisons holds '{a}:{b}': "
+                         + (f"{', '.join(unknown)} is not a source of the study (sources: "
+                            f"{', '.join(self.sources)})." if unknown
+                            else "a source compared with itself."))
     self.pretrain_order(list(self.sources))  # raises on cycles
 
   # -- paths
@@ -443,6 +452,7 @@ class Study:
             "sizes": list(self.sizes), "seeds": list(self.seeds),
             "natural": self.natural, "scratch": self.scratch,
             "subset_seed": self.subset_seed, "data_seed": self.data_seed,
+            "comparisons": [list(pair) for pair in self.comparisons],
             # JSON objects are written with sorted keys: the declared order is kept here.
             "source_order": list(self.sources), "task_order": list(self.tasks),
             "cells": [c.cell_id for c in self.cells()]}
@@ -544,8 +554,10 @@ def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
           pretrain_bindings: Sequence[str] = (), finetune_bindings: Sequence[str] = (),
           evaluate_bindings: Sequence[str] = (), natural: str = "natural",
           scratch: str = "scratch", isolation: str = "in_process",
-          subset_seed: Optional[int] = None, data_seed: Optional[int] = None) -> Study:
-  """Builds the study from its Gin bindings (see gin/studies/*.gin)."""
+          subset_seed: Optional[int] = None, data_seed: Optional[int] = None,
+          comparisons: Sequence[str] = ()) -> Study:
+  """Builds the study from its Gin bindings (see gin/studies/*.gin). `comparisons`:
+  'a:b' strings, source pairs the report tests head to head."""
   if not study_dir:
     raise ValueError("No study directory: pass --study_dir=DIR or bind "
                      "study.study_dir = '/path' in the study's Gin file.")
@@ -570,7 +582,18 @@ def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
       evaluate_bindings=_tuple(evaluate_bindings, "study.evaluate_bindings"),
       natural=natural, scratch=scratch, isolation=isolation,
       subset_seed=None if subset_seed is None else int(subset_seed),
-      data_seed=None if data_seed is None else int(data_seed))
+      data_seed=None if data_seed is None else int(data_seed),
+      comparisons=tuple(parse_comparison(c) for c in
+                        _tuple(comparisons, "study.comparisons")))
+
+
+def parse_comparison(text: Any) -> tuple[str, str]:
+  """'a:b' -> ('a', 'b'): a pair of source names for the report to compare."""
+  parts = text.split(":") if isinstance(text, str) else []
+  if len(parts) != 2 or not all(p.strip() for p in parts):
+    raise ValueError(f"A comparison is 'source_a:source_b' (e.g. 'natural:set'), got "
+                     f"{text!r}.")
+  return parts[0].strip(), parts[1].strip()
 
 
 def load_study(gin_files: Sequence[str], bindings: Sequence[str] = (),

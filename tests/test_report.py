@@ -388,3 +388,28 @@ def test_usual_names_keep_their_words_and_the_gap_section(tmp_path):
   assert "### g (exact_match): gap to scratch vs training-set size" in text
   assert "| 100 | syn | 5 | +4.40 [" in text and "10%" not in text
   assert (study_dir / "report_files" / "curves_g.png").exists()
+
+
+def test_pairwise_comparisons_are_paired_by_seed_with_a_verdict(tmp_path, capsys):
+  study_dir = tmp_path / "cmp"
+  _write_study(study_dir, _gap_records())
+  (study_dir / "study.json").write_text(json.dumps({
+      "name": "cmp", "source_order": ["scratch", "natural", "syn"],
+      "comparisons": [["natural", "syn"], ["syn", "scratch"]]}))
+  path, _ = report.write_report(str(study_dir), param_stats_plot=False)
+  text = open(path).read()
+  assert "## Pairwise comparisons" in text
+  n, mean, low, high, p = _hand_gap(GAP_NATURAL, GAP_SYN)  # seeds 0-4 pair up
+  assert p <= 0.0625 + 1e-9 and n == 5
+  verdict = "natural > syn" if p <= 0.05 else "no significant difference"
+  assert (f"| natural − syn | 100 | 5 | +{mean:.2f} [+{low:.2f}, +{high:.2f}] | {p:.3g} | "
+          f"{verdict} |") in text
+  n, mean, low, high, p = _hand_gap(GAP_SYN, GAP_SCRATCH)
+  assert p > 0.05  # one negative difference among five
+  assert "| syn − scratch | 100 | 5 | " in text and "no significant difference |" in text
+  # The command line replaces the study's pairs; an unknown source is a clear error.
+  assert report.main([str(study_dir), "--no_param_stats", "--compare", "scratch:syn"]) == 0
+  text = open(path).read()
+  assert "| scratch − syn | 100 | 5 | -" in text and "natural − syn" not in text
+  assert report.main([str(study_dir), "--no_param_stats", "--compare", "syn:lstm"]) == 1
+  assert "needs two sources with records" in capsys.readouterr().err

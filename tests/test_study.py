@@ -98,11 +98,13 @@ def test_shipped_studies_parse_and_print_commands(name, capsys):
   if name == "cpu_reproduction.gin":
     assert len(spec.sizes) >= 3 and len(spec.tasks) >= 2 and "wordnet_definitions" in spec.tasks
     sources = {c.source for c in spec.cells()}
-    assert sources == {"scratch", "natural@0", "natural@300", "natural@1000", "identity",
-                       "set", "lime", "nonsense", "nesting", "set_moments",
-                       "set_whole_model_moments", "norm_constant", "lstm",
-                       "lstm_natural_emb"}
-    assert len(spec.cells()) == 14 * 2 * 3 * 5
+    assert sources == {"scratch", "natural", "identity", "set", "lime", "nonsense",
+                       "nesting", "set_moments", "set_whole_model_moments",
+                       "norm_constant", "lstm", "lstm_natural_emb"}
+    assert len(spec.cells()) == 12 * 2 * 3 * 5
+    # The report tests the paper's findings head to head.
+    assert {("natural", "lime"), ("lime", "set"), ("set", "set_moments"),
+            ("set_moments", "scratch"), ("natural", "lstm")} <= set(spec.comparisons)
 
 
 @pytest.mark.parametrize("sources, message", [
@@ -119,6 +121,26 @@ def test_bad_studies_get_clear_errors(tmp_path, capsys, sources, message):
   gin_file = _write_study(tmp_path, sources)
   assert study_lib.main([f"--gin_file={gin_file}", "--study_dir=/tmp/x", "--dry_run"]) == 1
   assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("comparison, message", [
+    ("set:nope", "nope is not a source of the study"),
+    ("set:set", "a source compared with itself"),
+    ("set", "A comparison is 'source_a:source_b'"),
+])
+def test_bad_comparisons_get_clear_errors(tmp_path, capsys, comparison, message):
+  gin_file = _write_study(tmp_path, MINI_SOURCES)
+  assert study_lib.main([f"--gin_file={gin_file}", "--study_dir=/tmp/x", "--dry_run",
+                         f"--gin.study.comparisons=['{comparison}']"]) == 1
+  assert message in capsys.readouterr().err
+
+
+def test_comparisons_reach_study_json(tmp_path):
+  gin_file = _write_study(tmp_path, MINI_SOURCES)
+  spec = study_lib.load_study([gin_file], ["study.comparisons = ['set:scratch']"],
+                              study_dir=str(tmp_path / "st"))
+  assert spec.comparisons == (("set", "scratch"),)
+  assert spec.to_json()["comparisons"] == [["set", "scratch"]]
 
 
 def test_only_pattern_matching_nothing(tmp_path, capsys):
