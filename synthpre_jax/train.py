@@ -2,7 +2,8 @@
 
 The Gin edge of the project: binds the macros (MODEL_DIR, MIXTURE_OR_TASK_NAME,
 TASK_FEATURE_LENGTHS, TRAIN_STEPS, BATCH_SIZE, INITIAL_CHECKPOINT_PATH, TRANSFER_MODE,
-...) to `train`, builds the SeqIO input pipeline and hands everything to the
+...) to `train`, builds the input pipeline (SeqIO, or for the synthetic streams the
+TensorFlow-free native one: `train.input_pipeline`) and hands everything to the
 TensorFlow-free `synthpre_jax.trainer`. Initialization from parameter statistics is
 bound here too: `train.init_transform = @moment_matching_init()` or
 `@pre_attention_norm_constant_init()` (see gin/init/).
@@ -80,6 +81,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           input_shards: Optional[int] = None,
           downstream_data_dir: Optional[str] = None,
           mixture_or_task_module: Optional[str] = None,
+          input_pipeline: str = "auto",
           devices: Optional[list] = None) -> trainer.TrainResult:
   """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin.
 
@@ -91,6 +93,10 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR. `mixture_or_task_module`
   (MIXTURE_OR_TASK_MODULE, as T5X's) names a module (or 'a,b') imported after the
   project's `tasks`, before the task is resolved: tasks registered in a user's file.
+  `input_pipeline` ('auto' | 'native' | 'seqio'; `--gin.train.input_pipeline="'native'"`):
+  'native' reads a synthetic stream with numpy, without tensorflow or seqio, giving the
+  SeqIO path's batches bit for bit; 'auto' uses it for every task that has one (unless
+  PACK) and SeqIO otherwise (see `pipeline.select_input_pipeline`). The choice is logged.
 
   Which checkpoint is read: `initial_checkpoint_step` (INITIAL_CHECKPOINT_STEP) picks
   the step of a MODEL_DIR given as INITIAL_CHECKPOINT_PATH ('latest', 'best',
@@ -101,17 +107,25 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   in the paper recipes) refuses any other SentencePiece vocabulary. The run's
   definition (checkpoints read and their steps, vocabulary, seeds, code and Gin config
   hashes) is written to <MODEL_DIR>/run.json when it starts at step 0."""
-  from synthpre_jax.data import pipeline, task_modules  # pylint: disable=g-import-not-at-top
+  from synthpre_jax.data import native, pipeline, task_modules  # pylint: disable=g-import-not-at-top
   task_modules.import_task_modules(mixture_or_task_module)
-  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
 
   log = logging.getLogger("synthpre_jax")
+  path = pipeline.select_input_pipeline(mixture_or_task_name, input_pipeline, pack=pack)
+  log.info("input pipeline: %s for %s (train.input_pipeline=%r)",
+           "native (TF-free)" if path == "native" else "seqio (tf.data)",
+           mixture_or_task_name, input_pipeline)
+  for line in native.describe_missing():  # what a lean image lacks, and what for
+    log.info("%s", line)
+  text_files = None
+  if path == "seqio":
+    from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
   model_dir = checkpoints.absolute_path(model_dir)  # relative paths: from the cwd, once
   initial_checkpoint_path = checkpoints.absolute_path(initial_checkpoint_path)
-  if downstream_data_dir:
+  if downstream_data_dir and text_files is not None:
     text_files.set_data_dir(downstream_data_dir)
   pipeline.check_vocabulary(mixture_or_task_name, model_config.vocab_size)
-  vocab = vocabulary.task_identity(pipeline.resolve_task(mixture_or_task_name).output_features)
+  vocab = pipeline.task_vocabulary_identity(mixture_or_task_name)
   vocabulary.check_required(
       required_text_vocabulary, vocab,
       f"Select it with SYNTHPRE_VOCAB_PATH (T5's: {vocabulary.T5_VOCAB_PATH}).")
@@ -130,7 +144,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   # Downstream examples longer than the feature lengths are truncated in training
   # (counted here, once per run: the count tokenizes the whole split, so a resumed run
   # does not repeat it); evaluation scores the whole target.
-  if not resuming:
+  if not resuming and text_files is not None:
     for warning in text_files.overlong_warnings(mixture_or_task_name, task_feature_lengths):
       log.warning(warning)
   train_config = trainer.TrainConfig(
@@ -160,13 +174,14 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
     return pipeline.get_batches(
         task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
         split="train", global_batch_size=batch_size, seed=data_seed, shuffle=shuffle,
-        start_step=start_step, pack=pack, input_shards=input_shards)
+        start_step=start_step, pack=pack, input_shards=input_shards, input_pipeline=path)
 
   def eval_data():
     return pipeline.get_batches(
         task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
         split=eval_split, global_batch_size=batch_size, seed=data_seed, shuffle=False,
-        num_epochs=1, pack=False, pad_last_batch=True, input_shards=input_shards)
+        num_epochs=1, pack=False, pad_last_batch=True, input_shards=input_shards,
+        input_pipeline=path)
 
   return trainer.train(model_config=model_config, train_config=train_config,
                        optimizer_config=optimizer_config, mesh_config=mesh_config,

@@ -1,14 +1,16 @@
 """SeqIO task registrations and the generators behind them; `import tasks` registers all.
 
-Registration needs seqio (and so TensorFlow). Where seqio is not installed (lean
+Registration needs seqio (and so TensorFlow). Where seqio is not importable (lean
 accelerator hosts, benchmarks) it is skipped, so the TF-free generators under
-`tasks.synthetic` stay importable without TensorFlow. It is also deferred while
+`tasks.synthetic` stay importable without TensorFlow; the synthetic streams are then
+still registered as native (TensorFlow-free) sources (`tasks/synthetic_streams.py`). It is also deferred while
 `python -m tasks.inspect` (a `TF_FREE_TOOLS` entry) starts, so that its `--help` and
 synthetic examples need no TensorFlow; such a tool calls `register_all()` when it needs
 the SeqIO registry.
 """
-import importlib.util
 import sys
+
+from tasks import synthetic_streams  # noqa: F401  (registers the native synthetic sources)
 
 # Command-line tools of this package whose start must not import TensorFlow.
 TF_FREE_TOOLS = ("tasks.inspect",)
@@ -16,7 +18,9 @@ TF_FREE_TOOLS = ("tasks.inspect",)
 
 def register_all() -> None:
   """Registers every project task with SeqIO (idempotent; a no-op without seqio)."""
-  if importlib.util.find_spec("seqio") is None:
+  try:
+    import seqio  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:  # not installed, or tensorflow missing under it
     return
   # pylint: disable=g-import-not-at-top,unused-import
   from tasks import registry  # noqa: F401  (registers the tasks)

@@ -4,24 +4,28 @@ Each task is an infinite, deterministic stream: example i of a split is
 `generate(task, cfg, split, DATA_SEED, i)`, independent of SeqIO's shuffle seed, so the
 data is a pure function of the index and a shard is just a residue class of indices.
 The simple tasks are drawn in blocks by their compiled `generate_batch` (the same
-examples), in parallel tf.data map calls ahead of the consumer.
+examples), in parallel tf.data map calls ahead of the consumer. Order, shuffle and
+vocabulary layout are defined TF-free in `tasks/synthetic_streams.py`, which the native
+(TensorFlow-free) input path reads too: shuffling permutes the indices inside each
+block (numpy, seeded), not a tf.data shuffle buffer, so both paths give the same
+batches bit for bit.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import seqio
 import tensorflow as tf
 
+from tasks import synthetic_streams
 from tasks.synthetic import catalog, generators, lime
 from tasks.synthetic.config import EOS_ID, SyntheticConfig
 from tasks.synthetic.ragged import Batch
 
-# The fixed seed of every synthetic stream. Changing it changes all the data.
-DATA_SEED = 0
-SPLITS = ("train", "validation")
+# The fixed seed of every synthetic stream (changing it changes all the data), splits.
+DATA_SEED = synthetic_streams.DATA_SEED
+SPLITS = synthetic_streams.SPLITS
 
 # (suffix of the task name, token layout) of each registered variant.
 CONFIGS: dict[str, SyntheticConfig] = catalog.SIMPLE_CONFIGS
@@ -37,11 +41,22 @@ class IndexedSource(seqio.FunctionDataSource):
   seqio 0.0.20's FunctionDataSource refuses a `shard_info` and reports no arbitrary
   sharding, so a Task would generate every example on every host and keep 1/n of them
   (`ds.shard`). Here each host generates only its own indices i % n == shard index.
+  `shuffles_internally=True`: `dataset_fn` shuffles itself (given `shuffle_files` and
+  `seed`), so the Task may be registered with `shuffle_buffer_size=None`.
   """
+
+  def __init__(self, dataset_fn: Callable[..., tf.data.Dataset], splits: Any, *,
+               shuffles_internally: bool = False, **kwargs: Any):
+    super().__init__(dataset_fn, splits=splits, **kwargs)
+    self._shuffles_internally = shuffles_internally
 
   @property
   def supports_arbitrary_sharding(self) -> bool:
     return True
+
+  @property
+  def performs_internal_shuffling(self) -> bool:
+    return self._shuffles_internally
 
   def get_dataset(self, split: str = "train", shuffle: bool = True,
                   seed: Optional[int] = None,
@@ -54,9 +69,6 @@ class IndexedSource(seqio.FunctionDataSource):
                             shard_info=shard_info)
 
 
-# Examples per generator call of the on-the-fly streams: large enough that the
-# compiled generators run at full speed, small enough to start quickly.
-STREAM_BLOCK = 512
 
 
 @tf.autograph.experimental.do_not_convert
@@ -72,20 +84,22 @@ def make_dataset_fn(task: str, cfg: SyntheticConfig,
   """The dataset_fn of one synthetic task: an infinite stream of {inputs, targets}.
 
   Example i is `generate(task, cfg, split, DATA_SEED, i)`; shard p of n holds the
-  indices i % n == p, in order. They are drawn `STREAM_BLOCK` at a time with
-  `generate_batch` (default: `generate` per example) inside tf.numpy_function, several
-  blocks in parallel and ahead of the consumer, then unbatched.
+  indices i % n == p, in order, or (shuffle_files with a seed) permuted inside each
+  block (`synthetic_streams.block_indices`). They are drawn a block at a time
+  with `generate_batch` (default: `generate` per example) inside tf.numpy_function,
+  several blocks in parallel and ahead of the consumer, then unbatched.
   """
   batch_fn = generate_batch or catalog.per_example_batch_fn(generate)
 
   def dataset_fn(split: str, shuffle_files: bool, seed: Optional[int] = None,
                  shard_info: Optional[seqio.ShardInfo] = None) -> tf.data.Dataset:
-    del shuffle_files, seed  # the data is a pure function of (split, index)
     index, num_shards = (shard_info.index, shard_info.num_shards) if shard_info else (0, 1)
+    shuffle_seed = seed if shuffle_files else None
 
     def gen(block: np.ndarray):
-      first = int(block) * STREAM_BLOCK
-      indices = index + num_shards * np.arange(first, first + STREAM_BLOCK, dtype=np.int64)
+      indices = synthetic_streams.block_indices(int(block), index, num_shards,
+                                                shuffle_seed,
+                                                synthetic_streams.STREAM_BLOCK)
       b = batch_fn(task, cfg, split, DATA_SEED, indices)
       return (b.inputs.astype(np.int32), b.input_lengths.astype(np.int64),
               b.targets.astype(np.int32), b.target_lengths.astype(np.int64))
@@ -112,8 +126,7 @@ class SyntheticVocabulary(seqio.PassThroughVocabulary):
 
   def __init__(self, cfg: Any):
     super().__init__(size=cfg.vocab_size, eos_id=EOS_ID)
-    self.layout = {k: v for k, v in dataclasses.asdict(cfg).items()
-                   if k not in ("min_len", "max_len")}
+    self.layout = synthetic_streams.vocab_layout(cfg)
 
 
 def register_synthetic(task: str, name: str, cfg: Any, *,
@@ -122,7 +135,8 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
                        generate_batch: Optional[Callable[..., Batch]] = None
                        ) -> seqio.Task:
   """Registers `generate(task, cfg, ...)` as SeqIO task `name` (EOS appended), drawn
-  in blocks with `generate_batch` when given (see `make_dataset_fn`)."""
+  in blocks with `generate_batch` when given (see `make_dataset_fn`). The source
+  shuffles itself (no tf.data shuffle buffer), as the native path does."""
   vocab = SyntheticVocabulary(cfg)
   features = {k: seqio.Feature(vocab, add_eos=True, dtype=tf.int32)
               for k in ("inputs", "targets")}
@@ -130,10 +144,11 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
   return seqio.TaskRegistry.add(
       name,
       source=IndexedSource(make_dataset_fn(task, cfg, generate, generate_batch),
-                           splits=SPLITS),
+                           splits=SPLITS, shuffles_internally=True),
       output_features=features,
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
       metric_fns=[],
+      shuffle_buffer_size=None,
   )
 
 

@@ -313,7 +313,10 @@ def register_subset_task(name: str, base_name: str, n: Optional[int] = None,
       postprocess_fn=base._postprocess_fn,
       metric_fns=list(base._metric_fn_constructor_args),
       metric_objs=list(base._metric_objs_constructor_args) or None,
-      shuffle_buffer_size=base._shuffle_buffer_size,
+      # A stream base shuffles inside its source (buffer None); the subset's own
+      # source does not, so it keeps SeqIO's default buffer.
+      shuffle_buffer_size=(seqio.SHUFFLE_BUFFER_SIZE if base._shuffle_buffer_size is None
+                           else base._shuffle_buffer_size),
   )
   # pylint: enable=protected-access
   _inherit_annotations(name, base_name)

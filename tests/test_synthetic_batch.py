@@ -131,8 +131,8 @@ def test_data_stream_is_pinned():
 
 def test_on_the_fly_stream_is_the_batch_generator_by_residue(monkeypatch):
   import seqio
-  from tasks import registry
-  monkeypatch.setattr(registry, "STREAM_BLOCK", 5)  # several blocks in 12 examples
+  from tasks import registry, synthetic_streams
+  monkeypatch.setattr(synthetic_streams, "STREAM_BLOCK", 5)  # several blocks in 12 examples
   for name, task, cfg in (("sort_tiny", "sort", TINY), ("lime_deduct_tiny", None, None)):
     source = seqio.get_mixture_or_task(name).source
     for index, num in ((0, 1), (2, 3)):

@@ -1,24 +1,33 @@
 """The adapter from SeqIO tasks to the trainer: per-process numpy batches, resumable.
 
 seqio and tensorflow are imported inside the functions, so importing this module is cheap.
+Two input paths make the same batches: 'seqio' (tf.data through SeqIO) and 'native'
+(numpy, no TensorFlow: `native_pipeline`, for tasks with a `native.NativeSource`);
+`select_input_pipeline` chooses.
 
 Determinism and resume: a batch stream is a pure function of the arguments. Synthetic
 examples are a pure function of their index, SeqIO's shuffle (if any) uses the given
 `seed`, and `get_batches(start_step=k)` skips k batches of that same stream, so it
-yields exactly what `get_batches(start_step=0)` yields from position k on. The skip
-regenerates (and discards) k batches' worth of examples; that is cheap for the synthetic
-generators (~0.1 ms an example) but would be slow for expensive sources.
+yields exactly what `get_batches(start_step=0)` yields from position k on. On the
+SeqIO path the skip regenerates (and discards) k batches' worth of examples; that is
+cheap for the synthetic generators (~0.1 ms an example) but would be slow for expensive
+sources. The native path seeks to the position instead.
 """
 from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import difflib
 import re
 import weakref
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
+
+from synthpre_jax.data import native, native_pipeline
+
+INPUT_PIPELINES = ("auto", "native", "seqio")
 
 # Batch iterators still open. They are closed at exit, while the interpreter can still
 # run Python: TF's background threads call the numpy generators (tf.numpy_function),
@@ -116,11 +125,16 @@ def check_feature_lengths(task_name: str, feature_lengths: Mapping[str, int], *,
   returns the problems as warning strings. Tasks (or a mixture's sub-tasks) without
   known maximum lengths are not checked.
   """
-  from tasks.registry import TASK_MAX_LENGTHS
-
+  source = _native_source(task_name) if not seqio_available() else None
+  if source is not None:  # no SeqIO registry here: the native source's lengths
+    max_lengths = {task_name: dict(source.max_lengths())}
+  else:
+    from tasks.registry import TASK_MAX_LENGTHS  # pylint: disable=g-import-not-at-top
+    max_lengths = {name: TASK_MAX_LENGTHS.get(name, {})
+                   for name in _subtask_names(task_name)}
   problems = []
-  for name in _subtask_names(task_name):
-    for feature, needed in TASK_MAX_LENGTHS.get(name, {}).items():
+  for name, lengths in max_lengths.items():
+    for feature, needed in lengths.items():
       have = feature_lengths.get(feature)
       if have is not None and have < needed:
         problems.append(
@@ -137,9 +151,8 @@ def check_feature_lengths(task_name: str, feature_lengths: Mapping[str, int], *,
 
 def check_vocabulary(task_name: str, model_vocab_size: int) -> None:
   """Raises ValueError if a feature's vocabulary has ids the model cannot embed."""
-  provider = resolve_task(task_name)
-  for feature, spec in provider.output_features.items():
-    size = spec.vocabulary.vocab_size
+  for feature, vocab in task_vocabularies(task_name).items():
+    size = vocab.vocab_size
     if size > model_vocab_size:
       raise ValueError(
           f"Task {task_name!r}: feature {feature!r} uses a vocabulary of {size} ids but the "
@@ -148,37 +161,81 @@ def check_vocabulary(task_name: str, model_vocab_size: int) -> None:
           "tasks go with models/*_tiny.gin, the others with small/base/large).")
 
 
-def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: str,
-                global_batch_size: int, seed: Optional[int], shuffle: bool,
-                start_step: int = 0, num_epochs: Optional[int] = None,
-                process_index: Optional[int] = None,
-                process_count: Optional[int] = None,
-                input_shards: Optional[int] = None,
-                pack: bool = False,
-                pad_last_batch: bool = False) -> Iterator[dict[str, np.ndarray]]:
-  """This process's batches of `task_name` as numpy dicts of model features.
+def _native_source(name: str) -> Optional[native.NativeSource]:
+  """The native source of task `name` (after `import tasks` registered the project's)."""
+  import tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  return native.native_source(name)
 
-  Keys: encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
-  decoder_loss_weights (+ encoder/decoder_segment_ids and _positions if `pack`), each
-  int32 [global_batch_size // process_count, length].
 
-  Input shards: the examples are split into `input_shards` SeqIO shards (default: the
-  process count) and every global batch is the concatenation, in shard order, of one
-  `global_batch_size // input_shards`-row batch from each shard. Process p of n reads
-  shards p*k .. (p+1)*k - 1 (k = input_shards // n), i.e. rows p*B/n .. (p+1)*B/n of each
-  global batch. So the global batches depend on `input_shards`, not on the process
-  count: pin `input_shards` (e.g. to the largest process count you will use) and a run
-  sees the same data on 1 host or 16, and resumes exactly on a different slice.
-  `start_step` skips that many batches (see the module
-  docstring for how resume works). `num_epochs=None` repeats forever. Arguments are
-  checked and the pipeline built at call time; examples are made as batches are drawn.
-  `pad_last_batch=True` (evaluation over a finite split) keeps a short last batch and
-  pads it with all-zero rows, which carry no loss weight, instead of dropping it; the
-  processes' shards may then yield different numbers of batches (the trainer's
-  `evaluate` pads the processes that ran out until all have).
+def seqio_available() -> bool:
+  """True when seqio (and so TensorFlow) can be imported here."""
+  try:
+    import seqio  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return False
+  return True
+
+
+def task_vocabularies(task_name: str) -> dict[str, Any]:
+  """{'inputs': vocabulary, 'targets': vocabulary} of a task: the SeqIO Task's, or
+  without seqio its native source's (the same identity)."""
+  source = _native_source(task_name) if not seqio_available() else None
+  if source is not None:
+    return {"inputs": source.vocabulary, "targets": source.vocabulary}
+  return {k: f.vocabulary for k, f in resolve_task(task_name).output_features.items()}
+
+
+def task_vocabulary_identity(task_name: str) -> dict[str, Any]:
+  """`vocabulary.task_identity` of the task's vocabulary (recorded in checkpoints)."""
+  from synthpre_jax import vocabulary  # pylint: disable=g-import-not-at-top
+  vocabs = task_vocabularies(task_name)
+  return vocabulary.task_identity({k: _Feature(v) for k, v in vocabs.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Feature:
+  vocabulary: Any
+
+
+def select_input_pipeline(task_name: str, requested: str = "auto", *,
+                          pack: bool = False) -> str:
+  """'native' or 'seqio': the input path `get_batches` will use for `task_name`.
+
+  'auto': native when the task has a native source and `pack` is False, else seqio.
+  'native' raises ValueError when the task has no native source or `pack` is True;
+  'seqio' and an 'auto' that needs it raise ValueError when seqio cannot be imported.
   """
+  if requested not in INPUT_PIPELINES:
+    raise ValueError(f"input_pipeline must be one of {INPUT_PIPELINES}, got {requested!r}")
+  has_native = _native_source(task_name) is not None
+  if requested == "native" or (requested == "auto" and has_native and not pack):
+    if not has_native:
+      raise ValueError(
+          f"input_pipeline='native': task {task_name!r} has no native (TensorFlow-free) "
+          "source; only the synthetic streams have one (not mixtures, fixed splits or "
+          "text tasks). Use --gin.train.input_pipeline=\"'seqio'\" with tensorflow and "
+          "seqio installed.")
+    if pack:
+      raise ValueError("input_pipeline='native' does not pack examples; set "
+                       "PACK=False or use --gin.train.input_pipeline=\"'seqio'\".")
+    return "native"
+  if not seqio_available():
+    missing = ", ".join(native.missing_packages()) or "seqio"
+    raise ValueError(
+        f"Task {task_name!r} needs the SeqIO input path"
+        f"{' (PACK=True)' if pack and has_native else ''}, but seqio/tensorflow cannot "
+        f"be imported here (missing: {missing}). Install them, or train on a synthetic "
+        "stream task, which the native path reads without TensorFlow.")
+  return "seqio"
+
+
+def _check_batch_args(*, global_batch_size: int, seed: Optional[int], shuffle: bool,
+                      start_step: int, process_index: Optional[int],
+                      process_count: Optional[int], input_shards: Optional[int],
+                      feature_lengths: Mapping[str, int]) -> tuple[int, int, int]:
+  """(process_index, process_count, input_shards), checked (see `get_batches`)."""
   if process_index is None or process_count is None:
-    import jax
+    import jax  # pylint: disable=g-import-not-at-top
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
   if process_count < 1 or not 0 <= process_index < process_count:
@@ -203,18 +260,66 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
   if missing:
     raise ValueError(f"feature_lengths needs 'inputs' and 'targets'; missing "
                      f"{sorted(missing)} in {dict(feature_lengths)}")
+  return process_index, process_count, input_shards
 
-  import seqio
-  import tensorflow as tf
+
+def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: str,
+                global_batch_size: int, seed: Optional[int], shuffle: bool,
+                start_step: int = 0, num_epochs: Optional[int] = None,
+                process_index: Optional[int] = None,
+                process_count: Optional[int] = None,
+                input_shards: Optional[int] = None,
+                pack: bool = False,
+                pad_last_batch: bool = False,
+                input_pipeline: str = "seqio") -> Iterator[dict[str, np.ndarray]]:
+  """This process's batches of `task_name` as numpy dicts of model features.
+
+  Keys: encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
+  decoder_loss_weights (+ encoder/decoder_segment_ids and _positions if `pack`), each
+  int32 [global_batch_size // process_count, length].
+
+  Input shards: the examples are split into `input_shards` SeqIO shards (default: the
+  process count) and every global batch is the concatenation, in shard order, of one
+  `global_batch_size // input_shards`-row batch from each shard. Process p of n reads
+  shards p*k .. (p+1)*k - 1 (k = input_shards // n), i.e. rows p*B/n .. (p+1)*B/n of each
+  global batch. So the global batches depend on `input_shards`, not on the process
+  count: pin `input_shards` (e.g. to the largest process count you will use) and a run
+  sees the same data on 1 host or 16, and resumes exactly on a different slice.
+  `start_step` skips that many batches (see the module
+  docstring for how resume works). `num_epochs=None` repeats forever. Arguments are
+  checked and the pipeline built at call time; examples are made as batches are drawn.
+  `pad_last_batch=True` (evaluation over a finite split) keeps a short last batch and
+  pads it with all-zero rows, which carry no loss weight, instead of dropping it; the
+  processes' shards may then yield different numbers of batches (the trainer's
+  `evaluate` pads the processes that ran out until all have).
+
+  `input_pipeline`: 'seqio' (tf.data), 'native' (numpy, the same batches; the task
+  needs a native source and `pack=False`; its splits are endless, so `num_epochs` has
+  no effect) or 'auto' (see `select_input_pipeline`).
+  """
+  process_index, process_count, input_shards = _check_batch_args(
+      global_batch_size=global_batch_size, seed=seed, shuffle=shuffle,
+      start_step=start_step, process_index=process_index, process_count=process_count,
+      input_shards=input_shards, feature_lengths=feature_lengths)
+  per_shard = global_batch_size // input_shards
+  k = input_shards // process_count
+  shards = range(process_index * k, (process_index + 1) * k)
+  if select_input_pipeline(task_name, input_pipeline, pack=pack) == "native":
+    iterators = native_pipeline.shard_iterators(
+        _native_source(task_name), feature_lengths=feature_lengths, split=split,
+        shards=shards, input_shards=input_shards, rows=per_shard,
+        seed=seed if shuffle else None, start_step=start_step)
+    return _iterate(iterators, per_shard, pad=pad_last_batch)
+
+  import seqio  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   _hide_accelerators_from_tf()
   provider = resolve_task(task_name)
   options = tf.data.Options()
   options.deterministic = True
-  per_shard = global_batch_size // input_shards
-  k = input_shards // process_count
   datasets = []
-  for shard in range(process_index * k, (process_index + 1) * k):
+  for shard in shards:
     ds = provider.get_dataset(
         sequence_length=dict(feature_lengths), split=split, shuffle=shuffle, seed=seed,
         shard_info=seqio.ShardInfo(index=shard, num_shards=input_shards),
@@ -223,19 +328,19 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
     ds = ds.batch(per_shard, drop_remainder=not pad_last_batch)
     ds = ds.skip(start_step).prefetch(tf.data.AUTOTUNE)
     datasets.append(ds.with_options(options))
-  batches = _iterate(datasets, per_shard, pad=pad_last_batch)
+  batches = _iterate([ds.as_numpy_iterator() for ds in datasets], per_shard,
+                     pad=pad_last_batch)
   _OPEN_ITERATORS.add(batches)
   return batches
 
 
-def _iterate(datasets: list, rows: int, pad: bool) -> Iterator[dict[str, np.ndarray]]:
-  """One batch from each shard's dataset per step, concatenated in shard order.
+def _iterate(iterators: list, rows: int, pad: bool) -> Iterator[dict[str, np.ndarray]]:
+  """One batch from each shard's iterator per step, concatenated in shard order.
 
   Without `pad`, stops as soon as one shard is exhausted (an infinite training stream
   never is). With `pad`, stops when every shard is exhausted; until then an exhausted
   shard, or a short last batch, is padded with all-zero rows (no loss weight).
   """
-  iterators = [ds.as_numpy_iterator() for ds in datasets]
   template = None
   try:
     while True:

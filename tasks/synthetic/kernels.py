@@ -18,6 +18,10 @@ hash of every kernel source file and numba's version: editing a helper can never
 a stale kernel. `$SYNTHPRE_KERNEL_CACHE` overrides the directory (default
 `$XDG_CACHE_HOME/synthpre_jax/kernels`, else `~/.cache/...`); an unwritable one means
 compiling in every process. Old directories (~1.5 MB each) are left for you to delete.
+
+Without numba (a lean accelerator image) the same functions run as plain Python on
+numpy scalars with wrapping uint64 arithmetic: the same examples, bit for bit
+(tests/test_native_pipeline.py), much slower; `NUMBA_MISSING` says which is used.
 """
 from __future__ import annotations
 
@@ -26,8 +30,14 @@ import hashlib
 import os
 from typing import Callable, NamedTuple
 
-import numba
+import functools
+
 import numpy as np
+
+try:
+  import numba
+except ImportError:  # lean images: plain-Python kernels, the same outputs (see above)
+  numba = None
 
 from tasks.synthetic.config import SyntheticConfig
 from tasks.synthetic.counter_rng import GOLDEN, M1, M2, S27, S30, S31
@@ -35,6 +45,8 @@ from tasks.synthetic.counter_rng import GOLDEN, M1, M2, S27, S30, S31
 ENV_CACHE = "SYNTHPRE_KERNEL_CACHE"
 # The files whose code is compiled into the kernels (their hash names the cache).
 KERNEL_SOURCES = ("kernels.py", "counter_rng.py", "generators.py", "unary.py", "binary.py")
+NUMBA_MISSING = numba is None
+NUMBA_PIN = "numba==0.68.1"  # setup.py's pin: `pip install numba==0.68.1` compiles them
 
 
 class Params(NamedTuple):
@@ -91,6 +103,8 @@ _CACHE_DIR: "str | None" = None
 def kernel(fn: Callable) -> Callable:
   """Compiles a task kernel (nopython, no GIL held) with the on-disk cache above."""
   global _CACHE_DIR
+  if numba is None:
+    return _plain(fn)
   if _CACHE_DIR is None:
     _CACHE_DIR = cache_dir()
     try:
@@ -106,7 +120,23 @@ def kernel(fn: Callable) -> Callable:
     return numba.njit(cache=True, nogil=True)(fn)
 
 
-helper = numba.njit  # building blocks: compiled into (and cached with) the kernels
+def _plain(fn: Callable) -> Callable:
+  """`fn` as plain Python, with numpy's integer-overflow warnings off (numba wraps)."""
+  @functools.wraps(fn)
+  def run(*args, **kwargs):
+    with np.errstate(over="ignore"):
+      return fn(*args, **kwargs)
+  return run
+
+
+def _njit(*args, **kwargs) -> Callable:
+  """numba.njit, or (numba missing) the function itself, as `@_njit` or `@_njit(...)`."""
+  if numba is not None:
+    return numba.njit(*args, **kwargs)
+  return args[0] if args and callable(args[0]) else (lambda fn: fn)
+
+
+helper = _njit  # building blocks: compiled into (and cached with) the kernels
 
 # ------------------------------------------------------------------ draws
 
@@ -116,7 +146,7 @@ _S11, _S32 = np.uint64(11), np.uint64(32)
 _TO_UNIT = 2.0 ** -53
 
 
-@numba.njit(inline="always")
+@_njit(inline="always")
 def mix64(z):
   """SplitMix64's finalizer (the same as counter_rng.mix64)."""
   z = (z ^ (z >> S30)) * M1
@@ -124,7 +154,7 @@ def mix64(z):
   return z ^ (z >> S31)
 
 
-@numba.njit(inline="always")
+@_njit(inline="always")
 def stream_key(key, stream, attempt=0):
   """The sub-key of (stream, attempt) of an example: mix64(key ^ stream_const(s, a))
   with stream_const(s, a) = mix64(mix64(s * GOLDEN + C1) ^ (a * C2))."""
@@ -133,26 +163,26 @@ def stream_key(key, stream, attempt=0):
   return mix64(key ^ const)
 
 
-@numba.njit(inline="always")
+@_njit(inline="always")
 def draw(sub, j):
   """Draw j (a uint64) of a stream."""
   return mix64(sub + np.uint64(j + 1) * GOLDEN)
 
 
-@numba.njit(inline="always")
+@_njit(inline="always")
 def draw_int(sub, j, lo, hi):
   """Draw j as U{lo..hi} (lo <= hi < lo + 2^31): (top 32 bits * range) >> 32."""
   span = np.uint64(hi - lo + 1)
   return lo + np.int64(((draw(sub, j) >> _S32) * span) >> _S32)
 
 
-@numba.njit(inline="always")
+@_njit(inline="always")
 def draw_unit(sub, j):
   """Draw j as a float in [0, 1) (top 53 bits)."""
   return np.float64(draw(sub, j) >> _S11) * _TO_UNIT
 
 
-@numba.njit(inline="always")
+@_njit(inline="always")
 def draw_token(sub, j, p):
   """Draw j as a uniform pool token."""
   return draw_int(sub, j, p.pool_low, p.pool_low + p.pool_size - 1)
