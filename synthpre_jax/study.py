@@ -702,21 +702,42 @@ def command_line(module: str, argv: Sequence[str]) -> str:
 
 
 class Progress:
-  """Prints `done/total, elapsed, estimated remaining` after each step."""
+  """Prints `done/total, elapsed, estimated remaining` after each step. Pre-training
+  runs and cells are timed apart (one pre-training run can cost as much as dozens of
+  cells): the estimate is each kind's steps left x that kind's mean time so far, and
+  says "unknown" while a kind with steps left has none timed yet."""
 
-  def __init__(self, total: int, already_done: int, out=None):
-    self.total, self.done, self.t0 = total, already_done, time.time()
-    self.run_seconds: list[float] = []
+  def __init__(self, pretrains: int, cells: int, already_done: int = 0, out=None):
+    self.total, self.done, self.t0 = pretrains + cells, already_done, time.time()
+    self.left = {"pretrain": pretrains, "cell": cells - already_done}
+    self.seconds: dict[str, list[float]] = {"pretrain": [], "cell": []}
     self.out = out or sys.stdout
 
-  def step(self, what: str, status: str, seconds: float) -> None:
+  def remaining(self) -> Optional[float]:
+    """Estimated seconds left, or None while a kind with steps left is untimed."""
+    total = 0.0
+    for kind, left in self.left.items():
+      if left > 0:
+        if not self.seconds[kind]:
+          return None
+        total += left * sum(self.seconds[kind]) / len(self.seconds[kind])
+    return total
+
+  def step(self, what: str, status: str, seconds: float, kind: str = "cell",
+           timed: bool = True) -> None:
+    """Counts one finished step of `kind` ('pretrain' or 'cell'); `timed=False` (a
+    skipped step) leaves it out of the mean times."""
     self.done += 1
-    self.run_seconds.append(seconds)
-    left = self.total - self.done
-    mean = sum(self.run_seconds) / len(self.run_seconds)
+    self.left[kind] -= 1
+    if timed:
+      self.seconds[kind].append(seconds)
+    left = self.remaining()
+    estimate = ("unknown until a cell is timed" if left is None and self.left["cell"]
+                and not self.seconds["cell"] else
+                "unknown" if left is None else _hms(left))
     self.out.write(f"[study] {self.done}/{self.total} done | {what}: {status} "
                    f"({_hms(seconds)}) | elapsed {_hms(time.time() - self.t0)} | "
-                   f"est. remaining {_hms(mean * left)}\n")
+                   f"est. remaining {estimate}\n")
     self.out.flush()
 
 
@@ -875,7 +896,7 @@ def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[s
             f"recorded; {len(pending_pretrains)} pre-training run(s) to do; dir "
             f"{spec.study_dir} ({spec.isolation})\n")
   out.flush()
-  progress = Progress(len(cells) + len(pending_pretrains), skipped, out)
+  progress = Progress(len(pending_pretrains), len(cells), skipped, out)
   failed: list[str] = []
   blocked: set[str] = set()
   for name in pending_pretrains:
@@ -884,7 +905,7 @@ def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[s
     if deps & blocked:
       blocked.add(name)
       failed.append(f"pretrain.{name} (needs failed {', '.join(sorted(deps & blocked))})")
-      progress.step(f"pretrain {name}", "SKIPPED", 0.0)
+      progress.step(f"pretrain {name}", "SKIPPED", 0.0, "pretrain", timed=False)
       continue
     t0 = time.time()
     rc = run_step("train", spec.pretrain_argv(name), log_path, spec.isolation)
@@ -895,17 +916,17 @@ def run_study(spec: Study, cells: Sequence[Cell], out=None) -> tuple[int, list[s
     if rc != 0:
       blocked.add(name)
       failed.append(f"pretrain.{name} (exit {rc}; log {log_path})")
-      progress.step(f"pretrain {name}", f"FAILED, log {log_path}", seconds)
+      progress.step(f"pretrain {name}", f"FAILED, log {log_path}", seconds, "pretrain")
       continue
     _mark_done(spec.pretrain_dir(name), seconds)
-    progress.step(f"pretrain {name}", "ok", seconds)
+    progress.step(f"pretrain {name}", "ok", seconds, "pretrain")
   for cell in todo:
     cell_dir = spec.cell_dir(cell)
     log_path = os.path.join(cell_dir, LOG_FILE)
     deps = set(spec.sources[cell.source].finetune_dependencies()) & blocked
     if deps:
       failed.append(f"{cell.cell_id} (needs failed pretrain {', '.join(sorted(deps))})")
-      progress.step(cell.cell_id, "SKIPPED", 0.0)
+      progress.step(cell.cell_id, "SKIPPED", 0.0, timed=False)
       continue
     status, t0 = "ok", time.time()
     if not _done(cell_dir):

@@ -1,5 +1,6 @@
 """`python -m synthpre_jax.study`: the matrix, its commands, and a small study run end to end
 (interrupted, resumed, with a failing source) whose report matches its records."""
+import io
 import json
 import os
 import shlex
@@ -313,3 +314,17 @@ def test_wall_time_sums_every_attempt_of_a_cell(tmp_path, monkeypatch):
   assert record["wall_time_s"] == pytest.approx(sum(a["seconds"] for a in attempts),
                                                 abs=0.002)
   assert record["wall_time_attempts"] == 3 and "all 3" in record["wall_time_note"]
+
+
+def test_progress_times_pre_training_and_cells_apart():
+  out = io.StringIO()
+  progress = study_lib.Progress(pretrains=2, cells=10, already_done=1, out=out)
+  progress.step("pretrain a", "ok", 300.0, "pretrain")
+  assert progress.remaining() is None  # no cell timed yet
+  assert "est. remaining unknown until a cell is timed" in out.getvalue()
+  progress.step("pretrain b", "ok", 100.0, "pretrain")
+  progress.step("c0", "SKIPPED", 0.0, timed=False)  # not in the mean
+  progress.step("c1", "ok", 10.0)
+  assert progress.remaining() == pytest.approx(7 * 10.0)  # 9 cells to do, 2 done
+  assert out.getvalue().splitlines()[-1].startswith("[study] 5/12 done | c1: ok")
+  assert out.getvalue().splitlines()[-1].endswith("est. remaining 1m10s")
