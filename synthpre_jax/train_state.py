@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import flax.linen as nn
@@ -47,14 +47,25 @@ def abstract_state(model: nn.Module, tx: optax.GradientTransformation,
   return shapes, shardings
 
 
-def create_state(model: nn.Module, tx: optax.GradientTransformation, mesh: Mesh,
-                 seed: int, shardings: TrainState) -> TrainState:
-  """A freshly initialised state, created directly in its sharded layout."""
+def make_initializer(model: nn.Module, tx: optax.GradientTransformation, mesh: Mesh,
+                     shardings: TrainState) -> Callable[[int], TrainState]:
+  """`seed -> freshly initialised state`, created directly in its sharded layout; one
+  jitted function for every seed."""
 
   def init(rng):
     params = nn.unbox(_init_params(model, rng))
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=tx.init(params))
 
-  with partitioning.activate(mesh):
-    return jax.jit(init, out_shardings=shardings)(jax.random.key(seed))
+  jitted = jax.jit(init, out_shardings=shardings)
+
+  def create(seed: int) -> TrainState:
+    with partitioning.activate(mesh):
+      return jitted(jax.random.key(seed))
+  return create
+
+
+def create_state(model: nn.Module, tx: optax.GradientTransformation, mesh: Mesh,
+                 seed: int, shardings: TrainState) -> TrainState:
+  """A freshly initialised state, created directly in its sharded layout."""
+  return make_initializer(model, tx, mesh, shardings)(seed)

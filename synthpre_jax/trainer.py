@@ -16,6 +16,7 @@ processes at the same step) and raises `Preempted`; the same command resumes it.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -183,6 +184,58 @@ def evaluate(eval_step: Callable, params: Any, batches: Iterable[NumpyBatch], me
   return losses.summarize(_sum_metrics(pending))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Parts:
+  """What a run builds from its model, optimizer, mesh and loss settings alone."""
+  model: Any
+  tx: Any
+  shapes: Any
+  shardings: Any
+  init: Callable[[int], Any]  # seed -> fresh state
+  train_step: Callable
+  eval_step: Callable
+
+
+# Runs repeated in one process (a study's cells) reuse these instead of tracing the step
+# functions again and reloading them from the compilation cache (~2-3 s a run on CPU).
+_PARTS: "collections.OrderedDict[tuple, _Parts]" = collections.OrderedDict()
+_PARTS_KEPT = 8
+
+
+def _parts(model_config: Any, optimizer_config: Any, mesh: Any, z_loss: float,
+           loss_normalizing_factor: Optional[str]) -> _Parts:
+  """The run's model, optimizer, state layout and jitted functions, built once per
+  process for each distinct (configs, mesh, loss settings); the most recent
+  `_PARTS_KEPT` are kept."""
+  key = (repr(model_config), repr(optimizer_config), mesh, z_loss, loss_normalizing_factor)
+  if key in _PARTS:
+    _PARTS.move_to_end(key)
+    return _PARTS[key]
+  model = factory.build_model(model_config)
+  tx = optimizers.make_optimizer(optimizer_config)
+  shapes, shardings = state_lib.abstract_state(model, tx, mesh)
+  parts = _Parts(
+      model=model, tx=tx, shapes=shapes, shardings=shardings,
+      init=state_lib.make_initializer(model, tx, mesh, shardings),
+      train_step=steps_lib.make_train_step(
+          model, tx, mesh, shardings, z_loss=z_loss,
+          loss_normalizing_factor=loss_normalizing_factor,
+          learning_rate_fn=optimizers.make_schedule(optimizer_config)),
+      eval_step=steps_lib.make_eval_step(model, mesh, shardings.params, z_loss=z_loss))
+  _PARTS[key] = parts
+  while len(_PARTS) > _PARTS_KEPT:
+    _PARTS.popitem(last=False)
+  return parts
+
+
+def _create_state(model, tx, mesh, seed: int, shardings):
+  """A fresh state; through the cached initializer when model and tx are cached parts."""
+  for parts in _PARTS.values():
+    if parts.model is model and parts.tx is tx and parts.shardings is shardings:
+      return parts.init(seed)
+  return state_lib.create_state(model, tx, mesh, seed, shardings)
+
+
 def _describe(init_transform: InitTransform) -> str:
   return getattr(init_transform, "description", None) or repr(init_transform)
 
@@ -235,7 +288,7 @@ def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings):
   if not cfg.initial_checkpoint_path:
     lines.append(f"  INITIAL_CHECKPOINT_PATH: none -> all parameters freshly initialised "
                  f"(seed {cfg.seed})")
-    return state_lib.create_state(model, tx, mesh, cfg.seed, shardings), lines
+    return _create_state(model, tx, mesh, cfg.seed, shardings), lines
   params_path = checkpoints.resolve_params_path(cfg.initial_checkpoint_path)
   expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes.params).items()}
   checkpoints.check_compatible(checkpoints.params_metadata(params_path), expected,
@@ -243,7 +296,7 @@ def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings):
   vocab_lines = vocabulary.check_transfer(
       _recorded_vocabulary(params_path), cfg.vocabulary, source_path=str(params_path),
       copies_embedding=cfg.transfer_mode == "all", allow_mismatch=cfg.allow_vocab_mismatch)
-  state = state_lib.create_state(model, tx, mesh, cfg.seed, shardings)
+  state = _create_state(model, tx, mesh, cfg.seed, shardings)
   loaded = checkpoints.load_params(params_path, shapes.params, shardings.params)
   params, taken, fresh = checkpoints.transfer(loaded, state.params, cfg.transfer_mode)
   lines.append(f"  INITIAL_CHECKPOINT_PATH: {params_path} (transfer mode "
@@ -328,9 +381,9 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
                      f"data shards (data x fsdp = {shards}) and of processes "
                      f"({jax.process_count()}), i.e. by {need}; e.g. BATCH_SIZE = "
                      f"{need * max(1, round(cfg.batch_size / need))}.")
-  model = factory.build_model(model_config)
-  tx = optimizers.make_optimizer(optimizer_config)
-  shapes, shardings = state_lib.abstract_state(model, tx, mesh)
+  parts = _parts(model_config, optimizer_config, mesh, cfg.z_loss,
+                 cfg.loss_normalizing_factor)
+  model, tx, shapes, shardings = parts.model, parts.tx, parts.shapes, parts.shardings
   state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings,
                                       checkpoint_config.verify, init_transform)
   log.info("Restore decisions:\n%s", "\n".join(restore_log))
@@ -339,11 +392,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   if after_restore is not None:
     after_restore(int(jax.device_get(state.step)))
 
-  train_step = steps_lib.make_train_step(
-      model, tx, mesh, shardings, z_loss=cfg.z_loss,
-      loss_normalizing_factor=cfg.loss_normalizing_factor,
-      learning_rate_fn=optimizers.make_schedule(optimizer_config))
-  eval_step = steps_lib.make_eval_step(model, mesh, shardings.params, z_loss=cfg.z_loss)
+  train_step, eval_step = parts.train_step, parts.eval_step
   dropout_key = jax.random.key(cfg.seed + 1)
   start = int(jax.device_get(state.step))
   train_writer = metric_writers.MetricWriter(cfg.model_dir, "train", resume_step=start)

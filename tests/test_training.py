@@ -114,3 +114,19 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_last_good_checkpoint(tmp_
                  if p.name.isdigit())
   assert steps == [3]
   assert all(np.isfinite(v).all() for v in tu.load_step_params(model_dir, 3).values())
+
+
+def test_runs_in_one_process_reuse_the_compiled_parts_and_match(tmp_path):
+  """A second run with the same configs reuses the traced step functions (a study's
+  cells run in one process) and trains to the same parameters as the first."""
+  import jax
+  trainer._PARTS.clear()
+  first = tu.run(str(tmp_path / "a"), steps=3, ckpt_period=3, eval_period=3)
+  assert len(trainer._PARTS) == 1
+  parts = next(iter(trainer._PARTS.values()))
+  second = tu.run(str(tmp_path / "b"), steps=3, ckpt_period=3, eval_period=3)
+  assert len(trainer._PARTS) == 1 and next(iter(trainer._PARTS.values())) is parts
+  for x, y in zip(jax.tree.leaves(first.state.params), jax.tree.leaves(second.state.params)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  tu.run(str(tmp_path / "c"), steps=1, ckpt_period=1, eval_period=1, lr=1e-2)
+  assert len(trainer._PARTS) == 2  # another optimizer config: other parts
