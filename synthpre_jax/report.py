@@ -28,8 +28,8 @@ natural and scratch references). No model is loaded. Writes a Markdown file
    and a plot `tokens_<run>_<task>.png` of the curve with each source as a horizontal
    line.
 6. Pairwise comparisons, for the source pairs of `study.comparisons` (or `--compare
-   a:b`): per task and size, a - b paired by seed with its t interval, the two-sided
-   sign-flip p and the verdict (e.g. whether LIME and Set differ at all).
+   a:b`), each the hypothesis a > b: per task and size, a - b paired by seed with its t
+   interval, the one-sided sign-flip p and whether a > b is shown.
 7. Provenance: per source, the checkpoint step(s) read and the vocabulary, from the
    records' provenance fields when they have them.
 
@@ -468,22 +468,25 @@ def gap_how_to_read(summary: Summary) -> str:
 
 
 def comparison_table(summary: Summary, task: str, pairs: Sequence[Sequence[str]]) -> str:
-  """Markdown: per pair (a, b) and training-set size, a - b paired by seed
-  (`Summary.gap` with b as the reference), its t interval, the two-sided sign-flip p
-  and the verdict at the report's alpha. Pairs without a common seed show no numbers."""
-  rows = [["pair", "size", "paired seeds", f"a − b [{LEVEL:.0%} CI]", "p", "verdict"]]
+  """Markdown: per pair (a, b), read as the hypothesis a > b, and training-set size:
+  a - b paired by seed (`Summary.gap` with b as the reference) with its t interval, the
+  one-sided paired sign-flip p of a > b, and the verdict at the report's alpha. Pairs
+  without a common seed show no numbers."""
+  rows = [["hypothesis", "size", "paired seeds", f"a − b [{LEVEL:.0%} CI]",
+           "p (one-sided)", "verdict"]]
   for a, b in pairs:
     for n in summary.sizes(task):
       gap = summary.gap(task, a, n, reference=b)
       if gap is None:
-        rows.append([f"{a} − {b}", summary.size_label(task, n), "0", NO_CELL, NO_CELL,
+        rows.append([f"{a} > {b}", summary.size_label(task, n), "0", NO_CELL, NO_CELL,
                      NO_CELL])
         continue
-      ci, test = gap
+      ci = gap[0]
+      test = summary.compare(task, a, b, n, "greater")
       fmt = _number_format(summary.mean(task, a, n))
-      verdict = ("no significant difference" if test.p_value > summary.alpha
-                 else f"{a} > {b}" if ci.mean > 0 else f"{a} < {b}")
-      rows.append([f"{a} − {b}", summary.size_label(task, n), str(ci.n),
+      verdict = ("shown" if test.p_value <= summary.alpha else
+                 "not shown" + ("" if ci.mean > 0 else f" ({b} scores higher on average)"))
+      rows.append([f"{a} > {b}", summary.size_label(task, n), str(ci.n),
                    format_gap(ci, fmt), format_p_value(test), verdict])
   return _markdown(rows)
 
@@ -493,12 +496,14 @@ def comparison_section(summary: Summary, pairs: Sequence[Sequence[str]]) -> list
   if not pairs:
     return []
   lines = ["## Pairwise comparisons", "",
-           "Chosen pairs of sources head to head (`study.comparisons`, or `--compare a:b`): "
-           "per task and training-set size, the mean over seeds of the per-seed "
-           f"difference a − b on the seeds both have, its {LEVEL:.0%} Student t interval, "
-           "the two-sided exact paired sign-flip p, and the verdict at "
-           f"p <= {summary.alpha:g} (higher scores are better; not corrected for multiple "
-           "comparisons).", ""]
+           "Chosen pairs of sources head to head (`study.comparisons`, or `--compare a:b`), "
+           "each read as the hypothesis a > b (higher scores are better): per task and "
+           "training-set size, the mean over seeds of the per-seed difference a − b on the "
+           f"seeds both have, its {LEVEL:.0%} Student t interval, and the one-sided exact "
+           f"paired sign-flip p of a > b; \"shown\" at p <= {summary.alpha:g} (with 5 "
+           "seeds that needs a > b on every seed: p = 1/32). Not corrected for multiple "
+           "comparisons. \"Not shown\" is not evidence that a and b are equal: the "
+           "interval says how large a difference the seeds allow.", ""]
   for t in summary.tasks:
     lines += [f"### {t} ({summary.metric[t]})", "", comparison_table(summary, t, pairs), ""]
   return lines

@@ -390,7 +390,14 @@ def test_usual_names_keep_their_words_and_the_gap_section(tmp_path):
   assert (study_dir / "report_files" / "curves_g.png").exists()
 
 
-def test_pairwise_comparisons_are_paired_by_seed_with_a_verdict(tmp_path, capsys):
+def _hand_one_sided(source, reference):
+  d = [source[k] - reference[k] for k in sorted(set(source) & set(reference))]
+  sums = [sum(s * x for s, x in zip(signs, d))
+          for signs in itertools.product((1, -1), repeat=len(d))]
+  return sum(t >= sum(d) - 1e-12 for t in sums) / len(sums)
+
+
+def test_pairwise_comparisons_test_each_hypothesis_one_sided(tmp_path, capsys):
   study_dir = tmp_path / "cmp"
   _write_study(study_dir, _gap_records())
   (study_dir / "study.json").write_text(json.dumps({
@@ -399,17 +406,24 @@ def test_pairwise_comparisons_are_paired_by_seed_with_a_verdict(tmp_path, capsys
   path, _ = report.write_report(str(study_dir), param_stats_plot=False)
   text = open(path).read()
   assert "## Pairwise comparisons" in text
-  n, mean, low, high, p = _hand_gap(GAP_NATURAL, GAP_SYN)  # seeds 0-4 pair up
-  assert p <= 0.0625 + 1e-9 and n == 5
-  verdict = "natural > syn" if p <= 0.05 else "no significant difference"
-  assert (f"| natural − syn | 100 | 5 | +{mean:.2f} [+{low:.2f}, +{high:.2f}] | {p:.3g} | "
-          f"{verdict} |") in text
-  n, mean, low, high, p = _hand_gap(GAP_SYN, GAP_SCRATCH)
-  assert p > 0.05  # one negative difference among five
-  assert "| syn − scratch | 100 | 5 | " in text and "no significant difference |" in text
-  # The command line replaces the study's pairs; an unknown source is a clear error.
+  # natural - syn: +5, +4.5, +10, +5, +4.5 on seeds 0-4 (5 and 6 unpaired): all positive,
+  # so the one-sided p is 1/32 and the hypothesis is shown.
+  n, mean, low, high, _ = _hand_gap(GAP_NATURAL, GAP_SYN)
+  p = _hand_one_sided(GAP_NATURAL, GAP_SYN)
+  assert (n, p) == (5, 1 / 32)
+  assert (f"| natural > syn | 100 | 5 | +{mean:.2f} [+{low:.2f}, +{high:.2f}] | {p:.3g} | "
+          "shown |") in text
+  # syn - scratch has one negative difference among five: not shown.
+  n, mean, low, high, _ = _hand_gap(GAP_SYN, GAP_SCRATCH)
+  p = _hand_one_sided(GAP_SYN, GAP_SCRATCH)
+  assert p > 0.05
+  assert (f"| syn > scratch | 100 | 5 | +{mean:.2f} [{low:+.2f}, +{high:.2f}] | {p:.3g} | "
+          "not shown |") in text
+  # The command line replaces the study's pairs; the other direction is "not shown",
+  # with the reason; an unknown source is a clear error.
   assert report.main([str(study_dir), "--no_param_stats", "--compare", "scratch:syn"]) == 0
   text = open(path).read()
-  assert "| scratch − syn | 100 | 5 | -" in text and "natural − syn" not in text
+  assert "| scratch > syn | 100 | 5 | -" in text and "natural > syn" not in text
+  assert "not shown (syn scores higher on average) |" in text
   assert report.main([str(study_dir), "--no_param_stats", "--compare", "syn:lstm"]) == 1
   assert "needs two sources with records" in capsys.readouterr().err
