@@ -446,8 +446,17 @@ def check_real_run(a) -> Iterator[dict]:
         killed_after = saved[0]
         proc.send_signal(signal.SIGTERM)
         break
+      if time.perf_counter() - t0 > a.budget_s:
+        break
       time.sleep(0.1)
-    proc.wait(timeout=max(a.budget_s - (time.perf_counter() - t0), 5))
+    try:
+      proc.wait(timeout=max(a.budget_s - (time.perf_counter() - t0), 5))
+    except subprocess.TimeoutExpired:
+      proc.kill()
+      proc.wait()
+      log_file.close()
+      raise TimeoutError(f"the first training process ran past {a.budget_s:.0f} s; "
+                         f"its log ends: {log_path.read_text()[-600:]}") from None
     log_file.close()
     first_log = log_path.read_text()
     first_s = time.perf_counter() - t0
