@@ -966,11 +966,11 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
                 f"![parameter statistics]({rel}/param_stats.png)", ""]
     lines += [f"(parameter statistics: {n})" for n in notes] + ([""] if notes else [])
   pairs = meta.get("comparisons", []) if comparisons is None else comparisons
-  for pair in pairs:
-    unknown = [n for n in pair if n not in summary.sources]
-    if len(pair) != 2 or unknown:
-      raise ValueError(f"Comparison {':'.join(pair)!r}: needs two sources with records "
-                       f"(sources: {', '.join(summary.sources)}).")
+  known = list(dict.fromkeys([*meta.get("source_order", ()), *summary.sources]))
+  for pair in pairs:  # a declared source without records yet gets rows without numbers
+    if len(pair) != 2 or any(n not in known for n in pair):
+      raise ValueError(f"Comparison {':'.join(pair)!r}: needs two sources of the study "
+                       f"(sources: {', '.join(known)}).")
   lines += comparison_section(summary, pairs)
   lines += token_section(summary, files_dir)
   lines += provenance_section(summary)

@@ -426,4 +426,10 @@ def test_pairwise_comparisons_test_each_hypothesis_one_sided(tmp_path, capsys):
   assert "| scratch > syn | 100 | 5 | -" in text and "natural > syn" not in text
   assert "not shown (syn scores higher on average) |" in text
   assert report.main([str(study_dir), "--no_param_stats", "--compare", "syn:lstm"]) == 1
-  assert "needs two sources with records" in capsys.readouterr().err
+  assert "needs two sources of the study" in capsys.readouterr().err
+  # A declared source without records yet (a study still running): rows without numbers.
+  (study_dir / "study.json").write_text(json.dumps({
+      "name": "cmp", "source_order": ["scratch", "natural", "syn", "lstm"],
+      "comparisons": [["natural", "lstm"]]}))
+  path, _ = report.write_report(str(study_dir), param_stats_plot=False)
+  assert "| natural > lstm | 100 | 0 | - | - | - |" in open(path).read()
