@@ -39,7 +39,7 @@ done
 TINY_FLAG=()
 if [ "$SIZE" = tiny ]; then
   TINY_FLAG=(--tiny)
-  BUDGET_S=${BUDGET_S:-1500}  # CPU: no promise but a ceiling
+  BUDGET_S=${BUDGET_S:-900}  # CPU: no promise but a ceiling (~3-5 min measured)
 fi
 BUDGET_S=${BUDGET_S:-450}
 OUT_DIR=${ACC_OUT_DIR:-${OUT:-$(mktemp -d /tmp/accelerator_check.XXXXXX)}}
@@ -47,7 +47,8 @@ mkdir -p "$OUT_DIR"
 RESULTS="$OUT_DIR/accelerator_check.jsonl"
 # A persistent XLA cache outside $OUT_DIR (which comes back from the device): the real
 # run's resume then loads the train step its first process compiled.
-export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$(mktemp -d /tmp/acc_xla_cache.XXXXXX)}
+# A fixed path, so a rerun on a machine that is still warm loads instead of compiling.
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/acc_xla_cache}
 : > "$RESULTS"
 START=$(date +%s)
 
@@ -77,6 +78,16 @@ if compgen -G "$WHEELS_DIR/*.whl" > /dev/null; then
     else
       ACC_WHEELS_INSTALLED="$ACC_WHEELS_INSTALLED$dist(failed) "
     fi
+  done
+fi
+# gin-config is pure Python: where pip cannot install (no pip, a managed Python), its
+# wheel goes on the path as it is.
+if ! "$PY" -c "import gin" 2> /dev/null; then
+  for whl in "$WHEELS_DIR"/gin_config-*.whl; do
+    [ -e "$whl" ] || continue
+    export PYTHONPATH="$(cd "$(dirname "$whl")" && pwd)/$(basename "$whl")${PYTHONPATH:+:$PYTHONPATH}"
+    ACC_WHEELS_INSTALLED="${ACC_WHEELS_INSTALLED}gin_config(on PYTHONPATH) "
+    break
   done
 fi
 export ACC_WHEELS_INSTALLED
