@@ -3,7 +3,8 @@
 Registration needs seqio (and so TensorFlow). Where seqio is not importable (lean
 accelerator hosts, benchmarks) it is skipped, so the TF-free generators under
 `tasks.synthetic` stay importable without TensorFlow; the synthetic streams are then
-still registered as native (TensorFlow-free) sources (`tasks/synthetic_streams.py`). It is also deferred while
+still registered as native (TensorFlow-free) sources (`tasks/synthetic_streams.py`), and
+so are their cached fixed splits (`tasks/fixed_split_source.py`). It is also deferred while
 `python -m tasks.inspect` (a `TF_FREE_TOOLS` entry) starts, so that its `--help` and
 synthetic examples need no TensorFlow; such a tool calls `register_all()` when it needs
 the SeqIO registry.
@@ -11,6 +12,7 @@ the SeqIO registry.
 import sys
 
 from tasks import synthetic_streams  # noqa: F401  (registers the native synthetic sources)
+from tasks import fixed_split_source  # noqa: F401  (registers the native `_fixed` sources)
 
 # Command-line tools of this package whose start must not import TensorFlow.
 TF_FREE_TOOLS = ("tasks.inspect",)

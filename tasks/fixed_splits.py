@@ -3,8 +3,12 @@
 The spec (shared/spec/synthetic_tasks.md, "Shared encoding"): generate 1,050,000
 examples, drop duplicate inputs, keep 1,000,000 train and 10,000 validation examples.
 `build_fixed_splits` does that once per parameter set and caches the result;
-`<task>_fixed` SeqIO tasks (registered at the bottom, one per synthetic task of
-`tasks.registry`) read the cache, building it on their first `get_dataset`.
+`<task>_fixed` SeqIO tasks (registered at the bottom where seqio is importable, one per
+synthetic task of `tasks.registry`) read the cache, building it on their first
+`get_dataset`; their TensorFlow-free twins (tasks/fixed_split_source.py) read the same
+cache for the native input path. This module imports without tensorflow and seqio:
+finding and verifying a cache need neither; building it (the TFRecord writer) and the
+tf.data reader (`read_split`) need TensorFlow.
 
 Decisions:
 
@@ -36,7 +40,19 @@ Decisions:
   sharding, as the on-the-fly tasks): when n divides num_files it opens only files
   f % n == p (file-level sharding), otherwise it reads every file and keeps every n-th
   example; either way shards are disjoint, cover the split, and keep the order j.
-  Defaults: 64 files (1, 2, 4, ..., 64 processes shard at file level).
+  Defaults: 64 files (1, 2, 4, ..., 64 processes shard at file level). Without
+  TensorFlow, records are read by synthpre_jax/data/tfrecord.py (framing checked; CRCs
+  only where a CRC-32C package is installed, none is by default: the reuse check's
+  SHA-256 of every file covers integrity).
+- Order and shuffle, the same on both input paths: a shard's examples in order j,
+  and when shuffling (training) the positions inside each block of
+  `synthetic_streams.STREAM_BLOCK` (512) shard positions permuted by
+  `synthetic_streams.block_permutation`, seeded by (seed, shard, shard count, block),
+  as the on-the-fly streams do (`shuffle_blocks` here, the native source there); every
+  epoch repeats that order. The SeqIO Tasks have no shuffle buffer
+  (shuffle_buffer_size=None). This replaced SeqIO's default 1,000-example buffer, which
+  numpy cannot reproduce: shuffled `_fixed` runs see the same examples as before in a
+  different order.
 - Cache key: every parameter that shapes the data (format, task, the full config, the
   generator function's qualified name and kind, `GENERATOR_VERSION`, generator split,
   seed, counts, num_files, records' size) is hashed (SHA-256 of sorted JSON); the
@@ -50,7 +66,9 @@ Decisions:
   the recorded size and SHA-256, and the first example of every file equal to what the
   generator produces for its index now (catches a generator change without a
   `GENERATOR_VERSION` bump). Any failure logs a warning saying what was wrong and
-  rebuilds; the bad directory is replaced, never read.
+  rebuilds; the bad directory is replaced, never read. Where TensorFlow is missing,
+  a missing or invalid cache is a RuntimeError saying to build it with
+  `python -m tasks.build_fixed_splits` where TensorFlow is installed and copy it over.
 - Atomic build: everything goes into `<cache_dir>/.tmp-<dir>-<random>/` (with an
   `owner.json` naming host and pid), manifest.json last, then the directory is renamed
   into place. A killed build leaves only its temp directory; the next build in that
@@ -79,6 +97,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import multiprocessing
@@ -93,12 +112,10 @@ import uuid
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
-import seqio
-import tensorflow as tf
-from tensorflow.core.example import example_pb2
 
-from tasks import registry
-from tasks.synthetic import generators, kernels, lime
+from synthpre_jax.data import tfrecord
+from tasks import synthetic_streams
+from tasks.synthetic import catalog, generators, kernels, lime
 from tasks.synthetic.ragged import Batch
 
 log = logging.getLogger("synthpre_jax.fixed_splits")
@@ -171,7 +188,7 @@ class FixedSplits:
 
 # ------------------------------------------------------------------ records
 
-_TOKEN_DTYPES = {"uint16": (np.dtype("<u2"), tf.uint16), "int32": (np.dtype("<i4"), tf.int32)}
+_TOKEN_DTYPES = {"uint16": np.dtype("<u2"), "int32": np.dtype("<i4")}
 
 
 def token_dtype(cfg: Any) -> str:
@@ -182,7 +199,8 @@ def token_dtype(cfg: Any) -> str:
 
 def _serialize_block(index: np.ndarray, block: Batch, dtype: str) -> bytes:
   """One record: a block of examples (see the module docstring)."""
-  np_dtype = _TOKEN_DTYPES[dtype][0]
+  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+  np_dtype = _TOKEN_DTYPES[dtype]
   ex = example_pb2.Example()
   feature = ex.features.feature
   feature["index"].bytes_list.value.append(np.asarray(index, "<i8").tobytes())
@@ -195,10 +213,13 @@ def _serialize_block(index: np.ndarray, block: Batch, dtype: str) -> bytes:
 
 
 def _deserialize_block(data: bytes, dtype: str) -> tuple[np.ndarray, Batch]:
-  """(generator indices, Batch) of one record, in numpy (the spot check's reader)."""
-  feature = example_pb2.Example.FromString(data).features.feature
-  raw = {k: feature[k].bytes_list.value[0] for k in FEATURES}
-  np_dtype = _TOKEN_DTYPES[dtype][0]
+  """(generator indices, Batch) of one record, in numpy without TensorFlow (the spot
+  check's and the native source's reader). Raises ValueError on a malformed record."""
+  feature = tfrecord.example_bytes_features(data)
+  if any(len(feature.get(k, ())) != 1 for k in FEATURES):
+    raise ValueError(f"a record without one bytes value for each of {FEATURES}")
+  raw = {k: feature[k][0] for k in FEATURES}
+  np_dtype = _TOKEN_DTYPES[dtype]
   return np.frombuffer(raw["index"], "<i8"), Batch(
       np.frombuffer(raw["inputs"], np_dtype).astype(np.int32),
       np.frombuffer(raw["input_lengths"], "<i4").astype(np.int64),
@@ -224,7 +245,8 @@ def per_example_batch(generate_fn: GenerateFn, task: str, cfg: Any, split: str, 
   return Batch.from_examples(out)
 
 
-def _parse_block(record: tf.Tensor, tf_dtype: tf.DType, with_index: bool):
+def _parse_block(record: "tf.Tensor", tf_dtype: "tf.DType", with_index: bool):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   ex = tf.io.parse_single_example(
       record, {k: tf.io.FixedLenFeature([], tf.string) for k in FEATURES})
   out = {}
@@ -237,9 +259,8 @@ def _parse_block(record: tf.Tensor, tf_dtype: tf.DType, with_index: bool):
   return out
 
 
-@tf.autograph.experimental.do_not_convert
 def _dense(example: dict) -> dict:
-  return {k: v.flat_values if isinstance(v, tf.RaggedTensor) else v
+  return {k: v.flat_values if hasattr(v, "flat_values") else v  # a RaggedTensor row
           for k, v in example.items()}
 
 
@@ -256,7 +277,8 @@ def read_split(files: Sequence[str], *, token_dtype: str = "int32", shard_index:
   if token_dtype not in _TOKEN_DTYPES:
     raise ValueError(f"token_dtype must be one of {sorted(_TOKEN_DTYPES)}, got "
                      f"{token_dtype!r}")
-  tf_dtype = _TOKEN_DTYPES[token_dtype][1]
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf_dtype = tf.as_dtype(_TOKEN_DTYPES[token_dtype])
   files = list(files)
   file_level = len(files) % num_shards == 0
   mine = files[shard_index::num_shards] if file_level else files
@@ -270,7 +292,7 @@ def read_split(files: Sequence[str], *, token_dtype: str = "int32", shard_index:
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   if not file_level:
     ds = ds.shard(num_shards, shard_index)
-  return ds.map(_dense)
+  return ds.map(tf.autograph.experimental.do_not_convert(_dense))
 
 
 def _first_record(path: pathlib.Path) -> Optional[bytes]:
@@ -546,6 +568,7 @@ def _write_split(tmp: pathlib.Path, split: str, data: Batch, index: np.ndarray,
   """Writes `split`, the examples `index` of `data` (its kept examples j = 0.., in
   order), round robin into num_files files of RECORD_EXAMPLES-example records; returns
   the manifest's file entries."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   entries = []
   for f in range(num_files):
     name = f"{split}.tfrecord-{f:05d}-of-{num_files:05d}"
@@ -620,6 +643,14 @@ def _write_splits(tmp: pathlib.Path, params: Mapping[str, Any], fn, batch: bool,
           "token_dtype": params["token_dtype"], "splits": splits}
 
 
+def can_write() -> bool:
+  """Whether this host can build caches: the TFRecord writer needs TensorFlow."""
+  try:
+    return importlib.util.find_spec("tensorflow") is not None
+  except (ImportError, ValueError):
+    return False
+
+
 def _check_args(task, name, num_generated, num_train, num_validation, num_files, seed):
   for arg, v, lo in (("num_generated", num_generated, 1), ("num_train", num_train, 1),
                      ("num_validation", num_validation, 0), ("num_files", num_files, 1),
@@ -670,11 +701,20 @@ def build_fixed_splits(task: str, cfg: Any, *, generate_fn: Optional[GenerateFn]
   cache_dir = pathlib.Path(cache_dir).expanduser()
   final = cache_dir / f"{name}-{key[:16]}"
 
+  problem = "not built yet"
   if final.exists():
     manifest, problem = _verify(final, params, as_batch, cfg)
     if manifest is not None:
       log.info("%s: reusing the fixed splits cached in %s", name, final)
       return FixedSplits(final, manifest, reused=True)
+  if not can_write():
+    raise RuntimeError(
+        f"{name}: the fixed splits in {final} are not usable ({problem}), and building "
+        f"them needs TensorFlow (the TFRecord writer), which is not installed here. "
+        f"Build them where it is: `python -m tasks.build_fixed_splits {name} "
+        f"--cache_dir DIR` (DIR defaults to ${ENV_DATA_DIR}), then copy DIR/{final.name} "
+        f"into {cache_dir} (this host's ${ENV_DATA_DIR}, else {DEFAULT_DATA_DIR}).")
+  if final.exists():
     log.warning("%s: the cache in %s is invalid (%s); rebuilding it.", name, final, problem)
   else:
     log.info("%s: no cached fixed splits in %s; building them.", name, final)
@@ -747,15 +787,15 @@ _BUILT: dict[str, FixedSplits] = {}  # per-process memo: cache directory -> Fixe
 def ensure_built(name: str, *, cache_dir: "Optional[str | os.PathLike]" = None,
                  num_workers: Optional[int] = None) -> FixedSplits:
   """The cache of registered `_fixed` task `name`, built if needed (memoized)."""
-  if name not in FIXED_TASKS:
-    raise ValueError(f"Unknown fixed-split task {name!r}; registered: "
-                     f"{', '.join(sorted(FIXED_TASKS))}")
-  spec = FIXED_TASKS[name]
+  spec = fixed_spec(name)
+  if spec is None:
+    known = sorted(FIXED_TASKS) or [b + "_fixed" for b in sorted(fixed_specs())]
+    raise ValueError(f"Unknown fixed-split task {name!r}; known: {', '.join(known)}")
   sizes = FIXED_SIZES[spec.sizes_key]
   kwargs = dict(generate_fn=spec.generate_fn, batch_fn=spec.batch_fn,
                 num_generated=sizes.num_generated,
                 num_train=sizes.num_train, num_validation=sizes.num_validation,
-                num_files=sizes.num_files, seed=registry.DATA_SEED,
+                num_files=sizes.num_files, seed=synthetic_streams.DATA_SEED,
                 cache_dir=pathlib.Path(cache_dir) if cache_dir else data_dir(),
                 num_workers=num_workers, name=name)
   memo = json.dumps({k: str(v) for k, v in kwargs.items()}, sort_keys=True)
@@ -764,16 +804,43 @@ def ensure_built(name: str, *, cache_dir: "Optional[str | os.PathLike]" = None,
   return _BUILT[memo]
 
 
-def _make_dataset_fn(name: str) -> Callable[..., tf.data.Dataset]:
+def _make_dataset_fn(name: str) -> Callable[..., "tf.data.Dataset"]:
   def dataset_fn(split: str, shuffle_files: bool, seed: Optional[int] = None,
-                 shard_info: Optional[seqio.ShardInfo] = None) -> tf.data.Dataset:
-    # Fixed file order; SeqIO's shuffle buffer (with `seed`) shuffles examples.
-    del shuffle_files, seed
+                 shard_info: Optional["seqio.ShardInfo"] = None) -> "tf.data.Dataset":
+    # The shard in order j, shuffled inside blocks as the native source does.
     _check_split(split)
     fixed = ensure_built(name)
     index, num = (shard_info.index, shard_info.num_shards) if shard_info else (0, 1)
-    return fixed.dataset(split, shard_index=index, num_shards=num)
+    return shuffle_blocks(fixed.dataset(split, shard_index=index, num_shards=num),
+                          shard_index=index, num_shards=num,
+                          seed=seed if shuffle_files else None)
   return dataset_fn
+
+
+def shuffle_blocks(ds: "tf.data.Dataset", *, shard_index: int, num_shards: int,
+                   seed: Optional[int]) -> "tf.data.Dataset":
+  """A shard's {inputs, targets} examples `ds`, in order, with the positions inside each
+  block of `synthetic_streams.STREAM_BLOCK` permuted by
+  `synthetic_streams.block_permutation` (the native source's order,
+  tasks/fixed_split_source.py); `ds` unchanged when `seed` is None."""
+  if seed is None:
+    return ds
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def permutation(block: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return synthetic_streams.block_permutation(int(block), shard_index, num_shards,
+                                               seed, int(rows))
+
+  @tf.autograph.experimental.do_not_convert
+  def shuffle(block: "tf.Tensor", examples: dict) -> dict:
+    order = tf.numpy_function(permutation, [block, examples["inputs"].nrows()],
+                              tf.int64, stateful=False)
+    order.set_shape([None])
+    return {k: tf.gather(v, order) for k, v in examples.items()}
+
+  ds = ds.ragged_batch(synthetic_streams.STREAM_BLOCK).enumerate()
+  ds = ds.map(shuffle, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.unbatch().map(tf.autograph.experimental.do_not_convert(_dense))
 
 
 def _check_split(split: str) -> None:
@@ -782,44 +849,63 @@ def _check_split(split: str) -> None:
                      f"{SPLITS}")
 
 
-def register_fixed(base: str, spec: FixedTaskSpec) -> seqio.Task:
+def register_fixed(base: str, spec: FixedTaskSpec) -> "seqio.Task":
   """Registers `<base>_fixed`: the fixed splits of registered synthetic task `base`,
-  with its output features and maximum lengths."""
+  with its output features and maximum lengths. Its source shuffles itself
+  (`shuffle_blocks`; no SeqIO shuffle buffer), as the native source does."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  from tasks import registry  # pylint: disable=g-import-not-at-top
   name = base + "_fixed"
   FIXED_TASKS[name] = spec
   registry.TASK_MAX_LENGTHS[name] = dict(registry.TASK_MAX_LENGTHS[base])
   base_task = seqio.get_mixture_or_task(base)
   return seqio.TaskRegistry.add(
       name,
-      source=registry.IndexedSource(_make_dataset_fn(name), splits=SPLITS),
+      source=registry.IndexedSource(_make_dataset_fn(name), splits=SPLITS,
+                                    shuffles_internally=True),
       output_features=base_task.output_features,
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
       metric_fns=[],
+      shuffle_buffer_size=None,
   )
 
 
-def _synthetic_specs() -> dict[str, FixedTaskSpec]:
-  """(registered name -> spec) of the synthetic tasks `tasks.registry` registers, from
-  its loops (generators x CONFIGS, LIME modes x LIME_CONFIGS); variants whose suffix
-  has no `FIXED_SIZES` entry are skipped."""
+def fixed_specs() -> dict[str, FixedTaskSpec]:
+  """(synthetic task name -> the spec of its `_fixed` twin), without seqio: every
+  generator x simple layout (`catalog.SIMPLE_CONFIGS`) and LIME mode x LIME layout
+  whose suffix has a `FIXED_SIZES` entry."""
   specs = {}
-  for suffix, cfg in registry.CONFIGS.items():
+  for suffix, cfg in catalog.SIMPLE_CONFIGS.items():
     for task in generators.GENERATORS:
       specs[task + suffix] = FixedTaskSpec(task, cfg, None, suffix,
                                            batch_fn=generators.generate_batch)
-  for suffix, cfg in registry.LIME_CONFIGS.items():
+  for suffix, cfg in catalog.LIME_CONFIGS.items():
     for mode in lime.LIME_MODES:
       specs[lime.lime_task_name(mode) + suffix] = FixedTaskSpec(
           mode, cfg, lime.generate_lime, suffix)
+  return {n: s for n, s in specs.items() if s.sizes_key in FIXED_SIZES}
+
+
+def fixed_spec(name: str) -> Optional[FixedTaskSpec]:
+  """The spec of `_fixed` task `name` (registered, else from `fixed_specs`), or None."""
+  if name in FIXED_TASKS:
+    return FIXED_TASKS[name]
+  return fixed_specs().get(name[:-len("_fixed")]) if name.endswith("_fixed") else None
+
+
+def _synthetic_specs() -> dict[str, FixedTaskSpec]:
+  """`fixed_specs` of the synthetic tasks `tasks.registry` registered with SeqIO."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  from tasks import registry  # pylint: disable=g-import-not-at-top
   registered = set(seqio.TaskRegistry.names())
-  return {n: s for n, s in specs.items()
-          if s.sizes_key in FIXED_SIZES and n in registry.TASK_MAX_LENGTHS
-          and n in registered}
+  return {n: s for n, s in fixed_specs().items()
+          if n in registry.TASK_MAX_LENGTHS and n in registered}
 
 
 def _register_all() -> None:
   """Registers the `_fixed` twin of every registered synthetic task and mixture that
   has none yet (idempotent: also run for generators registered later)."""
+  import seqio  # pylint: disable=g-import-not-at-top
   for base, spec in _synthetic_specs().items():
     if base + "_fixed" not in FIXED_TASKS:
       register_fixed(base, spec)
@@ -833,5 +919,16 @@ def _register_all() -> None:
           mix_name + "_fixed", [(t.name + "_fixed", mix.get_rate(t)) for t in mix.tasks])
 
 
-_register_all()
-generators.on_register(lambda name: _register_all())
+def _seqio_importable() -> bool:
+  try:
+    import seqio  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return False
+  return True
+
+
+# The SeqIO tasks, where seqio is importable; without it this module still builds
+# nothing but reads and verifies caches for the native sources (tasks/fixed_split_source.py).
+if _seqio_importable():
+  _register_all()
+  generators.on_register(lambda name: _register_all())

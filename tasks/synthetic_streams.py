@@ -32,11 +32,19 @@ def block_indices(block: int, shard_index: int, num_shards: int, seed: Optional[
   of a shard, in stream order: positions block*size .. (block+1)*size - 1 of shard `shard_index` of `num_shards`,
   permuted by `np.random.default_rng([seed, shard_index, num_shards, block])` unless
   `seed` is None; position j is example index shard_index + num_shards * j."""
-  offsets = np.arange(size, dtype=np.int64)
-  if seed is not None:
-    rng = np.random.default_rng([int(seed), shard_index, num_shards, int(block)])
-    offsets = rng.permutation(size).astype(np.int64)
+  offsets = block_permutation(block, shard_index, num_shards, seed, size)
   return shard_index + num_shards * (int(block) * size + offsets)
+
+
+def block_permutation(block: int, shard_index: int, num_shards: int,
+                      seed: Optional[int], size: int) -> np.ndarray:
+  """The shuffle of one block of a shard (the streams' and the fixed splits'): int64
+  offsets 0..size-1 in the order read, `np.random.default_rng([seed, shard_index,
+  num_shards, block]).permutation(size)`, or in order when `seed` is None."""
+  if seed is None:
+    return np.arange(size, dtype=np.int64)
+  rng = np.random.default_rng([int(seed), int(shard_index), int(num_shards), int(block)])
+  return rng.permutation(size).astype(np.int64)
 
 
 def vocab_layout(cfg: Any) -> dict[str, Any]:

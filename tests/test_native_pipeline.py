@@ -106,7 +106,7 @@ def test_select_input_pipeline():
   assert pipeline.select_input_pipeline("set_tiny", "seqio") == "seqio"
   assert pipeline.select_input_pipeline("set_tiny", pack=True) == "seqio"
   assert pipeline.select_input_pipeline("simple_tasks_tiny") == "seqio"  # a mixture
-  assert pipeline.select_input_pipeline("set_tiny_fixed") == "seqio"
+  assert pipeline.select_input_pipeline("set_tiny_fixed") == "native"  # a fixed split
   with pytest.raises(ValueError, match="no native"):
     pipeline.select_input_pipeline("simple_tasks_tiny", "native")
   with pytest.raises(ValueError, match="does not pack"):

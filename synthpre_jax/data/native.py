@@ -2,8 +2,9 @@
 
 A task that can feed the trainer without tensorflow and seqio registers a
 `NativeSource` here under its SeqIO name (tasks/synthetic_streams.py does so for the
-synthetic streams); `synthpre_jax.data.native_pipeline` turns one into the same
-batches as the SeqIO path. numpy only: importable on a lean accelerator image.
+synthetic streams, tasks/fixed_split_source.py for their cached fixed splits);
+`synthpre_jax.data.native_pipeline` turns one into the same batches as the SeqIO path.
+numpy only: importable on a lean accelerator image.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ PACKAGES = (
     ("numba", "numba==0.68.1",
      "compiled synthetic generators (without it: the same data, plain Python, slower)"),
     ("tensorflow", "tensorflow==2.21.0",
-     "the SeqIO input path (without it: the native path, synthetic streams only)"),
+     "the SeqIO input path and building fixed-split caches (without it: the native "
+     "path, synthetic streams and prebuilt `_fixed` caches only)"),
     ("seqio", "seqio==0.0.20", "the SeqIO input path and task registry"),
 )
 
@@ -63,7 +65,9 @@ class NativeSource(Protocol):
   """A task's examples without TensorFlow.
 
   `blocks` yields the examples of one shard of a split in order, from the shard's
-  example `start` on, as ragged blocks; an endless split never stops. `seed` is None
+  example `start` on, as ragged blocks; an endless split never stops, a finite one
+  yields one epoch and has a `shard_size(split, *, shard_index, num_shards)` method
+  (examples in one epoch of the shard; the pipeline repeats epochs). `seed` is None
   for the unshuffled order, else the seed of the source's own shuffle (it must equal
   what the SeqIO path makes for the same seed). `vocabulary` has `vocab_size` and what
   `synthpre_jax.vocabulary.identity_of` reads (the SeqIO task's identity)."""

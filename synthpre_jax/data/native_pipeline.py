@@ -3,9 +3,11 @@
 It makes what `pipeline.get_batches` makes through SeqIO for the same task (the Task's
 append_eos_after_trim, then `seqio.EncDecFeatureConverter(pack=False)`, batched per
 input shard and concatenated in shard order), bit for bit; tests/test_native_pipeline.py
-compares the two. numpy only. Resume seeks: `start_step` starts each shard at example
-start_step * rows instead of regenerating the skipped batches. Packing is not
-implemented (the SeqIO path packs).
+and tests/test_native_fixed_splits.py compare the two. A finite split (a source with
+`shard_size`) is repeated `num_epochs` times (None: forever), batches running across
+epochs as SeqIO's repeat-then-batch does. numpy only. Resume seeks: `start_step` starts
+each shard at example start_step * rows (epoch and offset) instead of regenerating the
+skipped batches. Packing is not implemented (the SeqIO path packs).
 """
 from __future__ import annotations
 
@@ -50,16 +52,35 @@ def encdec_features(block: native.Block, feature_lengths: Mapping[str, int],
   }
 
 
+def _epochs(source: native.NativeSource, *, split: str, shard_index: int,
+            num_shards: int, seed: Optional[int], start: int,
+            num_epochs: Optional[int]) -> Iterator[native.Block]:
+  """The shard's blocks from position `start` of its (repeated) stream."""
+  where = dict(shard_index=shard_index, num_shards=num_shards)
+  size = source.shard_size(split, **where) if hasattr(source, "shard_size") else None
+  if size is None:  # endless
+    yield from source.blocks(split, seed=seed, start=start, **where)
+    return
+  if size == 0:
+    return
+  epoch, offset = divmod(int(start), size)
+  while num_epochs is None or epoch < num_epochs:
+    yield from source.blocks(split, seed=seed, start=offset, **where)
+    epoch, offset = epoch + 1, 0
+
+
 def _shard_batches(source: native.NativeSource, *, split: str, shard_index: int,
                    num_shards: int, seed: Optional[int], start: int, rows: int,
-                   feature_lengths: Mapping[str, int], eos_id: int
+                   feature_lengths: Mapping[str, int], eos_id: int,
+                   num_epochs: Optional[int], drop_remainder: bool
                    ) -> Iterator[dict[str, np.ndarray]]:
   """Batches of `rows` examples of one shard from shard position `start` (a short last
-  one when a finite split ends)."""
+  one when a finite stream ends, unless `drop_remainder`)."""
   pending: list[dict[str, np.ndarray]] = []
   have = 0
-  for block in source.blocks(split, shard_index=shard_index, num_shards=num_shards,
-                             seed=seed, start=start):
+  for block in _epochs(source, split=split, shard_index=shard_index,
+                       num_shards=num_shards, seed=seed, start=start,
+                       num_epochs=num_epochs):
     pending.append(encdec_features(block, feature_lengths, eos_id))
     have += len(block.input_lengths)
     if have < rows:
@@ -70,16 +91,19 @@ def _shard_batches(source: native.NativeSource, *, split: str, shard_index: int,
     used = have - have % rows
     pending = [{k: v[used:] for k, v in merged.items()}]
     have -= used
-  if have:
+  if have and not drop_remainder:
     yield {k: np.concatenate([p[k] for p in pending]) for k in pending[0]}
 
 
 def shard_iterators(source: native.NativeSource, *, feature_lengths: Mapping[str, int],
                     split: str, shards: range, input_shards: int, rows: int,
-                    seed: Optional[int], start_step: int) -> list[Iterator]:
+                    seed: Optional[int], start_step: int,
+                    num_epochs: Optional[int] = None,
+                    drop_remainder: bool = True) -> list[Iterator]:
   """One batch iterator per input shard in `shards` (see `pipeline.get_batches`)."""
   eos_id = int(getattr(source.vocabulary, "eos_id", 1))
   lengths = {k: int(feature_lengths[k]) for k in ("inputs", "targets")}
   return [_shard_batches(source, split=split, shard_index=shard, num_shards=input_shards,
                          seed=seed, start=start_step * rows, rows=rows,
-                         feature_lengths=lengths, eos_id=eos_id) for shard in shards]
+                         feature_lengths=lengths, eos_id=eos_id, num_epochs=num_epochs,
+                         drop_remainder=drop_remainder) for shard in shards]

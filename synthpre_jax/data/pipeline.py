@@ -212,8 +212,8 @@ def select_input_pipeline(task_name: str, requested: str = "auto", *,
     if not has_native:
       raise ValueError(
           f"input_pipeline='native': task {task_name!r} has no native (TensorFlow-free) "
-          "source; only the synthetic streams have one (not mixtures, fixed splits or "
-          "text tasks). Use --gin.train.input_pipeline=\"'seqio'\" with tensorflow and "
+          "source; only the synthetic streams and their fixed splits have one (not "
+          "mixtures, subsets or text tasks). Use --gin.train.input_pipeline=\"'seqio'\" with tensorflow and "
           "seqio installed.")
     if pack:
       raise ValueError("input_pipeline='native' does not pack examples; set "
@@ -225,7 +225,8 @@ def select_input_pipeline(task_name: str, requested: str = "auto", *,
         f"Task {task_name!r} needs the SeqIO input path"
         f"{' (PACK=True)' if pack and has_native else ''}, but seqio/tensorflow cannot "
         f"be imported here (missing: {missing}). Install them, or train on a synthetic "
-        "stream task, which the native path reads without TensorFlow.")
+        "stream or its prebuilt `_fixed` split, which the native path reads without "
+        "TensorFlow.")
   return "seqio"
 
 
@@ -294,8 +295,8 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
   `evaluate` pads the processes that ran out until all have).
 
   `input_pipeline`: 'seqio' (tf.data), 'native' (numpy, the same batches; the task
-  needs a native source and `pack=False`; its splits are endless, so `num_epochs` has
-  no effect) or 'auto' (see `select_input_pipeline`).
+  needs a native source and `pack=False`; a stream's splits are endless, so
+  `num_epochs` only affects a fixed split's) or 'auto' (see `select_input_pipeline`).
   """
   process_index, process_count, input_shards = _check_batch_args(
       global_batch_size=global_batch_size, seed=seed, shuffle=shuffle,
@@ -308,7 +309,8 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
     iterators = native_pipeline.shard_iterators(
         _native_source(task_name), feature_lengths=feature_lengths, split=split,
         shards=shards, input_shards=input_shards, rows=per_shard,
-        seed=seed if shuffle else None, start_step=start_step)
+        seed=seed if shuffle else None, start_step=start_step, num_epochs=num_epochs,
+        drop_remainder=not pad_last_batch)
     return _iterate(iterators, per_shard, pad=pad_last_batch)
 
   import seqio  # pylint: disable=g-import-not-at-top
