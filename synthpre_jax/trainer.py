@@ -197,7 +197,7 @@ class _Parts:
 
 
 # Runs repeated in one process (a study's cells) reuse these instead of tracing the step
-# functions again and reloading them from the compilation cache (~2-3 s a run on CPU).
+# functions again and reloading them from the compilation cache.
 _PARTS: "collections.OrderedDict[tuple, _Parts]" = collections.OrderedDict()
 _PARTS_KEPT = 8
 
@@ -207,7 +207,8 @@ def _parts(model_config: Any, optimizer_config: Any, mesh: Any, z_loss: float,
   """The run's model, optimizer, state layout and jitted functions, built once per
   process for each distinct (configs, mesh, loss settings); the most recent
   `_PARTS_KEPT` are kept."""
-  key = (repr(model_config), repr(optimizer_config), mesh, z_loss, loss_normalizing_factor)
+  key = (_config_key(model_config), _config_key(optimizer_config), mesh, z_loss,
+         loss_normalizing_factor)
   if key in _PARTS:
     _PARTS.move_to_end(key)
     return _PARTS[key]
@@ -226,6 +227,16 @@ def _parts(model_config: Any, optimizer_config: Any, mesh: Any, z_loss: float,
   while len(_PARTS) > _PARTS_KEPT:
     _PARTS.popitem(last=False)
   return parts
+
+
+def _config_key(config: Any) -> Any:
+  """The config itself where it is hashable (frozen dataclasses: field equality,
+  callables by identity); else its type and repr."""
+  try:
+    hash(config)
+    return config
+  except TypeError:
+    return (type(config).__qualname__, repr(config))
 
 
 def _create_state(model, tx, mesh, seed: int, shardings):

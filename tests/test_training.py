@@ -1,5 +1,6 @@
 """Training behaviour on the tiny Set task: learning, exact resume, transfer, divergence."""
 
+import dataclasses
 import logging
 
 import jax.numpy as jnp
@@ -130,3 +131,7 @@ def test_runs_in_one_process_reuse_the_compiled_parts_and_match(tmp_path):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   tu.run(str(tmp_path / "c"), steps=1, ckpt_period=1, eval_period=1, lr=1e-2)
   assert len(trainer._PARTS) == 2  # another optimizer config: other parts
+  tu.run(str(tmp_path / "d"), steps=1, ckpt_period=1, eval_period=1,
+         model=dataclasses.replace(tu.TINY, mlp_dim=128))
+  assert len(trainer._PARTS) == 3  # another model config: other parts
+  assert trainer._config_key({"unhashable": [1]}) == ("dict", "{'unhashable': [1]}")
