@@ -484,7 +484,10 @@ def comparison_table(summary: Summary, task: str, pairs: Sequence[Sequence[str]]
       ci = gap[0]
       test = summary.compare(task, a, b, n, "greater")
       fmt = _number_format(summary.mean(task, a, n))
+      floor = stats.smallest_p_value(test.n, "greater")
       verdict = ("shown" if test.p_value <= summary.alpha else
+                 f"cannot be shown with {test.n} seed(s) (p >= {floor:.3g})"
+                 if floor > summary.alpha else
                  "not shown" + ("" if ci.mean > 0 else f" ({b} scores higher on average)"))
       rows.append([f"{a} > {b}", summary.size_label(task, n), str(ci.n),
                    format_gap(ci, fmt), format_p_value(test), verdict])
@@ -503,7 +506,9 @@ def comparison_section(summary: Summary, pairs: Sequence[Sequence[str]]) -> list
            f"paired sign-flip p of a > b; \"shown\" at p <= {summary.alpha:g} (with 5 "
            "seeds that needs a > b on every seed: p = 1/32). Not corrected for multiple "
            "comparisons. \"Not shown\" is not evidence that a and b are equal: the "
-           "interval says how large a difference the seeds allow.", ""]
+           "interval says how large a difference the seeds allow. The test (signs of "
+           "the per-seed differences) and the t interval (their spread) can disagree, "
+           "e.g. five small positive differences and one large one.", ""]
   for t in summary.tasks:
     lines += [f"### {t} ({summary.metric[t]})", "", comparison_table(summary, t, pairs), ""]
   return lines

@@ -433,3 +433,9 @@ def test_pairwise_comparisons_test_each_hypothesis_one_sided(tmp_path, capsys):
       "comparisons": [["natural", "lstm"]]}))
   path, _ = report.write_report(str(study_dir), param_stats_plot=False)
   assert "| natural > lstm | 100 | 0 | - | - | - |" in open(path).read()
+  # Fewer than 5 paired seeds: a one-sided p <= 0.05 is impossible, and the verdict says so.
+  _write_study(tmp_path / "four", [r for r in _gap_records() if r["seed"] < 4])
+  path, _ = report.write_report(str(tmp_path / "four"), param_stats_plot=False,
+                                comparisons=[["natural", "syn"]])
+  assert "| 4 | " in open(path).read()
+  assert "cannot be shown with 4 seed(s) (p >= 0.0625) |" in open(path).read()
