@@ -371,13 +371,7 @@ def check_peer(a) -> Iterator[dict]:
 # ---------------------------------------------------------------- ratio
 def check_ratio(a) -> Iterator[dict]:
   """Ours / peer tokens/s per shape, from the JSON lines of this run (--results)."""
-  records = []
-  if a.results and Path(a.results).is_file():
-    for line in Path(a.results).read_text().splitlines():
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue
+  records = _records(a.results)
   ours = {(r["model"], r["batch"], r["inp"], r["tgt"], r["dtype"], r["dropout"]): r
           for r in records if r.get("check") == "speed" and r.get("tokens_per_s")}
   peers = {(r["size"], r["batch"], r["inp"], r["tgt"]): r for r in records
@@ -508,10 +502,49 @@ def check_decode_speed(a) -> Iterator[dict]:
     yield emit("decode_speed", False, error=(r.stderr or r.stdout)[-600:])
 
 
+# ---------------------------------------------------------------- input pipeline
+def check_input(a) -> Iterator[dict]:
+  """Tokens/s of the native (TF-free) input path for Set at the paper's shape, against
+  the fastest train step measured at that shape in this run: the pipeline must keep up."""
+  sys.path.insert(0, str(Path(__file__).resolve().parent))
+  import input_pipeline  # benchmarks/input_pipeline.py
+  from synthpre_jax.data import pipeline, task_modules
+
+  task_modules.import_task_modules(["tasks"])
+  task, batch, inp, tgt = ("set_tiny", 4, 68, 68) if a.tiny else ("set", 128, 512, 512)
+  stream = pipeline.get_batches(
+      task_name=task, feature_lengths={"inputs": inp, "targets": tgt}, split="train",
+      global_batch_size=batch, seed=0, shuffle=True, process_index=0, process_count=1,
+      input_pipeline="native")
+  rec = input_pipeline.measure(stream, n=10 if a.tiny else 40, warmup=2)
+  rec = {k: round(v, 3) for k, v in rec.items()}
+  shape = TINY_SHAPES[0] if a.tiny else FULL_SHAPES[0]
+  steps = [r for r in _records(a.results) if r.get("check") == "speed"
+           and (r.get("model"), r.get("batch"), r.get("inp"), r.get("tgt")) == shape
+           and r.get("tokens_per_s")]
+  need = max((r["tokens_per_s"] for r in steps), default=None)
+  yield emit("input", True, task=task, batch=batch, inp=inp, tgt=tgt, path="native", **rec,
+             step_tokens_per_s=need, step_shape=list(shape),
+             keeps_up=None if need is None or a.tiny else rec["tokens_per_s"] >= need)
+
+
+def _records(path: Optional[str]) -> list[dict]:
+  """The JSON lines written so far in this run (--results), unreadable lines skipped."""
+  out = []
+  if path and Path(path).is_file():
+    for line in Path(path).read_text().splitlines():
+      try:
+        out.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return out
+
+
 CHECKS: dict[str, Callable] = {
     "env": check_env, "attention": check_attention, "decode": check_decode,
     "bf16_vs_f32": check_bf16_vs_f32, "speed": check_speed, "peer": check_peer,
-    "ratio": check_ratio, "real_run": check_real_run, "decode_speed": check_decode_speed}
+    "ratio": check_ratio, "real_run": check_real_run, "decode_speed": check_decode_speed,
+    "input": check_input}
 
 
 def run(name: str, argv: Optional[list[str]] = None) -> list[dict]:

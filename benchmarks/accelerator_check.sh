@@ -16,9 +16,9 @@
 # - Wheels: if ${WHEELS_DIR:-benchmarks/wheels} holds *.whl, each distribution is
 #   installed first by name with `pip install --no-index --no-deps --find-links`
 #   (e.g. gin-config for a lean GPU image); the packages line lists the outcome.
-# - Budget (full mode): ${BUDGET_S:-450} s in all (the issue allows 480). Seconds per
+# - Budget (full mode): ${BUDGET_S:-470} s in all (the issue allows 480). Seconds per
 #   check, in run order: env 25, attention 40, decode 30, bf16_vs_f32 35,
-#   real_run 110, decode_speed 25, speed 110, peer 65, ratio 10. A check's `timeout`
+#   real_run 110, decode_speed 25, speed 110, input 20, peer 65, ratio 10. A check's `timeout`
 #   is what is left minus the budgets of the checks after it, so time saved early
 #   goes to the speed matrix (last, cut from its low-priority tail by its own budget).
 # - The peer is ${PEER_BENCH:-benchmarks/peer/hf_t5_bench.py} (git-ignored copy of
@@ -41,7 +41,7 @@ if [ "$SIZE" = tiny ]; then
   TINY_FLAG=(--tiny)
   BUDGET_S=${BUDGET_S:-900}  # CPU: no promise but a ceiling (~3-5 min measured)
 fi
-BUDGET_S=${BUDGET_S:-450}
+BUDGET_S=${BUDGET_S:-470}
 OUT_DIR=${ACC_OUT_DIR:-${OUT:-$(mktemp -d /tmp/accelerator_check.XXXXXX)}}
 mkdir -p "$OUT_DIR"
 RESULTS="$OUT_DIR/accelerator_check.jsonl"
@@ -55,10 +55,10 @@ START=$(date +%s)
 # name:budget_s, in run order.
 if [ "$SIZE" = tiny ]; then
   CHECKS=(env:120 attention:240 decode:240 bf16_vs_f32:240 real_run:400 decode_speed:200
-          speed:300 peer:60 ratio:60)
+          speed:300 input:120 peer:60 ratio:60)
 else
   CHECKS=(env:25 attention:40 decode:30 bf16_vs_f32:35 real_run:110 decode_speed:25
-          speed:110 peer:65 ratio:10)
+          speed:110 input:20 peer:65 ratio:10)
 fi
 
 json_line() {  # check ok message -> a JSON line on stdout and in $RESULTS

@@ -16,7 +16,7 @@ import accelerator_check  # noqa: E402  (benchmarks/accelerator_check.py)
 
 # Checks that must pass on a CPU (peer and ratio pass as "skipped" without CUDA).
 CPU_OK = {"packages", "env", "attention", "decode", "bf16_vs_f32", "real_run",
-          "decode_speed", "speed", "peer", "ratio", "summary"}
+          "decode_speed", "speed", "input", "peer", "ratio", "summary"}
 
 
 def _run(tmp_path, *args, env=None, timeout=1200):
