@@ -862,7 +862,7 @@ def register_fixed(base: str, spec: FixedTaskSpec) -> "seqio.Task":
   return seqio.TaskRegistry.add(
       name,
       source=registry.IndexedSource(_make_dataset_fn(name), splits=SPLITS,
-                                    shuffles_internally=True),
+                                    shuffles_internally=True, native_twin=name),
       output_features=base_task.output_features,
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
       metric_fns=[],

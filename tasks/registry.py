@@ -43,12 +43,16 @@ class IndexedSource(seqio.FunctionDataSource):
   (`ds.shard`). Here each host generates only its own indices i % n == shard index.
   `shuffles_internally=True`: `dataset_fn` shuffles itself (given `shuffle_files` and
   `seed`), so the Task may be registered with `shuffle_buffer_size=None`.
+  `native_twin`: the name of the native (TF-free) source that yields the same batches;
+  the input path's 'auto' uses that source only for a Task that names it.
   """
 
   def __init__(self, dataset_fn: Callable[..., tf.data.Dataset], splits: Any, *,
-               shuffles_internally: bool = False, **kwargs: Any):
+               shuffles_internally: bool = False, native_twin: Optional[str] = None,
+               **kwargs: Any):
     super().__init__(dataset_fn, splits=splits, **kwargs)
     self._shuffles_internally = shuffles_internally
+    self.native_twin = native_twin
 
   @property
   def supports_arbitrary_sharding(self) -> bool:
@@ -144,7 +148,7 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
   return seqio.TaskRegistry.add(
       name,
       source=IndexedSource(make_dataset_fn(task, cfg, generate, generate_batch),
-                           splits=SPLITS, shuffles_internally=True),
+                           splits=SPLITS, shuffles_internally=True, native_twin=name),
       output_features=features,
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
       metric_fns=[],

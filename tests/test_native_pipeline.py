@@ -115,6 +115,28 @@ def test_select_input_pipeline():
     pipeline.select_input_pipeline("set_tiny", "tf")
 
 
+def test_auto_keeps_seqio_for_a_task_replaced_by_another_module(caplog):
+  """A user module that replaces a SeqIO task keeps the native source of the old one
+  registered: 'auto' must not read it for the new task."""
+  import seqio
+  from tasks import registry
+  name = "set_tiny"
+  original = seqio.TaskRegistry.get(name)
+  seqio.TaskRegistry.remove(name)
+  try:
+    seqio.TaskRegistry.add(
+        name, source=registry.IndexedSource(lambda split, shuffle_files, seed=None,
+                                            shard_info=None: None, splits=("train",)),
+        output_features=original.output_features, preprocessors=[], metric_fns=[])
+    with caplog.at_level("WARNING"):
+      assert pipeline.select_input_pipeline(name) == "seqio"
+    assert "does not declare it as its twin" in caplog.text
+  finally:
+    seqio.TaskRegistry.remove(name)
+    seqio.TaskRegistry.add_provider(name, original)
+  assert pipeline.select_input_pipeline(name) == "native"
+
+
 def test_native_vocabulary_identity_is_the_seqio_tasks():
   from synthpre_jax import vocabulary
   for name in ("set_tiny", "set", "lime_deduct_tiny", "nesting_language_tiny"):

@@ -19,13 +19,17 @@ import atexit
 import contextlib
 import dataclasses
 import difflib
+import logging
 import re
+import sys
 import weakref
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
 from synthpre_jax.data import native, native_pipeline
+
+log = logging.getLogger(__name__)
 
 INPUT_PIPELINES = ("auto", "native", "seqio")
 
@@ -167,6 +171,16 @@ def _native_source(name: str) -> Optional[native.NativeSource]:
   return native.native_source(name)
 
 
+def _seqio_task_is_twin(name: str) -> bool:
+  """False when a SeqIO task `name` is registered whose source does not name the native
+  source of that name as its twin (`native_twin`); True otherwise (no seqio, no task)."""
+  seqio = sys.modules.get("seqio")
+  if seqio is None or name not in seqio.TaskRegistry.names():
+    return True
+  source = getattr(seqio.get_mixture_or_task(name), "source", None)
+  return getattr(source, "native_twin", None) == name
+
+
 def seqio_available() -> bool:
   """True when seqio (and so TensorFlow) can be imported here."""
   try:
@@ -208,6 +222,11 @@ def select_input_pipeline(task_name: str, requested: str = "auto", *,
   if requested not in INPUT_PIPELINES:
     raise ValueError(f"input_pipeline must be one of {INPUT_PIPELINES}, got {requested!r}")
   has_native = _native_source(task_name) is not None
+  if requested == "auto" and has_native and not pack and not _seqio_task_is_twin(task_name):
+    log.warning("input pipeline: task %r has a native source, but the SeqIO task of that "
+                "name does not declare it as its twin (replaced by another module?): "
+                "using SeqIO.", task_name)
+    return "seqio"
   if requested == "native" or (requested == "auto" and has_native and not pack):
     if not has_native:
       raise ValueError(
