@@ -8,6 +8,7 @@ TensorFlow-free.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,14 @@ def config_hash(config_text: str) -> str:
 
 def code_version() -> dict[str, Optional[str]]:
   """The git commit of the source tree (None outside a checkout) and a hash of the
-  project's Python sources (synthpre_jax.distributed.code_fingerprint)."""
+  project's Python sources (synthpre_jax.distributed.code_fingerprint), taken once per
+  process: a process runs the code it imported, so every run of an in-process study
+  records that version even when the checkout changes while the study runs."""
+  return dict(_process_code_version())
+
+
+@functools.lru_cache(maxsize=None)
+def _process_code_version() -> tuple:
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   try:
     commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
@@ -40,8 +48,8 @@ def code_version() -> dict[str, Optional[str]]:
                            check=True).stdout.strip()
   except (OSError, subprocess.SubprocessError):
     commit, dirty = None, ""
-  return {"git_commit": commit, "git_dirty": bool(dirty) if commit else None,
-          "source_sha256": distributed.code_fingerprint()}
+  return (("git_commit", commit), ("git_dirty", bool(dirty) if commit else None),
+          ("source_sha256", distributed.code_fingerprint()))
 
 
 def transform_source(init_transform: Any) -> Optional[dict[str, Any]]:

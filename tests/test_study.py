@@ -328,3 +328,17 @@ def test_progress_times_pre_training_and_cells_apart():
   assert progress.remaining() == pytest.approx(7 * 10.0)  # 9 cells to do, 2 done
   assert out.getvalue().splitlines()[-1].startswith("[study] 5/12 done | c1: ok")
   assert out.getvalue().splitlines()[-1].endswith("est. remaining 1m10s")
+
+
+def test_code_version_is_taken_once_per_process(monkeypatch):
+  """An in-process study runs the code it imported: a commit made while it runs must not
+  appear in its later records."""
+  from synthpre_jax import provenance
+  provenance._process_code_version.cache_clear()
+  first = provenance.code_version()
+  calls = []
+  monkeypatch.setattr(provenance.subprocess, "run",
+                      lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(OSError()))
+  assert provenance.code_version() == first and not calls
+  first["git_commit"] = "changed by the caller"
+  assert provenance.code_version()["git_commit"] != "changed by the caller"
