@@ -176,14 +176,22 @@ def check_attention(a) -> Iterator[dict]:
   cudnn = run("cudnn", "bfloat16")
   # A parameter passes when cuDNN-vs-XLA is within the tolerance or within twice what
   # bf16 itself costs against float32 for that parameter (small gradients are noisy).
+  names = ["/".join(str(getattr(k, "key", k)) for k in path)
+           for path, _ in jax.tree_util.tree_flatten_with_path(cudnn[1])[0]]
   grad_err = jax.tree.leaves(jax.tree.map(_rel, cudnn[1], xla_bf16[1]))
   grad_noise = jax.tree.leaves(jax.tree.map(_rel, xla_bf16[1], xla_f32[1]))
   grads_ok = all(e <= max(ATTN_GRADS_TOL, 2 * n) for e, n in zip(grad_err, grad_noise))
   logit_err = _rel(cudnn[0], xla_bf16[0])
   logits_ok = logit_err <= max(ATTN_LOGITS_TOL, 2 * fields["xla_bf16_vs_f32_logits"])
+  worst = max(range(len(grad_err)), key=grad_err.__getitem__)
+  # The relative-position bias enters the fused kernel as its bias input: its gradient
+  # is the one a wrong cuDNN bias gradient would spoil, so it is reported on its own.
+  bias = {n: round(e, 5) for n, e in zip(names, grad_err) if "relpos_bias" in n}
   yield emit("attention", logits_ok and grads_ok, cudnn="compared",
              cudnn_vs_xla_logits=round(logit_err, 5),
              cudnn_vs_xla_grads_worst=round(max(grad_err), 5),
+             cudnn_vs_xla_grads_worst_param=names[worst],
+             cudnn_vs_xla_relpos_bias_grads=bias,
              xla_bf16_vs_f32_grads_worst=round(max(grad_noise), 5),
              cudnn_vs_f32_logits=round(_rel(cudnn[0], xla_f32[0]), 5), **fields)
 

@@ -118,3 +118,7 @@ def test_attention_compare_branch_runs_with_cudnn_stood_in_by_xla(monkeypatch):
   out = accelerator_check.run("attention", ["--tiny"])
   assert out[0]["ok"] and out[0]["cudnn"] == "compared", out
   assert out[0]["cudnn_vs_xla_logits"] == 0.0 and out[0]["cudnn_vs_xla_grads_worst"] == 0.0
+  # The worst parameter is named, and the relative-position bias gradients are given apart.
+  assert "/" in out[0]["cudnn_vs_xla_grads_worst_param"]
+  bias = out[0]["cudnn_vs_xla_relpos_bias_grads"]
+  assert bias and all("relpos_bias" in name and err == 0.0 for name, err in bias.items())
