@@ -15,9 +15,9 @@ INSTALL_REQUIRES = [
     "numpy>=2.0,<3",
     "etils[epath]>=1.7",
     "matplotlib==3.11.2",  # param_stats --plot and study reports (imported when plotting)
-    "rouge-score==0.1.2",  # ROUGE-1/2/L for summarization tasks (synthpre_jax.metrics)
+    "rouge-score==0.1.2",  # ROUGE-1/2/L for summarization tasks (synthpre_jax.evaluation.metrics)
     "safetensors==0.8.0",  # Hugging Face checkpoints (synthpre_jax.convert)
-    "tqdm==4.70.1",  # progress bars on a terminal (synthpre_jax.console)
+    "tqdm==4.70.1",  # progress bars on a terminal (synthpre_jax.cli.console)
 ]
 # The data layer (SeqIO tasks, TFDS loaders, TensorBoard summaries), installed by
 # default. The core (model, trainer, checkpoints) never imports them at module level,
@@ -51,11 +51,11 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES + DATA_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": [
-        "synthpre-train=synthpre_jax.train:main",
-        "synthpre-param-stats=synthpre_jax.param_stats:main",
+        "synthpre-train=synthpre_jax.cli.train:main",
+        "synthpre-param-stats=synthpre_jax.init.param_stats:main",
         "synthpre-convert=synthpre_jax.convert.__main__:main",
-        "synthpre-evaluate=synthpre_jax.evaluate:main",
-        "synthpre-study=synthpre_jax.study:main",
-        "synthpre-report=synthpre_jax.report:main",
+        "synthpre-evaluate=synthpre_jax.cli.evaluate:main",
+        "synthpre-study=synthpre_jax.study.runner:main",
+        "synthpre-report=synthpre_jax.study.report:main",
     ]},
 )

@@ -142,7 +142,7 @@ def check_attention(a) -> Iterator[dict]:
   """cuDNN vs XLA attention in the whole model: bf16 logits and loss gradients."""
   import jax
   import numpy as np
-  from synthpre_jax import losses
+  from synthpre_jax.training import losses
   from synthpre_jax.models import Transformer
 
   cfg = _model_cfg(a.tiny, dtype="bfloat16")
@@ -246,7 +246,10 @@ def check_bf16_vs_f32(a) -> Iterator[dict]:
   """The same model, batches and optimizer in both dtypes; per-step losses compared."""
   import jax
   import numpy as np
-  from synthpre_jax import optimizers, partitioning, steps, train_state
+  from synthpre_jax import partitioning
+  from synthpre_jax.training import optimizers
+  from synthpre_jax.training import steps
+  from synthpre_jax.training import train_state
   from synthpre_jax.models import Transformer
 
   n_steps = 50
@@ -416,13 +419,13 @@ def _train_cmd(a, model_dir: str) -> tuple[list[str], str]:
              "ACTIVATION_DTYPE='bfloat16'", "CHECKPOINT_PERIOD=100", "LOG_PERIOD=25",
              "EVAL_PERIOD=100000"]
   binds += [f"MODEL_DIR='{model_dir}'", "train.eval_split=None"]  # training only
-  from synthpre_jax import train as train_cli
+  from synthpre_jax.cli import train as train_cli
   if "input_pipeline" in inspect.signature(train_cli.train).parameters:
     binds.append("train.input_pipeline='native'")
     path = "native"
   else:
     path = "default (train() has no input_pipeline parameter yet)"
-  return ([sys.executable, "-m", "synthpre_jax.train", *gin]
+  return ([sys.executable, "-m", "synthpre_jax.cli.train", *gin]
           + [f"--gin.{b}" for b in binds]), path
 
 
@@ -436,7 +439,7 @@ def _saved_steps(model_dir: Path) -> list[int]:
 
 def check_real_run(a) -> Iterator[dict]:
   """Train, SIGTERM after the first checkpoint, resume to the end, summarise the curve."""
-  from synthpre_jax import metric_writers
+  from synthpre_jax.training import metric_writers
   with tempfile.TemporaryDirectory(prefix="acc_real_run_") as tmp:
     model_dir = Path(tmp) / "run"
     cmd, path = _train_cmd(a, str(model_dir))

@@ -1,6 +1,6 @@
 """Times the compiled, sharded train step and prints one JSON line (tokens/s, MFU).
 
-Uses the project's own step (`synthpre_jax.steps.make_train_step`) on fixed-shape random
+Uses the project's own step (`synthpre_jax.training.steps.make_train_step`) on fixed-shape random
 batches, the model sizes of gin/models/, and the FLOP count of
 shared/bench/hf_t5_bench.py, so the figures compare side by side with that peer:
 
@@ -16,9 +16,13 @@ import time
 import jax
 import numpy as np
 
-from synthpre_jax import flops, gin_utils, optimizers, partitioning, train_state
-from synthpre_jax import steps as steps_lib
-from synthpre_jax import train as train_cli
+from synthpre_jax import partitioning
+from synthpre_jax.training import flops
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.training import optimizers
+from synthpre_jax.training import train_state
+from synthpre_jax.training import steps as steps_lib
+from synthpre_jax.cli import train as train_cli
 from synthpre_jax.models import T5Config, Transformer, attention
 
 

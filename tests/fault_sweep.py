@@ -3,7 +3,7 @@
     python tests/fault_sweep.py [--work_dir /tmp/sweep] [--keep]
 
 Trains a 1-layer model on the quickstart Set task through `python -m
-synthpre_jax.train` with a *relative* MODEL_DIR, then, each on a copy of that run:
+synthpre_jax.cli.train` with a *relative* MODEL_DIR, then, each on a copy of that run:
 a flipped bit, a truncated file, an empty step directory and a missing opt_state/ in
 the newest step (each must be named, moved to checkpoints/corrupt/ and the run resumed
 from the previous step), a resume with another model (refused with a clear message,
@@ -38,7 +38,7 @@ def run_module(module: str, args: list[str], cwd: Path) -> subprocess.CompletedP
 
 
 def train(run: str, steps: int, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
-  return run_module("synthpre_jax.train", [*BASE_FLAGS, f"--gin.MODEL_DIR='{run}'",
+  return run_module("synthpre_jax.cli.train", [*BASE_FLAGS, f"--gin.MODEL_DIR='{run}'",
                                            f"--gin.TRAIN_STEPS={steps}", *extra], cwd)
 
 
@@ -104,7 +104,7 @@ def check_changed_model(work: Path) -> str:
 
 def check_relative_readers(work: Path) -> str:
   finetune = train("finetune", 2, work, "--gin.INITIAL_CHECKPOINT_PATH='base'")
-  stats = run_module("synthpre_jax.param_stats",
+  stats = run_module("synthpre_jax.init.param_stats",
                      ["base", "--output_dir", "stats", "--labels", "b"], work)
   to_hf = run_module("synthpre_jax.convert", ["to-hf", "base", "hf"], work)
   problems = [f"{what}: rc {p.returncode}\n{p.stderr[-2000:]}" for what, p in

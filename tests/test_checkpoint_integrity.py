@@ -12,12 +12,18 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from synthpre_jax import checkpoint_recovery, checkpoint_saver, checkpoints, checksums
-from synthpre_jax import gin_utils, optimizers, partitioning, results
-from synthpre_jax import moment_matching as mm
-from synthpre_jax import param_stats
-from synthpre_jax import train as train_cli
-from synthpre_jax import train_state as state_lib
+from synthpre_jax import checkpoints
+from synthpre_jax.checkpoints import recovery as checkpoint_recovery
+from synthpre_jax.checkpoints import saver as checkpoint_saver
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax import partitioning
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.training import optimizers
+from synthpre_jax.evaluation import results
+from synthpre_jax.init import moment_matching as mm
+from synthpre_jax.init import param_stats
+from synthpre_jax.cli import train as train_cli
+from synthpre_jax.training import train_state as state_lib
 from synthpre_jax.convert import __main__ as convert_cli
 from synthpre_jax.models import factory
 from tests import train_utils as tu

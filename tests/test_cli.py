@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from synthpre_jax import train as train_cli
+from synthpre_jax.cli import train as train_cli
 from tests import train_utils as tu
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ QUICK = ["--gin_file=gin/quickstart/pretrain_set.gin", "--gin.BATCH_SIZE=8",
 
 
 def _cmd(model_dir, steps):
-  return [sys.executable, "-m", "synthpre_jax.train", *QUICK,
+  return [sys.executable, "-m", "synthpre_jax.cli.train", *QUICK,
           f"--gin.MODEL_DIR='{model_dir}'", f"--gin.TRAIN_STEPS={steps}"]
 
 

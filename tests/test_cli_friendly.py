@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from synthpre_jax import console
-from synthpre_jax import gin_utils
-from synthpre_jax import train as train_cli
+from synthpre_jax.cli import console
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.cli import train as train_cli
 
 REPO = Path(__file__).resolve().parents[1]
 GIN = REPO / "gin"
@@ -82,7 +82,7 @@ def _shipped_combinations() -> list[list[str]]:
 
 def test_every_shipped_gin_file_uses_all_its_macros():
   import gin
-  from synthpre_jax import study  # noqa: F401  (registers `study` for the study files)
+  from synthpre_jax.study import runner as study  # noqa: F401  (registers `study` for the study files)
   gin_utils.register_entry_points()
   combos = _shipped_combinations() + [
       [str(p.relative_to(GIN))] for p in sorted((GIN / "studies").glob("*.gin"))]
@@ -122,7 +122,7 @@ def test_an_unknown_task_shows_five_closest_and_the_subset_syntax():
 
 
 def test_the_study_cli_prints_no_false_gin_alarm(tmp_path, capsys, caplog):
-  from synthpre_jax import study
+  from synthpre_jax.study import runner as study
   with caplog.at_level(logging.INFO):
     rc = study.main(["--gin_file=studies/quickstart.gin", f"--study_dir={tmp_path}",
                      "--dry_run"])
@@ -175,8 +175,8 @@ def _run(args, env, returncode=0):
 
 def test_a_first_run_prints_no_third_party_noise_unless_asked(tmp_path):
   run = tmp_path / "run"
-  text = _run(["synthpre_jax.train", *QUICK, f"--gin.MODEL_DIR='{run}'"], _quiet_env())
-  text += _run(["synthpre_jax.evaluate", f"--gin_file={run}/config.gin",
+  text = _run(["synthpre_jax.cli.train", *QUICK, f"--gin.MODEL_DIR='{run}'"], _quiet_env())
+  text += _run(["synthpre_jax.cli.evaluate", f"--gin_file={run}/config.gin",
                 "--gin.evaluate.split='validation'", "--gin.evaluate.max_examples=12",
                 "--gin.evaluate.batch_size=4", "--gin.evaluate.write_result=False"],
                _quiet_env())
@@ -185,7 +185,7 @@ def test_a_first_run_prints_no_third_party_noise_unless_asked(tmp_path):
   assert len(re.findall(r"decoded \d+/12", text)) == 1
 
   # Stops at the unknown task, after TensorFlow was imported (quicker than a run).
-  loud = _run(["synthpre_jax.train", *QUICK, f"--gin.MODEL_DIR='{tmp_path / 'loud'}'",
+  loud = _run(["synthpre_jax.cli.train", *QUICK, f"--gin.MODEL_DIR='{tmp_path / 'loud'}'",
                "--gin.MIXTURE_OR_TASK_NAME='sett_tiny'", "--verbose_third_party"],
               _quiet_env(), returncode=1)
   assert "Unknown task" in loud
@@ -200,7 +200,7 @@ ENTRY_POINTS = ["synthpre_jax.train", "synthpre_jax.evaluate", "synthpre_jax.stu
 @pytest.mark.parametrize("module", ENTRY_POINTS)
 def test_help_shows_the_command_and_its_settings(module, capsys):
   import importlib
-  suffix = ".__main__" if module.endswith("convert") else ""
+  suffix = ".__main__" if module.endswith(("convert", "study")) else ""
   main = importlib.import_module(module + suffix)
   with pytest.raises(SystemExit) as e:
     main.main(["--help"])
@@ -209,17 +209,17 @@ def test_help_shows_the_command_and_its_settings(module, capsys):
   if module in ("synthpre_jax.train", "synthpre_jax.evaluate", "synthpre_jax.study"):
     assert "--gin.NAME=VALUE" in text and "--allow_unused_macros" in text
     assert "--verbose_third_party" in text
-  settings = {"synthpre_jax.train": ["batch_size = 128", "model_dir = REQUIRED",
+  settings = {"synthpre_jax.cli.train": ["batch_size = 128", "model_dir = REQUIRED",
                                      "--coordinator_address"],
-              "synthpre_jax.evaluate": ["num_beams = 1", "checkpoint_step = 'best'"],
-              "synthpre_jax.study": ["--dry_run", "seeds = "]}.get(module, [])
+              "synthpre_jax.cli.evaluate": ["num_beams = 1", "checkpoint_step = 'best'"],
+              "synthpre_jax.study.runner": ["--dry_run", "seeds = "]}.get(module, [])
   assert [s for s in settings if s not in text] == []
 
 
 def test_console_scripts_cover_study_and_report():
   setup = (REPO / "setup.py").read_text()
-  assert '"synthpre-study=synthpre_jax.study:main"' in setup
-  assert '"synthpre-report=synthpre_jax.report:main"' in setup
+  assert '"synthpre-study=synthpre_jax.study.runner:main"' in setup
+  assert '"synthpre-report=synthpre_jax.study.report:main"' in setup
   assert re.search(r'"tqdm==[\d.]+"', setup)
 
 

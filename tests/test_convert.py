@@ -26,9 +26,11 @@ try:
 except ImportError:  # the Hugging Face tests skip (see `converted`); the rest run
   torch = transformers = None
 
-from synthpre_jax import checkpoints, optimizers, partitioning, trainer  # noqa: E402
-from synthpre_jax import train_state as state_lib  # noqa: E402
-from synthpre_jax import vocabulary  # noqa: E402
+from synthpre_jax import checkpoints, partitioning  # noqa: E402
+from synthpre_jax.training import optimizers  # noqa: E402
+from synthpre_jax.training import trainer  # noqa: E402
+from synthpre_jax.training import train_state as state_lib  # noqa: E402
+from synthpre_jax.data import vocabulary  # noqa: E402
 from synthpre_jax.convert import ConversionError, commands, hf, project  # noqa: E402
 from synthpre_jax.convert import __main__ as cli  # noqa: E402
 from synthpre_jax.models import T5Config, Transformer  # noqa: E402
@@ -244,7 +246,7 @@ def test_one_finetuning_step_starts_from_the_converted_checkpoint(converted, tmp
 @pytest.mark.parametrize("kind", KINDS)
 def test_model_gin_binds_the_converted_config(converted, kind):
   import gin
-  from synthpre_jax import train as train_cli
+  from synthpre_jax.cli import train as train_cli
   _, _, ours, _ = converted[kind]
   _, config = _load(ours)
   assert project.read_gin_model(str(ours / "model.gin")) == config
@@ -412,7 +414,7 @@ def test_from_t5x_classic_layout_puts_every_value_in_place(tmp_path):
   assert (tmp_path / "ours" / "checkpoints" / "1000" / "params").exists()
   assert config.mlp_activations == ("gelu", "linear") and not config.logits_via_embedding
   # The converted checkpoint names T5's vocabulary, so a fine-tuning with another
-  # vocabulary is refused (synthpre_jax.vocabulary).
+  # vocabulary is refused (synthpre_jax.data.vocabulary).
   meta = checkpoints.read_meta(tmp_path / "ours" / "checkpoints" / "1000" / "params")
   assert meta["vocabulary"]["name"] == "t5"
   assert meta["vocabulary"]["sha256"] == vocabulary.T5_SPM_SHA256

@@ -8,8 +8,10 @@ from pathlib import Path
 import jax.numpy as jnp
 import pytest
 
-from synthpre_jax import checkpoints, gin_utils, optimizers
-from synthpre_jax import train as train_cli
+from synthpre_jax import checkpoints
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.training import optimizers
+from synthpre_jax.cli import train as train_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,10 +24,10 @@ def test_core_imports_without_tensorflow_or_seqio():
               if name.split('.')[0] in ('tensorflow', 'seqio', 'tensorflow_datasets', 'tasks'):
                   raise ImportError('blocked: ' + name)
       sys.meta_path.insert(0, Block())
-      import synthpre_jax.models, synthpre_jax.trainer, synthpre_jax.checkpoints
-      import synthpre_jax.steps, synthpre_jax.partitioning, synthpre_jax.train
+      import synthpre_jax.models, synthpre_jax.training.trainer, synthpre_jax.checkpoints
+      import synthpre_jax.training.steps, synthpre_jax.partitioning, synthpre_jax.cli.train
       import synthpre_jax.data.pipeline
-      import synthpre_jax.param_groups, synthpre_jax.moment_matching, synthpre_jax.param_stats
+      import synthpre_jax.init.param_groups, synthpre_jax.init.moment_matching, synthpre_jax.init.param_stats
       assert 'matplotlib' not in sys.modules  # imported only when plotting
       print('ok')
   """)

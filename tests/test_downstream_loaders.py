@@ -13,7 +13,7 @@ import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from synthpre_jax import gin_utils
+from synthpre_jax.cli import gin_utils
 from synthpre_jax.data import pipeline
 from tasks.downstream import squad, text_files
 
@@ -433,7 +433,7 @@ def test_squad_without_prepared_data_says_how_to_prepare_and_downloads_nothing(
 @pytest.mark.parametrize("task", list(text_files.TASK_INFO) + ["cnndm_10k_t5_1_1"])
 def test_finetune_gin_files_carry_the_papers_recipe(task):
   import gin
-  from synthpre_jax import train  # noqa: F401  (registers the configurables)
+  from synthpre_jax.cli import train  # noqa: F401  (registers the configurables)
 
   gin_utils.parse_gin([str(REPO / "gin" / "finetune" / f"{task}.gin")],
                       ["MODEL_DIR = '/tmp/x'", "INITIAL_CHECKPOINT_PATH = '/tmp/y'"],
@@ -458,7 +458,7 @@ def test_finetune_gin_files_carry_the_papers_recipe(task):
 
 def test_train_cli_reads_downstream_data_dir_from_gin(tmp_path, capsys):
   """--gin.DOWNSTREAM_DATA_DIR reaches the loaders: a missing split names its file."""
-  from synthpre_jax import train as train_cli
+  from synthpre_jax.cli import train as train_cli
   (tmp_path / "mtop").mkdir()
   (tmp_path / "mtop" / "valid.tsv").write_text("a\tb\n")
   rc = train_cli.main(["--gin_file=gin/finetune/mtop.gin",

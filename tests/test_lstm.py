@@ -16,10 +16,13 @@ import pytest
 from flax import traverse_util
 from jax.sharding import PartitionSpec as P
 
-from synthpre_jax import checksums, decoding, losses, partitioning, steps
-from synthpre_jax import train as train_cli
-from synthpre_jax import train_state as state_lib
-from synthpre_jax.lstm_embedding_init import LSTMEmbeddingFromT5
+from synthpre_jax import decoding, partitioning
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax.training import losses
+from synthpre_jax.training import steps
+from synthpre_jax.cli import train as train_cli
+from synthpre_jax.training import train_state as state_lib
+from synthpre_jax.init.lstm_embedding import LSTMEmbeddingFromT5
 from synthpre_jax.models import T5Config, Transformer
 from synthpre_jax.models.factory import build_model, flops_per_step
 from synthpre_jax.models.lstm import (LSTMClassifier, LSTMConfig, LSTMSeq2Seq,

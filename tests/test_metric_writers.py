@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from synthpre_jax import metric_writers
+from synthpre_jax.training import metric_writers
 
 
 def _lines(*records, tail=""):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synthpre_jax import metrics
+from synthpre_jax.evaluation import metrics
 
 
 def test_exact_match_is_raw_string_equality():

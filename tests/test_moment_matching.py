@@ -14,11 +14,14 @@ import orbax.checkpoint as ocp
 import pytest
 from flax import traverse_util
 
-from synthpre_jax import checksums
-from synthpre_jax import moment_matching as mm
-from synthpre_jax import optimizers, param_groups, param_stats, partitioning
-from synthpre_jax import train as train_cli
-from synthpre_jax import train_state as state_lib
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax.init import moment_matching as mm
+from synthpre_jax import partitioning
+from synthpre_jax.training import optimizers
+from synthpre_jax.init import param_groups
+from synthpre_jax.init import param_stats
+from synthpre_jax.cli import train as train_cli
+from synthpre_jax.training import train_state as state_lib
 from synthpre_jax.models import T5Config, Transformer
 from tests import train_utils as tu
 

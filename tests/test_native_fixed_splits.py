@@ -47,7 +47,7 @@ def _batches(path, n, **kwargs):
 
 
 def test_native_fixed_batches_equal_seqio_batches(small):
-  from synthpre_jax import vocabulary
+  from synthpre_jax.data import vocabulary
   from tasks.registry import TASK_MAX_LENGTHS
   source = native.native_source(TASK)
   assert pipeline.select_input_pipeline(TASK) == "native"

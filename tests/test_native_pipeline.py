@@ -138,7 +138,7 @@ def test_auto_keeps_seqio_for_a_task_replaced_by_another_module(caplog):
 
 
 def test_native_vocabulary_identity_is_the_seqio_tasks():
-  from synthpre_jax import vocabulary
+  from synthpre_jax.data import vocabulary
   for name in ("set_tiny", "set", "lime_deduct_tiny", "nesting_language_tiny"):
     source = native.native_source(name)
     task = pipeline.resolve_task(name)
@@ -195,7 +195,7 @@ def test_generators_without_numba_make_the_same_examples(tmp_path):
 
 
 def _train(model_dir, steps, env):
-  cmd = [sys.executable, "-m", "synthpre_jax.train",
+  cmd = [sys.executable, "-m", "synthpre_jax.cli.train",
          "--gin_file=gin/quickstart/pretrain_set.gin", f"--gin.MODEL_DIR='{model_dir}'",
          f"--gin.TRAIN_STEPS={steps}", "--gin.BATCH_SIZE=8", "--gin.CHECKPOINT_PERIOD=3",
          "--gin.EVAL_PERIOD=3", "--gin.EVAL_STEPS=1", "--gin.LOG_PERIOD=3",

@@ -12,8 +12,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import tasks  # noqa: F401  (registers the project's tasks)
-from synthpre_jax import gin_utils
-from synthpre_jax import train as train_cli  # noqa: F401  (registers the Gin configurables)
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.cli import train as train_cli  # noqa: F401  (registers the Gin configurables)
 from synthpre_jax.data import pipeline
 from tasks import classification, corpus, natural, text_vocab
 from tasks.downstream import text_files

@@ -466,7 +466,7 @@ def test_source_shards_are_disjoint_and_cover_each_split(task):
 
 
 def test_metric_fns_are_exact_match_and_rouge(task):
-  from synthpre_jax import metrics
+  from synthpre_jax.evaluation import metrics
   assert list(task.predict_metric_fns) == [metrics.exact_match, metrics.rouge]
   targets = [ns.generate("validation", 0, i)[1] for i in range(4)]
   perfect = {}

@@ -9,10 +9,10 @@ import re
 import gin
 import pytest
 
-from synthpre_jax import gin_utils
-from synthpre_jax import study as study_lib
-from synthpre_jax import train  # noqa: F401  (registers the configurables)
-from synthpre_jax import evaluate  # noqa: F401  (registers evaluate.*)
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.study import runner as study_lib
+from synthpre_jax.cli import train  # noqa: F401  (registers the configurables)
+from synthpre_jax.cli import evaluate  # noqa: F401  (registers evaluate.*)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SPEC = REPO.parent / "shared" / "spec" / "experiments.md"

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthpre_jax import train as train_cli
-from synthpre_jax import trainer
+from synthpre_jax.cli import train as train_cli
+from synthpre_jax.training import trainer
 from tests import train_utils as tu
 from tests.test_multihost import pair_specs, run_workers
 

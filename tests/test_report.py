@@ -7,8 +7,8 @@ import os
 import pytest
 from scipy import stats as scipy_stats
 
-from synthpre_jax import report
-from synthpre_jax import stats
+from synthpre_jax.study import report
+from synthpre_jax.study import stats
 
 
 def test_benefit_formula():
@@ -77,7 +77,7 @@ def test_summary_intervals_and_no_average_with_two_seeds():
 
 
 def test_table_rows_start_with_the_source_and_show_single_seed_scores():
-  # The shape synthpre_jax.study's end-of-run check relies on.
+  # The shape synthpre_jax.study.runner's end-of-run check relies on.
   records = [_record("scratch", "t", 32, 0, 0.25), _record("set", "t", 32, 0, 0.5)]
   table = report.paper_table(report.Summary(records, natural="set"))
   for source, score in (("scratch", 0.25), ("set", 0.5)):
@@ -140,7 +140,7 @@ TIE = {"scratch": [0.50, 0.52, 0.48, 0.51, 0.49],    # natural ~ scratch
 
 
 def _study_record(source, task, seed, score, **provenance):
-  """A record with the keys synthpre_jax.study.make_record writes."""
+  """A record with the keys synthpre_jax.study.runner.make_record writes."""
   record = _record(source, task, 1000, seed, score)
   record.update({"version": 1, "study": "five", "mixture_or_task_name": f"{task}_train1000",
                  "metrics": {"exact_match": score}, "transfer_mode": "all_but_embeddings",

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from synthpre_jax import optimizers, partitioning, steps, train_state
+from synthpre_jax import partitioning
+from synthpre_jax.training import optimizers
+from synthpre_jax.training import steps
+from synthpre_jax.training import train_state
 from synthpre_jax.models import T5Config, Transformer
 
 CFG = T5Config(vocab_size=128, emb_dim=32, num_heads=4, head_dim=8, num_encoder_layers=2,

@@ -1,4 +1,4 @@
-"""synthpre_jax.stats: t intervals, paired sign-flip tests and the benefit bootstrap,
+"""synthpre_jax.study.stats: t intervals, paired sign-flip tests and the benefit bootstrap,
 checked against values worked out by hand."""
 import itertools
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from synthpre_jax import stats
+from synthpre_jax.study import stats
 
 
 def _hand_sign_flip_p(d, alternative):

@@ -7,8 +7,8 @@ import shlex
 
 import pytest
 
-from synthpre_jax import report
-from synthpre_jax import study as study_lib
+from synthpre_jax.study import report
+from synthpre_jax.study import runner as study_lib
 
 FAST = ["TRAIN_STEPS = 4", "BATCH_SIZE = 8", "EVAL_PERIOD = 4", "CHECKPOINT_PERIOD = 4",
         "EVAL_STEPS = 1", "LOG_PERIOD = 4"]
@@ -47,8 +47,8 @@ def test_matrix_commands_and_dependency_order(tmp_path, capsys):
   assert study_lib.main(argv + ["--print_commands", "--only=set_mm.*.n16.*,lstm_emb.*"]) == 0
   lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
   argvs = [shlex.split(line) for line in lines]
-  assert [a[:3] for a in argvs] == [["python", "-m", "synthpre_jax.train"]] + [
-      ["python", "-m", "synthpre_jax.train"], ["python", "-m", "synthpre_jax.evaluate"]] * 3
+  assert [a[:3] for a in argvs] == [["python", "-m", "synthpre_jax.cli.train"]] + [
+      ["python", "-m", "synthpre_jax.cli.train"], ["python", "-m", "synthpre_jax.cli.evaluate"]] * 3
   st = str(tmp_path / "st")
   # The set source is pre-trained first (both selected sources need its checkpoint).
   assert argvs[0][3:] == ["--gin_file=quickstart/pretrain_set_text.gin", *[
@@ -82,7 +82,7 @@ def test_shipped_studies_parse_and_print_commands(name, capsys):
   commands = [shlex.split(line) for line in out.splitlines() if not line.startswith("#")]
   assert commands and all(c[:2] == ["python", "-m"] for c in commands)
   spec = study_lib.load_study([f"gin/studies/{name}"])
-  assert sum(c[2] == "synthpre_jax.evaluate" for c in commands) == len(spec.cells())
+  assert sum(c[2] == "synthpre_jax.cli.evaluate" for c in commands) == len(spec.cells())
   if name == "paper_table1.gin":
     assert len(spec.cells()) == 5 * 6
     natural = spec.finetune_argv(study_lib.Cell("natural", "squad", None, 0))
@@ -92,7 +92,7 @@ def test_shipped_studies_parse_and_print_commands(name, capsys):
   if name in ("quickstart.gin", "cpu_reproduction.gin"):  # the offline demonstrations
     assert len(spec.seeds) >= 5  # the fewest with which p <= 0.05 can be reached
     assert all(t.metric == "reference_log_likelihood" for t in spec.tasks.values())
-    evaluates = [c for c in commands if c[2] == "synthpre_jax.evaluate"]
+    evaluates = [c for c in commands if c[2] == "synthpre_jax.cli.evaluate"]
     assert all("--gin.evaluate.split='test'" in c for c in evaluates)  # the test split
   if name == "quickstart.gin":
     assert len(spec.cells()) == 4 * 5
@@ -175,7 +175,7 @@ def test_record_names_what_defines_the_cell(tmp_path):
   gin_file = _write_study(tmp_path, "'scratch': {}")
   spec = study_lib.load_study([gin_file], ["study.seeds = [2]"], study_dir=str(tmp_path / "st"))
   cell = spec.cells()[0]
-  from synthpre_jax import provenance
+  from synthpre_jax.training import provenance
   os.makedirs(spec.cell_dir(cell))
   provenance.write_run_record(
       spec.cell_dir(cell), task="scan_simple_train16_seed2", seed=2, data_seed=2,
@@ -285,7 +285,7 @@ def test_wall_time_sums_every_attempt_of_a_cell(tmp_path, monkeypatch):
   import io
   import time
 
-  from synthpre_jax import results
+  from synthpre_jax.evaluation import results
 
   gin_file = _write_study(tmp_path, "'scratch': {}", sizes="[16]")
   spec = study_lib.load_study([gin_file], study_dir=str(tmp_path / "st"))
@@ -333,7 +333,7 @@ def test_progress_times_pre_training_and_cells_apart():
 def test_code_version_is_taken_once_per_process(monkeypatch):
   """An in-process study runs the code it imported: a commit made while it runs must not
   appear in its later records."""
-  from synthpre_jax import provenance
+  from synthpre_jax.training import provenance
   provenance._process_code_version.cache_clear()
   first = provenance.code_version()
   calls = []

@@ -51,7 +51,7 @@ def test_readme_example():
 def test_user_module_trains_inspects_and_evaluates_outside_the_repo(tmp_path):
   (tmp_path / "my_tasks.py").write_text(MY_TASKS)
   run = tmp_path / "run"
-  train = _run(["-m", "synthpre_jax.train", "--gin_file=models/t5_1_0_tiny.gin",
+  train = _run(["-m", "synthpre_jax.cli.train", "--gin_file=models/t5_1_0_tiny.gin",
                 "--gin_file=pretrain.gin", "--gin.MIXTURE_OR_TASK_MODULE='my_tasks'",
                 "--gin.MIXTURE_OR_TASK_NAME='rotate_tiny'",
                 "--gin.TASK_FEATURE_LENGTHS={'inputs': 68, 'targets': 65}",
@@ -67,7 +67,7 @@ def test_user_module_trains_inspects_and_evaluates_outside_the_repo(tmp_path):
   assert "== rotate_tiny: 2 example(s)" in inspect.stdout
   assert inspect.stdout.count("  inputs  (") == 2 and "special ids: <task_div>" in inspect.stdout
 
-  evaluate = _run(["-m", "synthpre_jax.evaluate", f"--gin_file={run}/config.gin",
+  evaluate = _run(["-m", "synthpre_jax.cli.evaluate", f"--gin_file={run}/config.gin",
                    "--gin.evaluate.split='validation'", "--gin.evaluate.max_examples=4"],
                   tmp_path)
   assert evaluate.returncode == 0, evaluate.stderr[-3000:]
@@ -77,7 +77,7 @@ def test_user_module_trains_inspects_and_evaluates_outside_the_repo(tmp_path):
 
 
 def test_train_names_a_missing_module(tmp_path):
-  res = _run(["-m", "synthpre_jax.train", "--gin_file=models/t5_1_0_tiny.gin",
+  res = _run(["-m", "synthpre_jax.cli.train", "--gin_file=models/t5_1_0_tiny.gin",
               "--gin_file=pretrain.gin", "--gin.MIXTURE_OR_TASK_MODULE='no_such_tasks'",
               "--gin.MIXTURE_OR_TASK_NAME='rotate_tiny'",
               f"--gin.MODEL_DIR='{tmp_path / 'run'}'"], tmp_path)
@@ -142,7 +142,7 @@ def test_register_rolls_back_when_the_config_check_fails():
 
 
 def test_flag_is_the_gin_macro():
-  from synthpre_jax import gin_utils
+  from synthpre_jax.cli import gin_utils
   _, bindings = gin_utils.parse_args(
       ["--gin_file=x.gin", "--mixture_or_task_module=my_tasks"], "test")
   assert bindings == ["MIXTURE_OR_TASK_MODULE = 'my_tasks'"]

@@ -1,5 +1,5 @@
 """Natural-token equivalence: the curve inversion and its bootstrap
-(synthpre_jax.token_equivalence), the study's `token_steps` expansion, the checkpoints it
+(synthpre_jax.study.token_equivalence), the study's `token_steps` expansion, the checkpoints it
 keeps, and the report section."""
 import json
 import math
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from synthpre_jax import checkpoints
-from synthpre_jax import report
-from synthpre_jax import study as study_lib
-from synthpre_jax import token_equivalence as te
+from synthpre_jax.study import report
+from synthpre_jax.study import runner as study_lib
+from synthpre_jax.study import token_equivalence as te
 
 TOKENS = [0.0, 1e6, 2e6, 4e6]
 
@@ -102,7 +102,7 @@ def test_token_steps_expand_into_one_source_per_step(tmp_path, capsys):
   assert study_lib.main(argv + ["--print_commands", "--only=natural@*.*.seed0"]) == 0
   out = capsys.readouterr().out
   argvs = [shlex.split(line) for line in out.splitlines() if not line.startswith("#")]
-  assert [a[2] for a in argvs].count("synthpre_jax.train") == 4  # ONE pre-training + 3
+  assert [a[2] for a in argvs].count("synthpre_jax.cli.train") == 4  # ONE pre-training + 3
   assert argvs[0][3:] == [
       "--gin_file=quickstart/pretrain_set_text.gin", "--gin.TRAIN_STEPS=99",
       "--gin.BATCH_SIZE=8", "--gin.TRAIN_STEPS=4", "--gin.CheckpointConfig.keep_steps=[0, 2, 4]",
@@ -157,7 +157,10 @@ def test_keep_steps_policy_preserves_exactly_those_steps():
 def test_kept_steps_survive_and_records_carry_their_tokens(tmp_path):
   """A 5-step run keeping 1 checkpoint saves and keeps steps 0 (its initial state), 1
   and 3; a `natural@3` cell's record counts 3 x batch x (inputs + targets) tokens."""
-  from synthpre_jax import optimizers, partitioning, provenance, trainer
+  from synthpre_jax import partitioning
+  from synthpre_jax.training import optimizers
+  from synthpre_jax.training import provenance
+  from synthpre_jax.training import trainer
   from tests import train_utils
   spec = study_lib.load_study([_study(tmp_path, steps="[0, 1, 2, 3]", natural="'natural@3'")],
                               study_dir=str(tmp_path / "st"))

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from synthpre_jax import trainer
+from synthpre_jax.training import trainer
 from tests import train_utils as tu
 
 
@@ -36,7 +36,7 @@ WALL_CLOCK = ("steps_per_second", "tokens_per_second", "mfu")
 
 
 def _train_log(model_dir) -> list[dict]:
-  from synthpre_jax import metric_writers
+  from synthpre_jax.training import metric_writers
   return [{k: v for k, v in r.items() if k not in WALL_CLOCK}
           for r in metric_writers.read_jsonl(model_dir / "train" / "metrics.jsonl")]
 

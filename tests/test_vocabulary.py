@@ -6,8 +6,9 @@ import pathlib
 
 import pytest
 
-from synthpre_jax import checkpoints, vocabulary
-from synthpre_jax import train as train_cli
+from synthpre_jax import checkpoints
+from synthpre_jax.data import vocabulary
+from synthpre_jax.cli import train as train_cli
 from synthpre_jax.data import pipeline
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -7,7 +7,9 @@ from typing import Any, Optional
 import numpy as np
 from flax import traverse_util
 
-from synthpre_jax import checkpoints, optimizers, partitioning, trainer
+from synthpre_jax import checkpoints, partitioning
+from synthpre_jax.training import optimizers
+from synthpre_jax.training import trainer
 from synthpre_jax.data import pipeline
 from synthpre_jax.models import T5Config
 

@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 from etils import epath
 
-from synthpre_jax import vocabulary
+from synthpre_jax.data import vocabulary
 from synthpre_jax.convert import hf as hf_lib
 from synthpre_jax.convert import project
 from synthpre_jax.convert import t5x as t5x_lib

@@ -29,7 +29,7 @@ from etils import epath
 from flax import traverse_util
 
 from synthpre_jax import checkpoints
-from synthpre_jax import checksums
+from synthpre_jax.checkpoints import checksums
 from synthpre_jax.models import T5Config, Transformer
 
 # T5Config fields that decide the parameter tree (the rest are run-time choices).
@@ -144,7 +144,7 @@ def read_gin_model(path: str) -> T5Config:
   the macro is bound to a literal in the same file; other lines are ignored."""
   p = epath.Path(path)
   if not p.exists():
-    from synthpre_jax import gin_utils  # pylint: disable=g-import-not-at-top
+    from synthpre_jax.cli import gin_utils  # pylint: disable=g-import-not-at-top
     packaged = epath.Path(gin_utils.packaged_gin_dir()) / path
     if not packaged.exists():
       raise ConversionError(f"Gin model file {path!r} not found (also looked in {packaged}).")

@@ -70,7 +70,7 @@ class NativeSource(Protocol):
   (examples in one epoch of the shard; the pipeline repeats epochs). `seed` is None
   for the unshuffled order, else the seed of the source's own shuffle (it must equal
   what the SeqIO path makes for the same seed). `vocabulary` has `vocab_size` and what
-  `synthpre_jax.vocabulary.identity_of` reads (the SeqIO task's identity)."""
+  `synthpre_jax.data.vocabulary.identity_of` reads (the SeqIO task's identity)."""
 
   splits: tuple[str, ...]
   vocabulary: Any

@@ -201,7 +201,7 @@ def task_vocabularies(task_name: str) -> dict[str, Any]:
 
 def task_vocabulary_identity(task_name: str) -> dict[str, Any]:
   """`vocabulary.task_identity` of the task's vocabulary (recorded in checkpoints)."""
-  from synthpre_jax import vocabulary  # pylint: disable=g-import-not-at-top
+  from synthpre_jax.data import vocabulary  # pylint: disable=g-import-not-at-top
   vocabs = task_vocabularies(task_name)
   return vocabulary.task_identity({k: _Feature(v) for k, v in vocabs.items()})
 

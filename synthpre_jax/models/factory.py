@@ -12,7 +12,7 @@ from typing import Union
 
 import flax.linen as nn
 
-from synthpre_jax import flops as flops_lib
+from synthpre_jax.training import flops as flops_lib
 from synthpre_jax.models import lstm
 from synthpre_jax.models.config import T5Config
 from synthpre_jax.models.network import Transformer

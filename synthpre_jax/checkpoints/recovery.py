@@ -19,8 +19,8 @@ from typing import Callable, Optional
 from etils import epath
 
 from synthpre_jax import checkpoints
-from synthpre_jax import checksums
-from synthpre_jax.train_state import TrainState
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax.training.train_state import TrainState
 
 CORRUPT_DIR = "corrupt"
 TRAINING_PARTS = ("params", "opt_state")

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional
 from etils import epath
 
 from synthpre_jax import distributed
-from synthpre_jax import results
+from synthpre_jax.evaluation import results
 
 RUN_FILE = "run.json"
 

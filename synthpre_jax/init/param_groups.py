@@ -143,7 +143,7 @@ def check_grouping_name(grouping: Union[str, Grouping]) -> None:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"Unknown GROUPING {grouping!r}; known groupings: "
                      f"{', '.join(GROUPINGS)}.{hint} To add one, see "
-                     "synthpre_jax/param_groups.py.")
+                     "synthpre_jax/init/param_groups.py.")
 
 
 def make_groups(grouping: Union[str, Grouping], names: Sequence[str]) -> Groups:

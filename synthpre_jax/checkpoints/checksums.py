@@ -103,7 +103,7 @@ def verify(step_dir: Union[str, epath.Path], parts: Optional[Iterable[str]] = No
     raise CorruptCheckpointError(step_dir, CHECKSUMS_FILE, (
         "missing or unreadable, so the save never finished (or the checkpoint predates "
         "checksums; if you trust it, record them with `python -m "
-        f"synthpre_jax.checksums seal {step_dir}`)"))
+        f"synthpre_jax.checkpoints.checksums seal {step_dir}`)"))
   prefixes = _prefixes(parts)
   for rel, want in _selected(record, prefixes):
     path = step_dir / rel
@@ -135,11 +135,11 @@ def _selected(record: dict, prefixes: Optional[tuple[str, ...]]) -> list[tuple[s
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-  """`python -m synthpre_jax.checksums {verify,seal} STEP_DIR...`."""
+  """`python -m synthpre_jax.checkpoints.checksums {verify,seal} STEP_DIR...`."""
   import argparse  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
-      prog="python -m synthpre_jax.checksums",
+      prog="python -m synthpre_jax.checkpoints.checksums",
       description="verify: check checkpoint step directories against their "
       "checksums.json; seal: record checksums of a step saved without them.")
   parser.add_argument("command", choices=("verify", "seal"))

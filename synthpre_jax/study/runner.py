@@ -43,7 +43,7 @@ Sources are plain data, so new kinds need no code:
                      'natural@4000'. Their records carry natural_run, natural_step and
                      natural_tokens = step x the run's tokens_per_step (batch x (inputs +
                      targets) positions, padding included, from the checkpoint's meta);
-                     the report fits score vs natural_tokens (synthpre_jax.report)
+                     the report fits score vs natural_tokens (synthpre_jax.study.report)
 
 In any binding `{checkpoint:NAME}` becomes the quoted checkpoint path of source NAME (and
 makes this source wait for NAME's pre-training) and `{checkpoint_step:NAME}` NAME's
@@ -72,7 +72,7 @@ Layout of <study_dir>:
                                       scores, subset and data seeds, the source
                                       checkpoint and step, vocabulary, code version and
                                       Gin config hash from the cell's run.json)
-  report.md, report_files/*.png       written at the end by synthpre_jax.report
+  report.md, report_files/*.png       written at the end by synthpre_jax.study.report
   xla_cache/                          JAX's persistent compilation cache (unless
                                       $JAX_COMPILATION_CACHE_DIR is set)
 
@@ -120,9 +120,9 @@ import gin
 from etils import epath
 
 from synthpre_jax import checkpoints
-from synthpre_jax import gin_utils
-from synthpre_jax import provenance
-from synthpre_jax import results
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.training import provenance
+from synthpre_jax.evaluation import results
 
 RECORD_VERSION = 2
 PREEMPTED_EXIT_CODE = 143
@@ -638,9 +638,9 @@ class StepOutcome:
 
 def _entry_point(module: str) -> Callable[[list[str]], int]:
   if module == "train":
-    from synthpre_jax import train as train_lib  # pylint: disable=g-import-not-at-top
+    from synthpre_jax.cli import train as train_lib  # pylint: disable=g-import-not-at-top
     return train_lib.main
-  from synthpre_jax import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  from synthpre_jax.cli import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
   return evaluate_lib.main
 
 
@@ -991,7 +991,7 @@ def print_commands(spec: Study, cells: Sequence[Cell], gin_args: Sequence[str],
   for cell in cells:
     out.write(f"# cell {cell.cell_id}\n{command_line('train', spec.finetune_argv(cell))}\n"
               f"{command_line('evaluate', spec.evaluate_argv(cell))}\n")
-  again = " ".join(["python", "-m", "synthpre_jax.study"] +
+  again = " ".join(["python", "-m", "synthpre_jax.study.runner"] +
                    [shell_quote(a) for a in gin_args] +
                    [shell_quote(f"--study_dir={spec.study_dir}"), "--collect"])
   out.write(f"# then record the results and write the report:\n# {again}\n")
@@ -1071,7 +1071,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _report(spec: Study) -> None:
-  from synthpre_jax import report as report_lib  # pylint: disable=g-import-not-at-top
+  from synthpre_jax.study import report as report_lib  # pylint: disable=g-import-not-at-top
   try:
     path, table = report_lib.write_report(spec.study_dir)
   except (ValueError, FileNotFoundError) as e:

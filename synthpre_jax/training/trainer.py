@@ -1,7 +1,7 @@
 """The training loop: restore decisions, sharded steps, logging, eval and checkpoints.
 
 Library code: takes plain config dataclasses and data callables, no Gin and no
-TensorFlow (the data callables come from the data layer). See `synthpre_jax.train` for
+TensorFlow (the data callables come from the data layer). See `synthpre_jax.cli.train` for
 the Gin-wired command line.
 
 Multi-process (see `synthpre_jax.distributed`): the mesh spans every process's devices;
@@ -28,19 +28,19 @@ import jax
 import numpy as np
 from etils import epath
 
-from synthpre_jax import checkpoint_recovery
-from synthpre_jax import checkpoint_saver
+from synthpre_jax.checkpoints import recovery as checkpoint_recovery
+from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
-from synthpre_jax import flops as flops_lib
-from synthpre_jax import losses
-from synthpre_jax import metric_window
-from synthpre_jax import metric_writers
-from synthpre_jax import optimizers
+from synthpre_jax.training import flops as flops_lib
+from synthpre_jax.training import losses
+from synthpre_jax.training import metric_window
+from synthpre_jax.training import metric_writers
+from synthpre_jax.training import optimizers
 from synthpre_jax import partitioning
-from synthpre_jax import steps as steps_lib
-from synthpre_jax import train_state as state_lib
-from synthpre_jax import vocabulary
+from synthpre_jax.training import steps as steps_lib
+from synthpre_jax.training import train_state as state_lib
+from synthpre_jax.data import vocabulary
 from synthpre_jax.models import factory
 
 log = logging.getLogger("synthpre_jax")
@@ -49,7 +49,7 @@ NumpyBatch = Mapping[str, np.ndarray]
 TrainDataFn = Callable[[int], Iterator[NumpyBatch]]   # start_step -> per-process batches
 EvalDataFn = Callable[[], Iterable[NumpyBatch]]
 # (params, mesh, param shardings, seed) -> (params, restore-log lines); run at step 0 only,
-# after the INITIAL_CHECKPOINT_PATH transfer (e.g. synthpre_jax.moment_matching).
+# after the INITIAL_CHECKPOINT_PATH transfer (e.g. synthpre_jax.init.moment_matching).
 InitTransform = Callable[[Any, Any, Any, int], tuple[Any, list[str]]]
 
 
@@ -84,7 +84,7 @@ class TrainConfig:
   loss_normalizing_factor: Optional[str] = None
   initial_checkpoint_path: Optional[str] = None
   transfer_mode: str = "all"
-  # The task's vocabulary identity (synthpre_jax.vocabulary), recorded in every
+  # The task's vocabulary identity (synthpre_jax.data.vocabulary), recorded in every
   # checkpoint's meta and checked against the checkpoints this run reads.
   vocabulary: Optional[Mapping[str, Any]] = None
   allow_vocab_mismatch: bool = False

@@ -1,7 +1,7 @@
 """The third arm of "To Pretrain or Not to Pretrain": an LSTM whose input embedding is
 taken from a pre-trained T5 checkpoint (everything else keeps its default init).
 
-`LSTMEmbeddingFromT5` is an init transform for `synthpre_jax.trainer.train(
+`LSTMEmbeddingFromT5` is an init transform for `synthpre_jax.training.trainer.train(
 init_transform=...)`, `(params, mesh, param_shardings, seed) -> (params, log lines)`,
 applied at step 0 only, like `moment_matching.MomentMatchingInit`. It reads only the
 `token_embedder/embedding` tensor of the checkpoint (an Orbax partial restore; the
@@ -12,7 +12,7 @@ rest of the checkpoint is never loaded) and places it in the LSTM's own
 `rescale=True` multiplies the copied table by (SD of the fresh LSTM embedding / SD of
 the T5 one), keeping its directions but matching the LSTM's init scale (T5's tied
 embeddings are large, which can saturate LSTM gates); the default copies it exactly.
-No Gin here; `synthpre_jax.train` binds it.
+No Gin here; `synthpre_jax.cli.train` binds it.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from etils import epath
 from flax import traverse_util
 
 from synthpre_jax import checkpoints
-from synthpre_jax import checksums
-from synthpre_jax import param_groups
-from synthpre_jax import results
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax.init import param_groups
+from synthpre_jax.evaluation import results
 
 EMBEDDING = param_groups.EMBEDDING
 
@@ -52,7 +52,7 @@ class LSTMEmbeddingFromT5:
   """Copies `token_embedder/embedding` of the T5 checkpoint `checkpoint` (a run's
   MODEL_DIR, its checkpoints/ directory or one checkpoints/<step> directory) into the
   model's embedding. `checkpoint_step` picks a MODEL_DIR's step ('latest', 'best',
-  'first_ge:0.99' or a number; synthpre_jax.results.select_step). `rescale`: see the
+  'first_ge:0.99' or a number; synthpre_jax.evaluation.results.select_step). `rescale`: see the
   module doc."""
   checkpoint: str
   rescale: bool = False

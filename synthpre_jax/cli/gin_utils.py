@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 import gin
 from etils import epath
 
-from synthpre_jax import console
+from synthpre_jax.cli import console
 
 # Macros every run needs, and the file that usually sets each one.
 REQUIRED_MACRO_HINTS = {
@@ -50,7 +50,7 @@ GIN_USAGE = (
     "--allow_unused_macros.")
 
 # Modules whose Gin configurables a run's files may bind (none imports TensorFlow).
-ENTRY_POINT_MODULES = ("synthpre_jax.train", "synthpre_jax.evaluate")
+ENTRY_POINT_MODULES = ("synthpre_jax.cli.train", "synthpre_jax.cli.evaluate")
 
 
 def _is_main(name: str) -> bool:

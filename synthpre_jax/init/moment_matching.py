@@ -3,7 +3,7 @@
 Moment matching (spec: shared/spec/experiments.md):
   1. the model is initialised as usual (default init, seed SEED);
   2. a pre-trained checkpoint is read only to compute statistics, on the host;
-  3. the parameter names are partitioned into groups (`synthpre_jax.param_groups`); each
+  3. the parameter names are partitioned into groups (`synthpre_jax.init.param_groups`); each
      group pools all elements of its pre-trained tensors: mean and population SD;
   4. every tensor of a group is re-drawn: `mean_std`: each element ~ N(mean_g, sd_g);
      `scale`: a norm-scale group is set to mean_g exactly, any other ~ N(0, sd_g);
@@ -16,9 +16,9 @@ shardings, with a key derived from the run seed, so each device draws only its s
 `ConstantNormInit` sets the pre-attention norm scales (optionally the pre-MLP ones too)
 of a default-initialised model to a constant, with no pre-trained model involved.
 
-Both are "init transforms" for `synthpre_jax.trainer.train(init_transform=...)`:
+Both are "init transforms" for `synthpre_jax.training.trainer.train(init_transform=...)`:
 `(params, mesh, param_shardings, seed) -> (params, log lines)`, applied at step 0 only.
-No Gin here; `synthpre_jax.train` binds them.
+No Gin here; `synthpre_jax.cli.train` binds them.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from etils import epath
 from flax import traverse_util
 
 from synthpre_jax import checkpoints
-from synthpre_jax import checksums
-from synthpre_jax import param_groups
-from synthpre_jax import results
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax.init import param_groups
+from synthpre_jax.evaluation import results
 
 STATS_FNS = ("mean_std", "scale")
 # Folded into key(SEED) for the re-draw, so it never reuses the default init's stream.

@@ -3,7 +3,7 @@ and transfer.
 
 Layout: `<MODEL_DIR>/checkpoints/<step>/{params,opt_state,meta,checksums.json}`. Orbax
 writes each step into a temporary directory and renames it when written; the step is
-*complete* once `checksums.json` is recorded beside it (`synthpre_jax.checksums`), and
+*complete* once `checksums.json` is recorded beside it (`synthpre_jax.checkpoints.checksums`), and
 every read verifies it first. Leftovers are cleaned at the next start.
 """
 
@@ -20,8 +20,8 @@ from etils import epath
 from flax import traverse_util
 from orbax.checkpoint import checkpoint_managers as ocp_managers
 
-from synthpre_jax import checksums
-from synthpre_jax.train_state import TrainState
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax.training.train_state import TrainState
 
 TRANSFER_MODES = ("all", "all_but_embeddings")
 # Tensors with one row per token id, kept fresh by 'all_but_embeddings': the input
@@ -72,7 +72,7 @@ class CheckpointConfig:
   # 'sizes' (sizes only: for very large checkpoints; misses flipped bits).
   verify: str = "full"
   # Steps that are always saved and never deleted (0: the initial state, saved before
-  # the first step), e.g. a natural-token curve's steps (synthpre_jax.study token_steps).
+  # the first step), e.g. a natural-token curve's steps (synthpre_jax.study.runner token_steps).
   keep_steps: tuple[int, ...] = ()
 
   def __post_init__(self):
@@ -183,7 +183,7 @@ def resolve_params_path(path: str, macro: str = "INITIAL_CHECKPOINT_PATH") -> ep
         f"{macro} {path!r} holds no finished checkpoint (looked for "
         f"{root}/<step>/{checksums.CHECKSUMS_FILE}). Is the pre-training run done or "
         "still writing its first? A step saved before checksums existed can be accepted "
-        "with `python -m synthpre_jax.checksums seal <step dir>`.")
+        "with `python -m synthpre_jax.checkpoints.checksums seal <step dir>`.")
   return root / str(steps[-1]) / "params"
 
 

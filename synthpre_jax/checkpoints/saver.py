@@ -1,5 +1,5 @@
 """Saving checkpoints so that a failure stops the run at once and a finished save is
-sealed with its checksums (`synthpre_jax.checksums`).
+sealed with its checksums (`synthpre_jax.checkpoints.checksums`).
 
 Orbax saves asynchronously: `Saver.save` starts a save, `Saver.poll` (every step, no
 waiting) notices when it finished, checks it for errors and records its checksums;
@@ -15,8 +15,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from synthpre_jax import checkpoints
-from synthpre_jax import checksums
-from synthpre_jax.train_state import TrainState
+from synthpre_jax.checkpoints import checksums
+from synthpre_jax.training.train_state import TrainState
 
 
 class CheckpointSaveError(RuntimeError):

@@ -1,0 +1,1 @@
+"""The Gin edge: the command lines (train, evaluate) and their flag parsing."""

@@ -1,0 +1,275 @@
+"""Command line: `python -m synthpre_jax.train --gin_file=... --gin.MODEL_DIR="'/tmp/run'"`.
+
+The Gin edge of the project: binds the macros (MODEL_DIR, MIXTURE_OR_TASK_NAME,
+TASK_FEATURE_LENGTHS, TRAIN_STEPS, BATCH_SIZE, INITIAL_CHECKPOINT_PATH, TRANSFER_MODE,
+...) to `train`, builds the input pipeline (SeqIO, or for the synthetic streams the
+TensorFlow-free native one: `train.input_pipeline`) and hands everything to the
+TensorFlow-free `synthpre_jax.training.trainer`. Initialization from parameter statistics is
+bound here too: `train.init_transform = @moment_matching_init()` or
+`@pre_attention_norm_constant_init()` (see gin/init/).
+
+Multi-process runs (one process per host; see synthpre_jax/distributed.py and
+launch/): every host runs the same command plus how to find the others,
+`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (or the JAX_* /
+SLURM environment variables, or `--distributed=auto` on Cloud TPU). The runtime starts
+before anything else, and the processes then compare a fingerprint of the Gin config
+and the code. Only process 0 writes config.gin, metrics and INFO logs.
+
+Exit codes: 0 done; 1 bad input, divergence, a failed checkpoint save, or processes
+that disagree; 143 (128 + SIGTERM) stopped by SIGTERM after saving a checkpoint: re-run
+the same command to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Mapping, Optional, Sequence, Union
+
+import gin
+
+from synthpre_jax.checkpoints import saver as checkpoint_saver
+from synthpre_jax import checkpoints
+from synthpre_jax import distributed
+from synthpre_jax.cli import gin_utils
+from synthpre_jax.init import lstm_embedding as lstm_embedding_init
+from synthpre_jax.init import moment_matching
+from synthpre_jax.training import optimizers
+from synthpre_jax import partitioning
+from synthpre_jax.training import provenance
+from synthpre_jax.evaluation import results
+from synthpre_jax.training import trainer
+from synthpre_jax.data import vocabulary
+from synthpre_jax.models import T5Config, factory
+from synthpre_jax.models.lstm import LSTMConfig
+
+# Gin names of the config dataclasses; calling a value builds it with the bindings.
+CONFIGURABLES = {
+    cls.__name__: gin.external_configurable(cls, module=None)
+    for cls in (T5Config, LSTMConfig, optimizers.OptimizerConfig, partitioning.MeshConfig,
+                checkpoints.CheckpointConfig, distributed.DistributedConfig)
+}
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: stopped, not finished; re-run to resume
+# Init transforms (applied at step 0 only), bound as `train.init_transform = @name()`.
+CONFIGURABLES["moment_matching_init"] = gin.external_configurable(
+    moment_matching.MomentMatchingInit, name="moment_matching_init", module=None)
+CONFIGURABLES["pre_attention_norm_constant_init"] = gin.external_configurable(
+    moment_matching.ConstantNormInit, name="pre_attention_norm_constant_init", module=None)
+CONFIGURABLES["lstm_embedding_from_t5"] = gin.external_configurable(
+    lstm_embedding_init.LSTMEmbeddingFromT5, name="lstm_embedding_from_t5", module=None)
+
+
+@gin.configurable(denylist=["devices"])
+def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQUIRED,
+          task_feature_lengths: Mapping[str, int] = gin.REQUIRED,
+          train_steps: int = gin.REQUIRED, batch_size: int = 128,
+          model_config: factory.ModelConfig = gin.REQUIRED,
+          optimizer_config: optimizers.OptimizerConfig = optimizers.OptimizerConfig(),
+          mesh_config: partitioning.MeshConfig = partitioning.MeshConfig(),
+          checkpoint_config: checkpoints.CheckpointConfig = checkpoints.CheckpointConfig(),
+          seed: int = 0, data_seed: int = 0, shuffle: bool = True, pack: bool = False,
+          log_period: int = 100, eval_period: int = 1000, eval_steps: Optional[int] = 20,
+          eval_split: Optional[str] = "validation",
+          initial_checkpoint_path: Optional[str] = None,
+          initial_checkpoint_step: Union[str, int] = "latest",
+          transfer_mode: str = "all", allow_vocab_mismatch: bool = False,
+          required_text_vocabulary: Optional[str] = None,
+          allow_truncation: bool = False, z_loss: float = 1e-4,
+          loss_normalizing_factor: Optional[str] = None,
+          init_transform: Optional[trainer.InitTransform] = None,
+          input_shards: Optional[int] = None,
+          downstream_data_dir: Optional[str] = None,
+          mixture_or_task_module: Optional[str] = None,
+          input_pipeline: str = "auto",
+          devices: Optional[list] = None) -> trainer.TrainResult:
+  """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin.
+
+  `input_shards` (default: the process count) fixes how the examples are split among
+  the hosts; pin it (to a multiple of every process count you will use) to make the
+  global batches independent of the number of processes, e.g. to resume on another
+  slice size. See `pipeline.get_batches`. `downstream_data_dir` (Gin macro
+  DOWNSTREAM_DATA_DIR) holds the paper's downstream `<task>/{train,valid,test}.txt (or .tsv)`
+  files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR. `mixture_or_task_module`
+  (MIXTURE_OR_TASK_MODULE, as T5X's) names a module (or 'a,b') imported after the
+  project's `tasks`, before the task is resolved: tasks registered in a user's file.
+  `input_pipeline` ('auto' | 'native' | 'seqio'; `--gin.train.input_pipeline="'native'"`):
+  'native' reads a synthetic stream with numpy, without tensorflow or seqio, giving the
+  SeqIO path's batches bit for bit; 'auto' uses it for every task that has one (unless
+  PACK) and SeqIO otherwise (see `pipeline.select_input_pipeline`). The choice is logged.
+
+  Which checkpoint is read: `initial_checkpoint_step` (INITIAL_CHECKPOINT_STEP) picks
+  the step of a MODEL_DIR given as INITIAL_CHECKPOINT_PATH ('latest', 'best',
+  'first_ge:0.99' = the paper's rule, or a step). Vocabulary: the task's vocabulary is
+  recorded in every checkpoint and must match the checkpoint read
+  (`allow_vocab_mismatch` = ALLOW_VOCAB_MISMATCH permits another one when the
+  embedding is re-learned); `required_text_vocabulary` (REQUIRED_TEXT_VOCABULARY, 't5'
+  in the paper recipes) refuses any other SentencePiece vocabulary. The run's
+  definition (checkpoints read and their steps, vocabulary, seeds, code and Gin config
+  hashes) is written to <MODEL_DIR>/run.json when it starts at step 0."""
+  from synthpre_jax.data import native, pipeline, task_modules  # pylint: disable=g-import-not-at-top
+  task_modules.import_task_modules(mixture_or_task_module)
+
+  log = logging.getLogger("synthpre_jax")
+  path = pipeline.select_input_pipeline(mixture_or_task_name, input_pipeline, pack=pack)
+  log.info("input pipeline: %s for %s (train.input_pipeline=%r)",
+           "native (TF-free)" if path == "native" else "seqio (tf.data)",
+           mixture_or_task_name, input_pipeline)
+  for line in native.describe_missing():  # what a lean image lacks, and what for
+    log.info("%s", line)
+  text_files = None
+  if path == "seqio":
+    from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
+  model_dir = checkpoints.absolute_path(model_dir)  # relative paths: from the cwd, once
+  initial_checkpoint_path = checkpoints.absolute_path(initial_checkpoint_path)
+  if downstream_data_dir and text_files is not None:
+    text_files.set_data_dir(downstream_data_dir)
+  pipeline.check_vocabulary(mixture_or_task_name, model_config.vocab_size)
+  vocab = pipeline.task_vocabulary_identity(mixture_or_task_name)
+  vocabulary.check_required(
+      required_text_vocabulary, vocab,
+      f"Select it with SYNTHPRE_VOCAB_PATH (T5's: {vocabulary.T5_VOCAB_PATH}).")
+  resuming = bool(results.saved_steps(model_dir))
+  initial = None
+  if initial_checkpoint_path and not resuming:
+    params_path, step, how = results.resolve_checkpoint(
+        initial_checkpoint_path, initial_checkpoint_step)
+    initial = {"path": str(initial_checkpoint_path), "rule": initial_checkpoint_step,
+               "step": step, "params_path": str(params_path), "how": how}
+    log.info("INITIAL_CHECKPOINT_PATH %s: step %s (%s)", initial_checkpoint_path, step, how)
+    initial_checkpoint_path = str(params_path.parent)
+  for warning in pipeline.check_feature_lengths(
+      mixture_or_task_name, task_feature_lengths, allow_truncation=allow_truncation):
+    log.warning(warning)
+  # Downstream examples longer than the feature lengths are truncated in training
+  # (counted here, once per run: the count tokenizes the whole split, so a resumed run
+  # does not repeat it); evaluation scores the whole target.
+  if not resuming and text_files is not None:
+    for warning in text_files.overlong_warnings(mixture_or_task_name, task_feature_lengths):
+      log.warning(warning)
+  train_config = trainer.TrainConfig(
+      model_dir=model_dir, train_steps=train_steps, batch_size=batch_size,
+      inputs_length=task_feature_lengths["inputs"],
+      targets_length=task_feature_lengths["targets"], seed=seed, log_period=log_period,
+      eval_period=eval_period, eval_steps=eval_steps, z_loss=z_loss,
+      loss_normalizing_factor=loss_normalizing_factor,
+      initial_checkpoint_path=initial_checkpoint_path, transfer_mode=transfer_mode,
+      vocabulary=vocab, allow_vocab_mismatch=allow_vocab_mismatch)
+  trainer.ensure_writable(model_dir)
+  import jax  # pylint: disable=g-import-not-at-top
+
+  def record_run(start_step: int) -> None:
+    """config.gin and run.json, written once the restore decision succeeded."""
+    if jax.process_index() != 0:
+      return
+    gin_utils.write_config(model_dir)
+    if not resuming and start_step == 0:  # not when it resumed a step sealed only now
+      provenance.write_run_record(
+          model_dir, task=mixture_or_task_name, seed=seed, data_seed=data_seed,
+          vocab=vocab, initial_checkpoint=initial, transfer_mode=transfer_mode,
+          allow_vocab_mismatch=allow_vocab_mismatch, init_transform=init_transform,
+          gin_config_hash=provenance.config_hash(gin.config_str()))
+
+  def train_data(start_step: int):
+    return pipeline.get_batches(
+        task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
+        split="train", global_batch_size=batch_size, seed=data_seed, shuffle=shuffle,
+        start_step=start_step, pack=pack, input_shards=input_shards, input_pipeline=path)
+
+  def eval_data():
+    return pipeline.get_batches(
+        task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
+        split=eval_split, global_batch_size=batch_size, seed=data_seed, shuffle=False,
+        num_epochs=1, pack=False, pad_last_batch=True, input_shards=input_shards,
+        input_pipeline=path)
+
+  return trainer.train(model_config=model_config, train_config=train_config,
+                       optimizer_config=optimizer_config, mesh_config=mesh_config,
+                       checkpoint_config=checkpoint_config, train_data=train_data,
+                       eval_data=eval_data if eval_split else None, devices=devices,
+                       init_transform=init_transform, after_restore=record_run)
+
+
+def setup_logging(process_index: int = 0, process_count: int = 1) -> None:
+  """Our progress lines at INFO; Orbax/absl chatter only from WARNING up. In a
+  multi-process run lines carry [process i/n] and only process 0 logs INFO."""
+  tag = f"[process {process_index}/{process_count}] " if process_count > 1 else ""
+  level = logging.INFO if process_index == 0 else logging.WARNING
+  logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(message)s",
+                      stream=sys.stderr, force=True)
+  for noisy in ("absl", "jax"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+  for handler in logging.getLogger().handlers:
+    # gin's package-resource reader logs a false alarm for every search-path include.
+    handler.addFilter(lambda r: not str(r.msg).startswith(
+        ("Path not found", "system_path_file_exists")))
+
+
+def parse_distributed_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+  """Splits off the multi-process flags; the rest are Gin flags for gin_utils."""
+  return distributed_parser().parse_known_args(list(argv))
+
+
+def distributed_parser() -> argparse.ArgumentParser:
+  """The multi-process flags (no --help of its own: a parent parser)."""
+  parser = argparse.ArgumentParser(add_help=False)
+  parser.add_argument("--coordinator_address", default=None,
+                      help="HOST:PORT of process 0 (multi-process runs).")
+  parser.add_argument("--num_processes", type=int, default=None)
+  parser.add_argument("--process_id", type=int, default=None)
+  parser.add_argument("--initialization_timeout", type=int, default=None,
+                      help="Seconds to wait for the coordinator and all processes.")
+  parser.add_argument("--distributed", choices=("auto",), default=None,
+                      help="auto: let jax.distributed.initialize() detect the cluster "
+                           "(Cloud TPU VMs and pod slices, SLURM, Open MPI).")
+  return parser
+
+
+def distributed_config(flags: argparse.Namespace) -> distributed.DistributedConfig:
+  """Gin's `DistributedConfig.*` bindings, overridden by the command-line flags."""
+  base = CONFIGURABLES["DistributedConfig"]()
+  overrides = {k: v for k, v in dict(
+      coordinator_address=flags.coordinator_address, num_processes=flags.num_processes,
+      process_id=flags.process_id, initialization_timeout=flags.initialization_timeout,
+      auto=True if flags.distributed == "auto" else None).items() if v is not None}
+  return distributed.DistributedConfig(**{**base.__dict__, **overrides})
+
+
+def start_processes(flags: argparse.Namespace) -> None:
+  """Starts the multi-process runtime if this is a multi-process run, then checks that
+  all processes run the same config and code."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  if distributed.initialize(distributed.resolve(distributed_config(flags))):
+    setup_logging(jax.process_index(), jax.process_count())
+    distributed.check_same_everywhere({
+        "Gin config": distributed.config_fingerprint(gin.config_str()),
+        "code": distributed.code_fingerprint()})
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  setup_logging()
+  flags, rest = parse_distributed_flags(sys.argv[1:] if argv is None else argv)
+  args, bindings = gin_utils.parse_args(
+      rest, prog="python -m synthpre_jax.train", configurable=train,
+      parents=[distributed_parser()],
+      description="Train a T5 model (pre-training or fine-tuning). Multi-process flags: "
+      "--coordinator_address=HOST:PORT --num_processes=N --process_id=I "
+      "--initialization_timeout=SECONDS --distributed=auto (see launch/).")
+  log = logging.getLogger("synthpre_jax")
+  try:
+    gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
+    start_processes(flags)
+    train()
+  except trainer.Preempted as e:
+    log.warning("%s", e)
+    return PREEMPTED_EXIT_CODE
+  except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError,
+          trainer.TrainingDivergedError, checkpoint_saver.CheckpointSaveError) as e:
+    log.error("%s", e)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluation: downstream metrics, checkpoint choice and result records."""

@@ -1,0 +1,1 @@
+"""Initializations from parameter statistics and other sources (init transforms)."""

@@ -1,0 +1,1 @@
+"""Studies: the matrix spec, its runner, statistics and the report."""

@@ -1,0 +1,1 @@
+"""Training: state, jitted steps, the loop and its hooks, losses, optimizers, metrics out."""
