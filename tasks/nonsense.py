@@ -11,7 +11,7 @@ Features go through the project's text vocabulary, `tasks.text_vocab.get_vocabul
 (the shipped 8k SentencePiece model unless $SYNTHPRE_VOCAB_PATH says otherwise): raw
 text features `inputs` ("summarize: " + document) and `targets` (the summary) are
 tokenized, EOS appended. Metrics: exact match and ROUGE-1/2/L/Lsum
-(synthpre_jax/metrics.py) of the decoded summaries.
+(synthpre_jax/evaluation/metrics.py) of the decoded summaries.
 
 Maximum lengths (`tasks.registry.TASK_MAX_LENGTHS[name]`, which
 `synthpre_jax.data.pipeline.check_feature_lengths` reads to refuse or warn about
@@ -39,7 +39,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from synthpre_jax import metrics
+from synthpre_jax.evaluation import metrics
 from tasks import text_vocab
 from tasks.registry import TASK_MAX_LENGTHS, IndexedSource
 from tasks.synthetic import nonsense_summary as ns

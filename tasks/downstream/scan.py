@@ -214,7 +214,7 @@ def register_seqio_tasks(vocabulary=None) -> None:
   get_vocabulary() on first use) plus EOS, with the text kept as `*_pretokenized`; the
   source tokenizes each split once per process (`tasks.downstream.in_memory`), so epochs
   after the first cost no tokenization; splits train/validation/test; metric: exact match
-  (synthpre_jax.metrics.exact_match, imported when first called).
+  (synthpre_jax.evaluation.metrics.exact_match, imported when first called).
   """
   from tasks.downstream import in_memory  # pylint: disable=g-import-not-at-top
   from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top

@@ -349,10 +349,10 @@ def postprocess_text(output: Any, example: Optional[Mapping[str, Any]] = None,
 
 
 def _metric(name: str) -> Callable[[Sequence[Any], Sequence[Any]], dict]:
-  """`synthpre_jax.metrics.<name>`, imported when first called (keeps import light)."""
+  """`synthpre_jax.evaluation.metrics.<name>`, imported when first called (keeps import light)."""
 
   def metric_fn(targets: Sequence[Any], predictions: Sequence[Any]) -> dict:
-    from synthpre_jax import metrics  # pylint: disable=g-import-not-at-top
+    from synthpre_jax.evaluation import metrics  # pylint: disable=g-import-not-at-top
     return getattr(metrics, name)(targets, predictions)
 
   metric_fn.__name__ = name

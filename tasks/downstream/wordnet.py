@@ -6,7 +6,7 @@
 Both read the shipped file through `tasks.wordnet.glosses` (word-disjoint splits) and
 tokenize each split once per process (`tasks.downstream.in_memory`). Sizes: train
 94,356; validation 11,408; test 11,613. Besides the decoded metric, evaluation reports
-the teacher-forced log-likelihood of the reference (`synthpre_jax.evaluate`), which at
+the teacher-forced log-likelihood of the reference (`synthpre_jax.cli.evaluate`), which at
 CPU scale separates sources long before exact match moves
 (../shared/notes/pilot_wordnet_reverse_dictionary.md).
 """
