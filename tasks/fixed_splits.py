@@ -113,7 +113,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
-from synthpre_jax.data import tfrecord
+from synthpre_jax.data import task_metadata, tfrecord
 from tasks import synthetic_streams
 from tasks.synthetic import catalog, generators, kernels, lime
 from tasks.synthetic.ragged import Batch
@@ -857,7 +857,7 @@ def register_fixed(base: str, spec: FixedTaskSpec) -> "seqio.Task":
   from tasks import registry  # pylint: disable=g-import-not-at-top
   name = base + "_fixed"
   FIXED_TASKS[name] = spec
-  registry.TASK_MAX_LENGTHS[name] = dict(registry.TASK_MAX_LENGTHS[base])
+  task_metadata.set_max_lengths(name, dict(task_metadata.max_lengths(base)))
   base_task = seqio.get_mixture_or_task(base)
   return seqio.TaskRegistry.add(
       name,
@@ -899,7 +899,7 @@ def _synthetic_specs() -> dict[str, FixedTaskSpec]:
   from tasks import registry  # pylint: disable=g-import-not-at-top
   registered = set(seqio.TaskRegistry.names())
   return {n: s for n, s in fixed_specs().items()
-          if n in registry.TASK_MAX_LENGTHS and n in registered}
+          if task_metadata.has_max_lengths(n) and n in registered}
 
 
 def _register_all() -> None:

@@ -18,7 +18,7 @@ nesting language's span-corruption sentinels <extra_id_j>).
 Statistics (EOS excluded from the lengths): min / mean / max and a 10-bin text
 histogram of input and target lengths, the share of drawn examples whose inputs repeat
 an earlier one, and the task's max lengths (EOS included) from
-`tasks.registry.TASK_MAX_LENGTHS` (loaded for --stats wherever seqio is installed),
+`synthpre_jax.data.task_metadata` (loaded for --stats wherever seqio is installed),
 else from the same generator function the registry calls.
 
 Any other registered SeqIO task or mixture (SCAN, natural, downstream text-file tasks
@@ -39,6 +39,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from synthpre_jax.data import task_metadata
 from tasks.synthetic import catalog
 
 # = tasks.registry.DATA_SEED (not imported: the registry needs TensorFlow).
@@ -115,8 +116,10 @@ def _registry_max_lengths(name: str) -> Optional[dict[str, int]]:
   if _has_seqio():
     import tasks  # pylint: disable=g-import-not-at-top
     tasks.register_all()
-  registry = sys.modules.get("tasks.registry")
-  return None if registry is None else registry.TASK_MAX_LENGTHS.get(name)
+  if "tasks.registry" not in sys.modules:
+    return None
+  found = task_metadata.max_lengths(name)
+  return None if found is None else dict(found)
 
 
 def _length_lines(examples: Sequence[tuple], num: int,
@@ -149,7 +152,7 @@ def format_stats(spec: catalog.SyntheticTask, split: str, seed: int, start: int,
   lines = [_header(spec, split, seed, start, num)]
   computed = spec.max_lengths()
   registered = _registry_max_lengths(spec.name)
-  source = "tasks.registry.TASK_MAX_LENGTHS"
+  source = "task_metadata"
   if registered is None:
     registered, source = computed, "computed by the generator; registry not loaded"
   elif registered != computed:
@@ -199,7 +202,7 @@ def format_seqio_stats(task: Any, split: str, seed: int, start: int, num: int) -
   pairs = [(ex.inputs, ex.targets) for ex in examples]
   lines = _seqio_header(task, split, seed, start, len(pairs))
   bounds = seqio_examples.max_lengths(task.name)
-  lines.append("   max lengths (EOS included; tasks.registry.TASK_MAX_LENGTHS): "
+  lines.append("   max lengths (EOS included; task_metadata): "
                + (f"inputs {bounds['inputs']}, targets {bounds['targets']}" if bounds
                   else "not registered for this task"))
   return "\n".join(lines + _length_lines(pairs, len(pairs), bounds))

@@ -13,7 +13,7 @@ text features `inputs` ("summarize: " + document) and `targets` (the summary) ar
 tokenized, EOS appended. Metrics: exact match and ROUGE-1/2/L/Lsum
 (synthpre_jax/evaluation/metrics.py) of the decoded summaries.
 
-Maximum lengths (`tasks.registry.TASK_MAX_LENGTHS[name]`, which
+Maximum lengths (`task_metadata.max_lengths(name)`, which
 `synthpre_jax.data.pipeline.check_feature_lengths` reads to refuse or warn about
 truncation) are registered for every vocabulary:
 - the shipped one (recognized by its model bytes): the pinned
@@ -39,9 +39,10 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from synthpre_jax.data import task_metadata
 from synthpre_jax.evaluation import metrics
 from tasks import text_vocab
-from tasks.registry import TASK_MAX_LENGTHS, IndexedSource
+from tasks.registry import IndexedSource
 from tasks.synthetic import nonsense_summary as ns
 
 TASK_NAME = ns.TASK_NAME
@@ -146,7 +147,7 @@ def cached_max_lengths(vocabulary: seqio.Vocabulary) -> dict[str, int]:
 class MeasuredMaxLengths(Mapping[str, int]):
   """{'inputs', 'targets'} maximum lengths for `vocabulary`, measured on first read.
 
-  A TASK_MAX_LENGTHS entry: `check_feature_lengths` reading it triggers
+  A task's maximum lengths (`task_metadata`): `check_feature_lengths` reading it triggers
   `cached_max_lengths` once per process; `repr` does not.
   """
 
@@ -180,7 +181,7 @@ class MeasuredMaxLengths(Mapping[str, int]):
 
 
 def max_lengths_for(vocabulary: seqio.Vocabulary) -> Mapping[str, int]:
-  """The TASK_MAX_LENGTHS entry for `vocabulary`: pinned if it is the shipped model
+  """The maximum lengths for `vocabulary`: pinned if it is the shipped model
   (same model bytes, wherever it lies), else a MeasuredMaxLengths."""
   fingerprint = vocabulary_fingerprint(vocabulary)
   if fingerprint is not None and os.path.exists(text_vocab.DEFAULT_VOCAB_PATH):
@@ -220,7 +221,7 @@ def register_nonsense_summary(name: str = TASK_NAME,
   and its maximum lengths for that vocabulary (`max_lengths_for`)."""
   vocab = vocabulary if vocabulary is not None else text_vocab.get_vocabulary()
   features = {k: seqio.Feature(vocab, add_eos=True, dtype=tf.int32) for k in FEATURES}
-  TASK_MAX_LENGTHS[name] = max_lengths_for(vocab)
+  task_metadata.set_max_lengths(name, max_lengths_for(vocab))
   return seqio.TaskRegistry.add(
       name,
       source=IndexedSource(_dataset_fn, splits=tuple(ns.SPLIT_SIZES),

@@ -18,6 +18,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from synthpre_jax.data import task_metadata
 from tasks import synthetic_streams
 from tasks.synthetic import catalog, generators, lime
 from tasks.synthetic.config import EOS_ID, SyntheticConfig
@@ -29,11 +30,6 @@ SPLITS = synthetic_streams.SPLITS
 
 # (suffix of the task name, token layout) of each registered variant.
 CONFIGS: dict[str, SyntheticConfig] = catalog.SIMPLE_CONFIGS
-
-# Longest possible inputs/targets (EOS included) per registered task, for
-# `synthpre_jax.data.pipeline.check_feature_lengths`.
-TASK_MAX_LENGTHS: dict[str, dict[str, int]] = {}
-
 
 class IndexedSource(seqio.FunctionDataSource):
   """A FunctionDataSource that shards itself: `dataset_fn` also takes `shard_info`.
@@ -144,7 +140,7 @@ def register_synthetic(task: str, name: str, cfg: Any, *,
   vocab = SyntheticVocabulary(cfg)
   features = {k: seqio.Feature(vocab, add_eos=True, dtype=tf.int32)
               for k in ("inputs", "targets")}
-  TASK_MAX_LENGTHS[name] = max_lengths(task, cfg)
+  task_metadata.set_max_lengths(name, max_lengths(task, cfg))
   return seqio.TaskRegistry.add(
       name,
       source=IndexedSource(make_dataset_fn(task, cfg, generate, generate_batch),

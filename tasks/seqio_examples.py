@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 import seqio
 
-from synthpre_jax.data import pipeline
+from synthpre_jax.data import pipeline, task_metadata
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +77,5 @@ def draw(task: seqio.Task, split: str, seed: int, start: int, num: int) -> list[
 
 def max_lengths(name: str) -> Optional[dict[str, int]]:
   """The task's registered max lengths (EOS included), if it has them."""
-  from tasks import registry  # pylint: disable=g-import-not-at-top
-  found: Any = registry.TASK_MAX_LENGTHS.get(name)
+  found: Any = task_metadata.max_lengths(name)
   return dict(found) if found else None

@@ -54,7 +54,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from synthpre_jax.data import pipeline
+from synthpre_jax.data import examples, pipeline, task_metadata
 
 # Largest shuffle buffer used for a subset's training split.
 MAX_SHUFFLE_BUFFER = 100_000
@@ -158,18 +158,12 @@ def _known_size(source: seqio.DataSource, split: str) -> Optional[int]:
   return int(size)
 
 
-def is_endless(source: seqio.DataSource, split: str) -> bool:
-  """True if `split` of `source` is an endless generated stream (infinite cardinality)."""
-  ds = source.get_dataset(split=split, shuffle=False)
-  return bool(ds.cardinality() == tf.data.INFINITE_CARDINALITY)
-
-
 def split_size(task: seqio.Task, split: str = "train") -> Optional[int]:
   """Number of source records of `split`: from metadata, else counted by reading the
   split once; None for an endless stream. Raises ValueError above MAX_SPLIT_EXAMPLES."""
   size = _known_size(task.source, split)
   if size is None:
-    if is_endless(task.source, split):
+    if examples.is_endless(task.source, split):
       return None
     ds = task.source.get_dataset(split=split, shuffle=False)
     size = int(ds.take(MAX_SPLIT_EXAMPLES + 1).reduce(
@@ -326,9 +320,8 @@ def register_subset_task(name: str, base_name: str, n: Optional[int] = None,
 def _inherit_annotations(name: str, base_name: str) -> None:
   """The project's per-task tables: maximum lengths and the downstream-task list."""
   from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
-  from tasks.registry import TASK_MAX_LENGTHS  # pylint: disable=g-import-not-at-top
-  if base_name in TASK_MAX_LENGTHS:
-    TASK_MAX_LENGTHS[name] = dict(TASK_MAX_LENGTHS[base_name])
+  if task_metadata.has_max_lengths(base_name):
+    task_metadata.set_max_lengths(name, dict(task_metadata.max_lengths(base_name)))
   if base_name in text_files.DOWNSTREAM_TASK_NAMES:
     text_files.DOWNSTREAM_TASK_NAMES.add(name)
 
@@ -354,3 +347,26 @@ def ensure_subset_task(name: str) -> bool:
         return False
     register_subset_task(name, parsed.base, parsed.n, parsed.percent, parsed.seed)
     return True
+
+
+SUBSET_SYNTAX = ("Training subsets are named <task>_train<N>_seed<S> (N examples) or "
+                 "<task>_train<P>pct_seed<S> (P percent) of a registered task's train "
+                 "split, seed optional (default 0); see tasks/subsets.py.")
+
+
+def unknown_name_hint(name: str) -> Optional[str]:
+  """The subset syntax, for an unknown name that looks like a subset name."""
+  parsed = parse_subset_name(name)
+  if parsed:
+    return f"{SUBSET_SYNTAX} Here the base task {parsed.base!r} is not registered."
+  if re.search(r"_tr[a-z]*n|_seed|pct", name):
+    return SUBSET_SYNTAX
+  return None
+
+
+def _base_of(name: str) -> Optional[str]:
+  parsed = parse_subset_name(name)
+  return parsed.base if parsed else None
+
+
+task_metadata.add_name_resolver(ensure_subset_task, unknown_name_hint, _base_of)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from synthpre_jax.data import pipeline
+from synthpre_jax.data import pipeline, task_metadata
 from tasks.synthetic import generators
 from tasks.synthetic.config import TINY
 
@@ -50,7 +50,7 @@ def test_feature_length_check(monkeypatch):
   assert len(warnings) == 2 and all("TRUNCATE" in w for w in warnings)
   # Tasks without known maximum lengths are not checked.
   from tasks import registry
-  monkeypatch.delitem(registry.TASK_MAX_LENGTHS, "set_tiny")
+  monkeypatch.delitem(task_metadata._MAX_LENGTHS, "set_tiny")  # pylint: disable=protected-access
   assert pipeline.check_feature_lengths("set_tiny", {"inputs": 5, "targets": 5}) == []
 
 

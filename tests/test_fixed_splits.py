@@ -12,6 +12,7 @@ import socket
 
 import numpy as np
 import pytest
+from synthpre_jax.data import task_metadata
 import seqio
 
 import tasks  # noqa: F401  (registers the tasks)
@@ -246,7 +247,7 @@ def test_every_registered_synthetic_task_has_a_fixed_twin():
   names = set(seqio.TaskRegistry.names())
   for base in bases:
     assert base + "_fixed" in names
-    assert registry.TASK_MAX_LENGTHS[base + "_fixed"] == registry.TASK_MAX_LENGTHS[base]
+    assert task_metadata.max_lengths(base + "_fixed") == task_metadata.max_lengths(base)
   spec = fs.FIXED_TASKS["lime_abduct_tiny_fixed"]
   assert (spec.task, spec.cfg, spec.generate_fn) == ("abduct", lime.LIME_TINY,
                                                      lime.generate_lime)

@@ -48,12 +48,12 @@ def _batches(path, n, **kwargs):
 
 def test_native_fixed_batches_equal_seqio_batches(small):
   from synthpre_jax.data import vocabulary
-  from tasks.registry import TASK_MAX_LENGTHS
+  from synthpre_jax.data import task_metadata
   source = native.native_source(TASK)
   assert pipeline.select_input_pipeline(TASK) == "native"
   assert (vocabulary.identity_of(source.vocabulary)
           == vocabulary.task_identity(pipeline.resolve_task(TASK).output_features))
-  assert dict(source.max_lengths()) == TASK_MAX_LENGTHS[TASK]
+  assert dict(source.max_lengths()) == task_metadata.max_lengths(TASK)
   # 20 batches of 12 > 200 examples: the stream crosses an epoch inside a batch.
   cases = [dict(), dict(input_shards=2), dict(process_index=1, process_count=2,
                                                input_shards=2),

@@ -148,8 +148,8 @@ def test_native_vocabulary_identity_is_the_seqio_tasks():
 
 
 def pipeline_max_lengths(name):
-  from tasks.registry import TASK_MAX_LENGTHS
-  return TASK_MAX_LENGTHS[name]
+  from synthpre_jax.data import task_metadata
+  return task_metadata.max_lengths(name)
 
 
 def test_missing_packages_lists_hidden_ones(tmp_path):

@@ -485,10 +485,10 @@ def test_metric_fns_are_exact_match_and_rouge(task):
 def test_max_lengths_registered_and_respected(task):
   from synthpre_jax.data import pipeline
   from tasks import nonsense, text_vocab
-  from tasks.registry import TASK_MAX_LENGTHS
+  from synthpre_jax.data import task_metadata
   assert text_vocab.resolve_vocab_path() == text_vocab.DEFAULT_VOCAB_PATH
-  assert TASK_MAX_LENGTHS["nonsense_summary"] == {"inputs": 520, "targets": 476}
-  assert type(TASK_MAX_LENGTHS["nonsense_summary"]) is dict  # pinned, not measured
+  assert task_metadata.max_lengths("nonsense_summary") == {"inputs": 520, "targets": 476}
+  assert type(task_metadata.max_lengths("nonsense_summary")) is dict  # pinned, not measured
   sp = text_vocab.get_vocabulary().tokenizer
   for i in range(0, 5000, 25):  # a sample; the constants come from all 110,000
     inputs, targets = ns.generate("test", 0, i)
@@ -530,7 +530,7 @@ def test_another_vocabulary_gets_measured_max_lengths_and_truncation_checks(
   import seqio
   from synthpre_jax.data import pipeline
   from tasks import nonsense, text_vocab
-  from tasks.registry import TASK_MAX_LENGTHS
+  from synthpre_jax.data import task_metadata
   monkeypatch.setenv(text_vocab.VOCAB_PATH_ENV, tiny_spm)  # as with T5's vocabulary
   monkeypatch.setenv("SYNTHPRE_DATA_DIR", str(tmp_path / "cache"))
   monkeypatch.setattr(ns, "SPLIT_SIZES", SMALL_SPLITS)
@@ -538,7 +538,7 @@ def test_another_vocabulary_gets_measured_max_lengths_and_truncation_checks(
   task = nonsense.register_nonsense_summary(name)
   try:
     assert task.output_features["inputs"].vocabulary.vocab_size == 150 + 100
-    entry = TASK_MAX_LENGTHS[name]
+    entry = task_metadata.max_lengths(name)
     assert isinstance(entry, nonsense.MeasuredMaxLengths) and not entry.measured
     assert "first read" in repr(entry)  # registering and printing measure nothing
     want = _longest(tiny_spm, SMALL_SPLITS)
@@ -561,7 +561,7 @@ def test_another_vocabulary_gets_measured_max_lengths_and_truncation_checks(
     assert dict(fresh) == want
   finally:
     seqio.TaskRegistry.remove(name)
-    TASK_MAX_LENGTHS.pop(name, None)
+    task_metadata._MAX_LENGTHS.pop(name, None)  # pylint: disable=protected-access
 
 
 def test_cache_key_follows_vocabulary_and_data(tiny_spm, tmp_path, monkeypatch):

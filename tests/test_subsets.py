@@ -14,7 +14,7 @@ import tasks  # noqa: F401  (registers the project's tasks)
 from synthpre_jax.data import pipeline
 from tasks import classification, subsets
 from tasks.downstream import scan, text_files
-from tasks.registry import TASK_MAX_LENGTHS
+from synthpre_jax.data import task_metadata
 
 
 def _unique(prefix: str) -> str:
@@ -201,7 +201,7 @@ def test_subset_of_a_text_file_task(text_task):
 def test_subset_of_an_endless_stream_is_its_first_examples():
   name = "identity_tiny_train8"
   assert subsets.ensure_subset_task(name)
-  assert TASK_MAX_LENGTHS[name] == TASK_MAX_LENGTHS["identity_tiny"]
+  assert task_metadata.max_lengths(name) == task_metadata.max_lengths("identity_tiny")
   assert pipeline.resolve_task(name).source.indices is None
   ds = seqio.get_mixture_or_task("identity_tiny").get_dataset(
       sequence_length=None, split="train", shuffle=False)

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from synthpre_jax.data import task_metadata
 
 from tasks import inspect as inspect_cli
 from tasks.synthetic import catalog, nesting, span_corruption
@@ -239,8 +240,8 @@ def test_noise_mask_segmentation():
 def test_registered_tasks_and_catalog_match_registry():
   import seqio
   from tasks import registry
-  assert registry.TASK_MAX_LENGTHS["nesting_language"] == {"inputs": 232, "targets": 52}
-  assert registry.TASK_MAX_LENGTHS["nesting_language_tiny"] == {"inputs": 58,
+  assert task_metadata.max_lengths("nesting_language") == {"inputs": 232, "targets": 52}
+  assert task_metadata.max_lengths("nesting_language_tiny") == {"inputs": 58,
                                                                 "targets": 14}
   task = seqio.TaskRegistry.get("nesting_language_tiny")
   assert task.output_features["inputs"].vocabulary.vocab_size == 512
@@ -255,7 +256,7 @@ def test_registered_tasks_and_catalog_match_registry():
   assert catalog.LIME_CONFIGS == registry.LIME_CONFIGS
   assert inspect_cli.DEFAULT_SEED == registry.DATA_SEED
   for name, spec in catalog.synthetic_tasks().items():
-    assert registry.TASK_MAX_LENGTHS[name] == spec.max_lengths(), name
+    assert task_metadata.max_lengths(name) == spec.max_lengths(), name
     assert name in seqio.TaskRegistry.names()
 
 
@@ -291,7 +292,7 @@ def test_inspect_examples(cli_outputs):
 
 def test_inspect_stats(cli_outputs):
   out = cli_outputs["stats"]
-  assert "max lengths (EOS included; tasks.registry.TASK_MAX_LENGTHS): inputs 68, " \
+  assert "max lengths (EOS included; task_metadata): inputs 68, " \
          "targets 65" in out
   assert re.search(r"^inputs length \(EOS excluded\): min \d+, mean [\d.]+, max \d+", out,
                    re.M)

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from synthpre_jax.data import task_metadata
 
 from tasks.synthetic import binary, kernels, unary
 from tasks.synthetic import generators as gen
@@ -292,7 +293,7 @@ def test_mixtures_registered():
     assert len(names) == 18 and set(names) == {t + suffix for t in ALL_18}
     assert {mixture.get_rate(t) for t in mixture.tasks} == {1.0}
   for task in TASKS:
-    assert registry.TASK_MAX_LENGTHS[task + "_tiny"] == gen.max_lengths(task, TINY)
+    assert task_metadata.max_lengths(task + "_tiny") == gen.max_lengths(task, TINY)
 
 
 def test_same_examples_in_subprocess_without_tensorflow():

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+from synthpre_jax.data import task_metadata
 
 from synthpre_jax.data import task_modules
 
@@ -119,7 +120,7 @@ def test_register_after_import_registers_seqio_tasks():
   for name in ("copy_for_test", "copy_for_test_tiny", "copy_for_test_fixed",
                "copy_for_test_tiny_fixed"):
     assert name in names, name
-  assert registry.TASK_MAX_LENGTHS["copy_for_test_tiny"] == {"inputs": 68, "targets": 65}
+  assert task_metadata.max_lengths("copy_for_test_tiny") == {"inputs": 68, "targets": 65}
   assert "copy_for_test_tiny_fixed" in fixed_splits.FIXED_TASKS
   assert catalog.get("copy_for_test_tiny").task == "copy_for_test"
   ex = next(seqio.get_mixture_or_task("copy_for_test_tiny").get_dataset(

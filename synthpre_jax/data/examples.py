@@ -54,6 +54,13 @@ def _as_python(value: Any) -> Any:
   return value
 
 
+def is_endless(source: Any, split: str) -> bool:
+  """True if `split` of the seqio DataSource `source` is an endless generated stream."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (optional: the SeqIO path)
+  ds = source.get_dataset(split=split, shuffle=False)
+  return bool(ds.cardinality() == tf.data.INFINITE_CARDINALITY)
+
+
 def _task(task_name: str, split: str):
   import seqio  # pylint: disable=g-import-not-at-top
 
@@ -143,13 +150,11 @@ def eval_sample(task_name: str, split: str, *, inputs_length: Optional[int] = No
   str. Raises ValueError for a mixture, an unknown split, a bad count or seed, or an
   endless stream without `max_examples`.
   """
-  from tasks import subsets  # pylint: disable=g-import-not-at-top
-
   _check_count("inputs_length", inputs_length, 1)
   _check_count("max_examples", max_examples, 1)
   _check_count("sample_seed", sample_seed, 0)
   task = _task(task_name, split)
-  endless = subsets.is_endless(task.source, split)
+  endless = is_endless(task.source, split)
   if endless and max_examples is None:
     raise ValueError(f"Split {split!r} of {task_name!r} is an endless generated stream; "
                      f"set evaluate.max_examples to score its first examples.")

@@ -20,14 +20,14 @@ import contextlib
 import dataclasses
 import difflib
 import logging
-import re
 import sys
 import weakref
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
+import jax
 import numpy as np
 
-from synthpre_jax.data import native, native_pipeline
+from synthpre_jax.data import native, native_pipeline, task_metadata, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -78,40 +78,27 @@ def _registered_names() -> list[str]:
 def resolve_task(name: str) -> Any:
   """The registered seqio Task or Mixture `name`; unknown names list the closest ones.
 
-  Imports `tasks` first so that every project task is registered.
+  Task modules must be imported first (`task_modules.import_task_modules`); names that
+  a module registers on demand (`task_metadata.add_name_resolver`) are registered here.
   """
-  import seqio
-  import tasks  # noqa: F401  (registers the tasks)
+  import seqio  # pylint: disable=g-import-not-at-top  (optional: the SeqIO path)
 
   names = _registered_names()
-  if name not in names:
-    from tasks import subsets  # pylint: disable=g-import-not-at-top
-    if subsets.ensure_subset_task(name):  # <task>_train<N>: registered on demand
-      return seqio.get_mixture_or_task(name)
+  if name not in names and task_metadata.resolve_on_demand(name):
+    return seqio.get_mixture_or_task(name)
   if name not in names:
     raise ValueError(unknown_task_message(name, names))
   return seqio.get_mixture_or_task(name)
 
 
-SUBSET_SYNTAX = ("Training subsets are named <task>_train<N>_seed<S> (N examples) or "
-                 "<task>_train<P>pct_seed<S> (P percent) of a registered task's train "
-                 "split, seed optional (default 0); see tasks/subsets.py.")
-
-
 def unknown_task_message(name: str, names: Sequence[str], n: int = 5) -> str:
-  """One short message for an unknown task: the `n` closest registered names, and the
-  subset syntax when `name` looks like a subset name."""
-  from tasks import subsets  # pylint: disable=g-import-not-at-top
-  parsed = subsets.parse_subset_name(name)
-  base = parsed.base if parsed else name
-  closest = difflib.get_close_matches(base, names, n=n, cutoff=0.0)
+  """One short message for an unknown task: the `n` closest registered names, and
+  what the task modules' name resolvers say about `name`."""
+  closest = difflib.get_close_matches(task_metadata.base_name(name), names, n=n,
+                                      cutoff=0.0)
   text = (f"Unknown task or mixture {name!r}. Closest of the {len(names)} registered: "
           f"{', '.join(closest)}.")
-  if parsed:
-    return f"{text} {SUBSET_SYNTAX} Here the base task {base!r} is not registered."
-  if re.search(r"_tr[a-z]*n|_seed|pct", name):
-    return f"{text} {SUBSET_SYNTAX}"
-  return text
+  return " ".join([text] + task_metadata.unknown_name_hints(name))
 
 
 def _subtask_names(task_name: str) -> list[str]:
@@ -129,12 +116,11 @@ def check_feature_lengths(task_name: str, feature_lengths: Mapping[str, int], *,
   returns the problems as warning strings. Tasks (or a mixture's sub-tasks) without
   known maximum lengths are not checked.
   """
-  source = _native_source(task_name) if not seqio_available() else None
+  source = native.native_source(task_name) if not seqio_available() else None
   if source is not None:  # no SeqIO registry here: the native source's lengths
     max_lengths = {task_name: dict(source.max_lengths())}
   else:
-    from tasks.registry import TASK_MAX_LENGTHS  # pylint: disable=g-import-not-at-top
-    max_lengths = {name: TASK_MAX_LENGTHS.get(name, {})
+    max_lengths = {name: task_metadata.max_lengths(name) or {}
                    for name in _subtask_names(task_name)}
   problems = []
   for name, lengths in max_lengths.items():
@@ -165,12 +151,6 @@ def check_vocabulary(task_name: str, model_vocab_size: int) -> None:
           "tasks go with models/*_tiny.gin, the others with small/base/large).")
 
 
-def _native_source(name: str) -> Optional[native.NativeSource]:
-  """The native source of task `name` (after `import tasks` registered the project's)."""
-  import tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  return native.native_source(name)
-
-
 def _seqio_task_is_twin(name: str) -> bool:
   """False when a SeqIO task `name` is registered whose source does not name the native
   source of that name as its twin (`native_twin`); True otherwise (no seqio, no task)."""
@@ -193,7 +173,7 @@ def seqio_available() -> bool:
 def task_vocabularies(task_name: str) -> dict[str, Any]:
   """{'inputs': vocabulary, 'targets': vocabulary} of a task: the SeqIO Task's, or
   without seqio its native source's (the same identity)."""
-  source = _native_source(task_name) if not seqio_available() else None
+  source = native.native_source(task_name) if not seqio_available() else None
   if source is not None:
     return {"inputs": source.vocabulary, "targets": source.vocabulary}
   return {k: f.vocabulary for k, f in resolve_task(task_name).output_features.items()}
@@ -201,7 +181,6 @@ def task_vocabularies(task_name: str) -> dict[str, Any]:
 
 def task_vocabulary_identity(task_name: str) -> dict[str, Any]:
   """`vocabulary.task_identity` of the task's vocabulary (recorded in checkpoints)."""
-  from synthpre_jax.data import vocabulary  # pylint: disable=g-import-not-at-top
   vocabs = task_vocabularies(task_name)
   return vocabulary.task_identity({k: _Feature(v) for k, v in vocabs.items()})
 
@@ -221,7 +200,7 @@ def select_input_pipeline(task_name: str, requested: str = "auto", *,
   """
   if requested not in INPUT_PIPELINES:
     raise ValueError(f"input_pipeline must be one of {INPUT_PIPELINES}, got {requested!r}")
-  has_native = _native_source(task_name) is not None
+  has_native = native.native_source(task_name) is not None
   if requested == "auto" and has_native and not pack and not _seqio_task_is_twin(task_name):
     log.warning("input pipeline: task %r has a native source, but the SeqIO task of that "
                 "name does not declare it as its twin (replaced by another module?): "
@@ -255,7 +234,6 @@ def _check_batch_args(*, global_batch_size: int, seed: Optional[int], shuffle: b
                       feature_lengths: Mapping[str, int]) -> tuple[int, int, int]:
   """(process_index, process_count, input_shards), checked (see `get_batches`)."""
   if process_index is None or process_count is None:
-    import jax  # pylint: disable=g-import-not-at-top
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
   if process_count < 1 or not 0 <= process_index < process_count:
@@ -326,7 +304,7 @@ def get_batches(*, task_name: str, feature_lengths: Mapping[str, int], split: st
   shards = range(process_index * k, (process_index + 1) * k)
   if select_input_pipeline(task_name, input_pipeline, pack=pack) == "native":
     iterators = native_pipeline.shard_iterators(
-        _native_source(task_name), feature_lengths=feature_lengths, split=split,
+        native.native_source(task_name), feature_lengths=feature_lengths, split=split,
         shards=shards, input_shards=input_shards, rows=per_shard,
         seed=seed if shuffle else None, start_step=start_step, num_epochs=num_epochs,
         drop_remainder=not pad_last_batch)
