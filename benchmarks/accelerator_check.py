@@ -425,7 +425,7 @@ def _train_cmd(a, model_dir: str) -> tuple[list[str], str]:
     path = "native"
   else:
     path = "default (train() has no input_pipeline parameter yet)"
-  return ([sys.executable, "-m", "synthpre_jax.cli.train", *gin]
+  return ([sys.executable, "-m", "synthpre_jax.train", *gin]
           + [f"--gin.{b}" for b in binds]), path
 
 

@@ -20,7 +20,7 @@ QUICK = ["--gin_file=gin/quickstart/pretrain_set.gin", "--gin.BATCH_SIZE=8",
 
 
 def _cmd(model_dir, steps):
-  return [sys.executable, "-m", "synthpre_jax.cli.train", *QUICK,
+  return [sys.executable, "-m", "synthpre_jax.train", *QUICK,
           f"--gin.MODEL_DIR='{model_dir}'", f"--gin.TRAIN_STEPS={steps}"]
 
 

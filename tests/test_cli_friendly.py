@@ -175,8 +175,8 @@ def _run(args, env, returncode=0):
 
 def test_a_first_run_prints_no_third_party_noise_unless_asked(tmp_path):
   run = tmp_path / "run"
-  text = _run(["synthpre_jax.cli.train", *QUICK, f"--gin.MODEL_DIR='{run}'"], _quiet_env())
-  text += _run(["synthpre_jax.cli.evaluate", f"--gin_file={run}/config.gin",
+  text = _run(["synthpre_jax.train", *QUICK, f"--gin.MODEL_DIR='{run}'"], _quiet_env())
+  text += _run(["synthpre_jax.evaluate", f"--gin_file={run}/config.gin",
                 "--gin.evaluate.split='validation'", "--gin.evaluate.max_examples=12",
                 "--gin.evaluate.batch_size=4", "--gin.evaluate.write_result=False"],
                _quiet_env())
@@ -185,7 +185,7 @@ def test_a_first_run_prints_no_third_party_noise_unless_asked(tmp_path):
   assert len(re.findall(r"decoded \d+/12", text)) == 1
 
   # Stops at the unknown task, after TensorFlow was imported (quicker than a run).
-  loud = _run(["synthpre_jax.cli.train", *QUICK, f"--gin.MODEL_DIR='{tmp_path / 'loud'}'",
+  loud = _run(["synthpre_jax.train", *QUICK, f"--gin.MODEL_DIR='{tmp_path / 'loud'}'",
                "--gin.MIXTURE_OR_TASK_NAME='sett_tiny'", "--verbose_third_party"],
               _quiet_env(), returncode=1)
   assert "Unknown task" in loud
@@ -209,10 +209,10 @@ def test_help_shows_the_command_and_its_settings(module, capsys):
   if module in ("synthpre_jax.train", "synthpre_jax.evaluate", "synthpre_jax.study"):
     assert "--gin.NAME=VALUE" in text and "--allow_unused_macros" in text
     assert "--verbose_third_party" in text
-  settings = {"synthpre_jax.cli.train": ["batch_size = 128", "model_dir = REQUIRED",
+  settings = {"synthpre_jax.train": ["batch_size = 128", "model_dir = REQUIRED",
                                      "--coordinator_address"],
-              "synthpre_jax.cli.evaluate": ["num_beams = 1", "checkpoint_step = 'best'"],
-              "synthpre_jax.study.runner": ["--dry_run", "seeds = "]}.get(module, [])
+              "synthpre_jax.evaluate": ["num_beams = 1", "checkpoint_step = 'best'"],
+              "synthpre_jax.study": ["--dry_run", "seeds = "]}.get(module, [])
   assert [s for s in settings if s not in text] == []
 
 

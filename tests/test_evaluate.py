@@ -149,7 +149,7 @@ def test_two_processes_evaluate_like_one(scan_run, tmp_path):
   assert evaluate_cli.main([f"--gin_file={scan_run}/config.gin"] + flags) == 0
   port = free_port()
   procs = [subprocess.Popen(
-      [sys.executable, "-m", "synthpre_jax.cli.evaluate", f"--coordinator_address=localhost:{port}",
+      [sys.executable, "-m", "synthpre_jax.evaluate", f"--coordinator_address=localhost:{port}",
        "--num_processes=2", f"--process_id={i}", "--initialization_timeout=120",
        f"--gin_file={pair_dir}/config.gin", f"--gin.MODEL_DIR='{pair_dir}'"] + flags,
       cwd=REPO, env=worker_env(4), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -252,7 +252,7 @@ def test_a_training_gin_file_may_bind_evaluate_settings(tmp_path):
       "--gin.TRAIN_STEPS=1", "--gin.EVAL_PERIOD=1", "--gin.CHECKPOINT_PERIOD=1",
       "--gin.EVAL_STEPS=1", "--gin.LOG_PERIOD=1", f"--gin_file={settings}",
       f"--gin.MODEL_DIR='{model_dir}'"]
-  done = subprocess.run([sys.executable, "-m", "synthpre_jax.cli.train"] + argv, cwd=REPO,
+  done = subprocess.run([sys.executable, "-m", "synthpre_jax.train"] + argv, cwd=REPO,
                         capture_output=True, text=True, timeout=400)
   assert done.returncode == 0, done.stderr[-3000:]
   gin_utils.parse_gin([str(model_dir / "config.gin")], [])

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN = ["python", "-m", "synthpre_jax.cli.train", "--gin_file=gin/quickstart/pretrain_set.gin",
+TRAIN = ["python", "-m", "synthpre_jax.train", "--gin_file=gin/quickstart/pretrain_set.gin",
          "--gin.MODEL_DIR='gs://bucket/run'"]
 
 
@@ -56,7 +56,7 @@ def test_tpu_vm_help_and_bad_input():
 def test_gpu_dry_run_single_host_multi_host_and_slurm():
   r = sh("gpu.sh", "--dry-run", "--gpus", "4", "--", *TRAIN)
   assert r.returncode == 0, r.stderr
-  assert "CUDA_VISIBLE_DEVICES=0,1,2,3" in r.stdout and "synthpre_jax.cli.train" in r.stdout
+  assert "CUDA_VISIBLE_DEVICES=0,1,2,3" in r.stdout and "synthpre_jax.train" in r.stdout
 
   r = sh("gpu.sh", "--dry-run", "--coordinator", "10.0.0.1:1234", "--num-processes", "2",
          "--process-id", "1", "--", *TRAIN)

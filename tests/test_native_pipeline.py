@@ -195,7 +195,7 @@ def test_generators_without_numba_make_the_same_examples(tmp_path):
 
 
 def _train(model_dir, steps, env):
-  cmd = [sys.executable, "-m", "synthpre_jax.cli.train",
+  cmd = [sys.executable, "-m", "synthpre_jax.train",
          "--gin_file=gin/quickstart/pretrain_set.gin", f"--gin.MODEL_DIR='{model_dir}'",
          f"--gin.TRAIN_STEPS={steps}", "--gin.BATCH_SIZE=8", "--gin.CHECKPOINT_PERIOD=3",
          "--gin.EVAL_PERIOD=3", "--gin.EVAL_STEPS=1", "--gin.LOG_PERIOD=3",

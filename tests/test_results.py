@@ -52,7 +52,7 @@ def test_result_record_round_trips_and_leaves_no_temporary(tmp_path):
   assert record["metrics"] == {"exact_match": 12.5}
   assert record["step"] == 300 and record["validation_token_accuracy"] == 0.61
   assert [p.name for p in tmp_path.iterdir()] == [path.name]
-  with pytest.raises(FileNotFoundError, match="synthpre_jax.cli.evaluate"):
+  with pytest.raises(FileNotFoundError, match="synthpre_jax.evaluate"):
     results.read_result(str(tmp_path / "elsewhere"))
 
 

@@ -102,7 +102,7 @@ def test_token_steps_expand_into_one_source_per_step(tmp_path, capsys):
   assert study_lib.main(argv + ["--print_commands", "--only=natural@*.*.seed0"]) == 0
   out = capsys.readouterr().out
   argvs = [shlex.split(line) for line in out.splitlines() if not line.startswith("#")]
-  assert [a[2] for a in argvs].count("synthpre_jax.cli.train") == 4  # ONE pre-training + 3
+  assert [a[2] for a in argvs].count("synthpre_jax.train") == 4  # ONE pre-training + 3
   assert argvs[0][3:] == [
       "--gin_file=quickstart/pretrain_set_text.gin", "--gin.TRAIN_STEPS=99",
       "--gin.BATCH_SIZE=8", "--gin.TRAIN_STEPS=4", "--gin.CheckpointConfig.keep_steps=[0, 2, 4]",

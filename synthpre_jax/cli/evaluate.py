@@ -57,13 +57,16 @@ from synthpre_jax import checkpoints
 from synthpre_jax.cli import console
 from synthpre_jax import decoding
 from synthpre_jax import distributed
-from synthpre_jax.cli import gin_utils
+from synthpre_jax.cli import gin_utils, startup
+from synthpre_jax.data import examples as examples_lib
+from synthpre_jax.data import task_modules
+from synthpre_jax.training import losses, steps
 from synthpre_jax import partitioning
 from synthpre_jax.training import provenance
 from synthpre_jax.evaluation import results
 from synthpre_jax.training import train_state as state_lib
 from synthpre_jax.data import vocabulary
-from synthpre_jax.models import factory
+from synthpre_jax.models import registry
 
 log = logging.getLogger("synthpre_jax")
 
@@ -76,10 +79,9 @@ class RunSpec:
   model_dir: str
   task: str
   feature_lengths: dict[str, int]
-  model_config: factory.ModelConfig
+  model_config: registry.ModelConfig
   mesh_config: partitioning.MeshConfig
   batch_size: int
-  downstream_data_dir: Optional[str] = None
   mixture_or_task_module: Optional[str] = None
 
 
@@ -93,7 +95,6 @@ def run_spec_from_gin() -> RunSpec:
                      "the run's config.gin or the Gin files it was trained with.")
   return RunSpec(model_dir=checkpoints.absolute_path(bound["model_dir"]),
                  task=bound["mixture_or_task_name"],
-                 downstream_data_dir=bound.get("downstream_data_dir"),
                  mixture_or_task_module=bound.get("mixture_or_task_module"),
                  feature_lengths=dict(bound["task_feature_lengths"]),
                  model_config=bound["model_config"],
@@ -136,7 +137,7 @@ def check_vocabulary(spec: RunSpec, step: int, task: Any) -> None:
 
 def load_params(spec: RunSpec, step: int, mesh) -> Any:
   """The parameters of checkpoint `step`, placed in their training shardings."""
-  shapes, shardings = state_lib.abstract_params(factory.build_model(spec.model_config), mesh)
+  shapes, shardings = state_lib.abstract_params(registry.build_model(spec.model_config), mesh)
   path = checkpoints.checkpoint_dir(spec.model_dir) / str(step) / "params"
   expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes).items()}
   checkpoints.check_compatible(checkpoints.params_metadata(path), expected, str(path))
@@ -229,9 +230,7 @@ def reference_scores(spec: RunSpec, params: Any, mesh, examples: list[dict], *,
   scored on their first tokens as in training). At small scale these separate
   sources long before decoded exact match moves.
   """
-  from synthpre_jax.training import losses  # pylint: disable=g-import-not-at-top
-  from synthpre_jax.training import steps  # pylint: disable=g-import-not-at-top
-  model = factory.build_model(spec.model_config)
+  model = registry.build_model(spec.model_config)
   _, shardings = state_lib.abstract_params(model, mesh)
   eval_step = steps.make_eval_step(model, mesh, shardings, z_loss=0.0)
   shards = partitioning.data_shards(mesh)
@@ -329,14 +328,8 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   metrics on process 0 ({} on the others: process 0 alone scores and writes). Raises
   ValueError for bad settings, FileNotFoundError without a checkpoint.
   """
-  from synthpre_jax.data import examples as examples_lib  # pylint: disable=g-import-not-at-top
-  from synthpre_jax.data import task_modules  # pylint: disable=g-import-not-at-top
-
   spec = run_spec_from_gin()
   task_modules.import_task_modules(spec.mixture_or_task_module)
-  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
-  if spec.downstream_data_dir:
-    text_files.set_data_dir(spec.downstream_data_dir)
   if num_beams < 1:
     raise ValueError(f"evaluate.num_beams must be >= 1, got {num_beams}.")
   decoding.check_supports_decoding(spec.model_config, num_beams)
@@ -396,14 +389,11 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  # Imported here, not at the top: `python -m synthpre_jax.train` imports this module
-  # to register `evaluate` (gin_utils), and must not import its own module twice.
-  from synthpre_jax.cli import train as train_lib  # pylint: disable=g-import-not-at-top
-  train_lib.setup_logging()
-  flags, rest = train_lib.parse_distributed_flags(sys.argv[1:] if argv is None else argv)
+  startup.setup_logging()
+  flags, rest = startup.parse_distributed_flags(sys.argv[1:] if argv is None else argv)
   args, bindings = gin_utils.parse_args(
       rest, prog="python -m synthpre_jax.evaluate", configurable=evaluate,
-      parents=[train_lib.distributed_parser()],
+      parents=[startup.distributed_parser()],
       description="Decode a split with a run's checkpoint (best validation token accuracy by "
       "default), score it, and write predictions, metrics and results.json. "
       "Multi-process flags as for train: --coordinator_address=HOST:PORT "
@@ -411,7 +401,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       "--distributed=auto.")
   try:
     gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
-    train_lib.start_processes(flags)
+    startup.start_processes(flags)
     evaluate()
   except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError) as e:
     log.error("%s", e)

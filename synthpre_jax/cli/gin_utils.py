@@ -27,6 +27,7 @@ import gin
 from etils import epath
 
 from synthpre_jax.cli import console
+from synthpre_jax.data import task_modules
 
 # Macros every run needs, and the file that usually sets each one.
 REQUIRED_MACRO_HINTS = {
@@ -165,6 +166,7 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str],
     raise ValueError("No --gin_file given. Example: "
                      "--gin_file=gin/quickstart/pretrain_set.gin --gin.MODEL_DIR=\"'/tmp/run'\"")
   register_entry_points()
+  task_modules.import_task_modules()  # the project's tasks: their configurables too
   gin.clear_config()  # a process may run several configs (tests, study runner)
   for path in (search_paths or [packaged_gin_dir()]):
     gin.add_config_file_search_path(path)

@@ -28,11 +28,12 @@ import sys
 from typing import Mapping, Optional, Sequence, Union
 
 import gin
+import jax
 
 from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
-from synthpre_jax.cli import gin_utils
+from synthpre_jax.cli import gin_utils, startup
 from synthpre_jax.init import lstm_embedding as lstm_embedding_init
 from synthpre_jax.init import moment_matching
 from synthpre_jax.training import optimizers
@@ -40,7 +41,7 @@ from synthpre_jax import partitioning
 from synthpre_jax.training import provenance
 from synthpre_jax.evaluation import results
 from synthpre_jax.training import trainer
-from synthpre_jax.data import vocabulary
+from synthpre_jax.data import native, pipeline, task_modules, vocabulary
 from synthpre_jax.models import T5Config, factory
 from synthpre_jax.models.lstm import LSTMConfig
 
@@ -48,7 +49,7 @@ from synthpre_jax.models.lstm import LSTMConfig
 CONFIGURABLES = {
     cls.__name__: gin.external_configurable(cls, module=None)
     for cls in (T5Config, LSTMConfig, optimizers.OptimizerConfig, partitioning.MeshConfig,
-                checkpoints.CheckpointConfig, distributed.DistributedConfig)
+                checkpoints.CheckpointConfig)
 }
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: stopped, not finished; re-run to resume
 # Init transforms (applied at step 0 only), bound as `train.init_transform = @name()`.
@@ -79,7 +80,6 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           loss_normalizing_factor: Optional[str] = None,
           init_transform: Optional[trainer.InitTransform] = None,
           input_shards: Optional[int] = None,
-          downstream_data_dir: Optional[str] = None,
           mixture_or_task_module: Optional[str] = None,
           input_pipeline: str = "auto",
           devices: Optional[list] = None) -> trainer.TrainResult:
@@ -88,9 +88,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   `input_shards` (default: the process count) fixes how the examples are split among
   the hosts; pin it (to a multiple of every process count you will use) to make the
   global batches independent of the number of processes, e.g. to resume on another
-  slice size. See `pipeline.get_batches`. `downstream_data_dir` (Gin macro
-  DOWNSTREAM_DATA_DIR) holds the paper's downstream `<task>/{train,valid,test}.txt (or .tsv)`
-  files; it overrides $SYNTHPRE_DOWNSTREAM_DATA_DIR. `mixture_or_task_module`
+  slice size. See `pipeline.get_batches`. `mixture_or_task_module`
   (MIXTURE_OR_TASK_MODULE, as T5X's) names a module (or 'a,b') imported after the
   project's `tasks`, before the task is resolved: tasks registered in a user's file.
   `input_pipeline` ('auto' | 'native' | 'seqio'; `--gin.train.input_pipeline="'native'"`):
@@ -107,7 +105,6 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   in the paper recipes) refuses any other SentencePiece vocabulary. The run's
   definition (checkpoints read and their steps, vocabulary, seeds, code and Gin config
   hashes) is written to <MODEL_DIR>/run.json when it starts at step 0."""
-  from synthpre_jax.data import native, pipeline, task_modules  # pylint: disable=g-import-not-at-top
   task_modules.import_task_modules(mixture_or_task_module)
 
   log = logging.getLogger("synthpre_jax")
@@ -117,13 +114,8 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
            mixture_or_task_name, input_pipeline)
   for line in native.describe_missing():  # what a lean image lacks, and what for
     log.info("%s", line)
-  text_files = None
-  if path == "seqio":
-    from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
   model_dir = checkpoints.absolute_path(model_dir)  # relative paths: from the cwd, once
   initial_checkpoint_path = checkpoints.absolute_path(initial_checkpoint_path)
-  if downstream_data_dir and text_files is not None:
-    text_files.set_data_dir(downstream_data_dir)
   pipeline.check_vocabulary(mixture_or_task_name, model_config.vocab_size)
   vocab = pipeline.task_vocabulary_identity(mixture_or_task_name)
   vocabulary.check_required(
@@ -156,7 +148,6 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
       initial_checkpoint_path=initial_checkpoint_path, transfer_mode=transfer_mode,
       vocabulary=vocab, allow_vocab_mismatch=allow_vocab_mismatch)
   trainer.ensure_writable(model_dir)
-  import jax  # pylint: disable=g-import-not-at-top
 
   def record_run(start_step: int) -> None:
     """config.gin and run.json, written once the restore decision succeeded."""
@@ -190,76 +181,19 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
                        init_transform=init_transform, after_restore=record_run)
 
 
-def setup_logging(process_index: int = 0, process_count: int = 1) -> None:
-  """Our progress lines at INFO; Orbax/absl chatter only from WARNING up. In a
-  multi-process run lines carry [process i/n] and only process 0 logs INFO."""
-  tag = f"[process {process_index}/{process_count}] " if process_count > 1 else ""
-  level = logging.INFO if process_index == 0 else logging.WARNING
-  logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(message)s",
-                      stream=sys.stderr, force=True)
-  for noisy in ("absl", "jax"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
-  for handler in logging.getLogger().handlers:
-    # gin's package-resource reader logs a false alarm for every search-path include.
-    handler.addFilter(lambda r: not str(r.msg).startswith(
-        ("Path not found", "system_path_file_exists")))
-
-
-def parse_distributed_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-  """Splits off the multi-process flags; the rest are Gin flags for gin_utils."""
-  return distributed_parser().parse_known_args(list(argv))
-
-
-def distributed_parser() -> argparse.ArgumentParser:
-  """The multi-process flags (no --help of its own: a parent parser)."""
-  parser = argparse.ArgumentParser(add_help=False)
-  parser.add_argument("--coordinator_address", default=None,
-                      help="HOST:PORT of process 0 (multi-process runs).")
-  parser.add_argument("--num_processes", type=int, default=None)
-  parser.add_argument("--process_id", type=int, default=None)
-  parser.add_argument("--initialization_timeout", type=int, default=None,
-                      help="Seconds to wait for the coordinator and all processes.")
-  parser.add_argument("--distributed", choices=("auto",), default=None,
-                      help="auto: let jax.distributed.initialize() detect the cluster "
-                           "(Cloud TPU VMs and pod slices, SLURM, Open MPI).")
-  return parser
-
-
-def distributed_config(flags: argparse.Namespace) -> distributed.DistributedConfig:
-  """Gin's `DistributedConfig.*` bindings, overridden by the command-line flags."""
-  base = CONFIGURABLES["DistributedConfig"]()
-  overrides = {k: v for k, v in dict(
-      coordinator_address=flags.coordinator_address, num_processes=flags.num_processes,
-      process_id=flags.process_id, initialization_timeout=flags.initialization_timeout,
-      auto=True if flags.distributed == "auto" else None).items() if v is not None}
-  return distributed.DistributedConfig(**{**base.__dict__, **overrides})
-
-
-def start_processes(flags: argparse.Namespace) -> None:
-  """Starts the multi-process runtime if this is a multi-process run, then checks that
-  all processes run the same config and code."""
-  import jax  # pylint: disable=g-import-not-at-top
-
-  if distributed.initialize(distributed.resolve(distributed_config(flags))):
-    setup_logging(jax.process_index(), jax.process_count())
-    distributed.check_same_everywhere({
-        "Gin config": distributed.config_fingerprint(gin.config_str()),
-        "code": distributed.code_fingerprint()})
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  setup_logging()
-  flags, rest = parse_distributed_flags(sys.argv[1:] if argv is None else argv)
+  startup.setup_logging()
+  flags, rest = startup.parse_distributed_flags(sys.argv[1:] if argv is None else argv)
   args, bindings = gin_utils.parse_args(
       rest, prog="python -m synthpre_jax.train", configurable=train,
-      parents=[distributed_parser()],
+      parents=[startup.distributed_parser()],
       description="Train a T5 model (pre-training or fine-tuning). Multi-process flags: "
       "--coordinator_address=HOST:PORT --num_processes=N --process_id=I "
       "--initialization_timeout=SECONDS --distributed=auto (see launch/).")
   log = logging.getLogger("synthpre_jax")
   try:
     gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
-    start_processes(flags)
+    startup.start_processes(flags)
     train()
   except trainer.Preempted as e:
     log.warning("%s", e)

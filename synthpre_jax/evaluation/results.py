@@ -234,7 +234,7 @@ def _read_results_file(path: epath.Path) -> dict[str, Any]:
     doc = json.loads(path.read_text())
   except json.JSONDecodeError as e:
     raise ValueError(f"{path} is not valid JSON ({e}); re-run `python -m "
-                     "synthpre_jax.cli.evaluate` to write it again.") from e
+                     "synthpre_jax.evaluate` to write it again.") from e
   if isinstance(doc, dict) and "results" not in doc and "metrics" in doc:  # version 1
     key = doc.get("setting") or result_key(doc.get("split", "unknown"), doc.get("step", 0))
     doc = {"latest": key, "results": {key: doc}}
@@ -258,7 +258,7 @@ def read_result(model_dir_or_file: str, setting: Optional[str] = None) -> dict[s
     path = path / RESULTS_FILE
   if not path.exists():
     raise FileNotFoundError(f"No result record at {path}: run `python -m "
-                            "synthpre_jax.cli.evaluate` on that run first.")
+                            "synthpre_jax.evaluate` on that run first.")
   doc = _read_results_file(path)
   entries, latest = doc["results"], doc["latest"]
   if setting is None:

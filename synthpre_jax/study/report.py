@@ -18,7 +18,7 @@ natural and scratch references). No model is loaded. Writes a Markdown file
    the mean per-seed difference over the seeds both have, its 95% t interval and the
    paired sign-flip p; and a plot of score vs training examples (log x), one line per
    source, beside the same gaps with their intervals as error bars.
-4. Parameter statistics (`synthpre_jax.init.param_stats`) of the pre-trained sources'
+4. Parameter statistics (`synthpre_jax.param_stats`) of the pre-trained sources'
    checkpoints, when their pre-training directories exist (statistics only).
 5. Natural-token equivalence, when records carry `natural_run` / `natural_tokens`
    (sources `<run>@<step>` of a study source with `token_steps`): per run, task and
@@ -967,7 +967,7 @@ def write_report(study_dir: str, out: Optional[str] = None, *,
     if labels:
       lines += ["## Parameter statistics of the pre-trained checkpoints", "",
                 f"Per-layer norm-scale means and kernel SDs of {', '.join(labels)} "
-                "(synthpre_jax.init.param_stats).", "",
+                "(synthpre_jax.param_stats).", "",
                 f"![parameter statistics]({rel}/param_stats.png)", ""]
     lines += [f"(parameter statistics: {n})" for n in notes] + ([""] if notes else [])
   pairs = meta.get("comparisons", []) if comparisons is None else comparisons

@@ -52,6 +52,7 @@ import os
 import threading
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+import gin
 import numpy as np
 import seqio
 import tensorflow as tf
@@ -123,15 +124,24 @@ TASK_INFO: dict[str, TaskInfo] = {info.name: info for info in (
 _data_dir: Optional[str] = None
 
 
+@gin.configurable(module=None)
+def downstream_data_dir(path: Optional[str] = None) -> Optional[str]:
+  """The text-file tasks' data directory as bound in Gin: the task files in
+  gin/finetune/ bind `downstream_data_dir.path = %DOWNSTREAM_DATA_DIR`."""
+  return str(path) if path not in (None, "") else None
+
+
 def set_data_dir(path: Optional[str]) -> None:
-  """Sets the directory holding `<task>/<split files>` (None: use the env var)."""
+  """Sets the directory holding `<task>/<split files>` for this process, over the Gin
+  binding (tools such as `tasks.inspect --downstream_data_dir`; None: unset)."""
   global _data_dir
   _data_dir = str(path) if path not in (None, "") else None
 
 
 def get_data_dir() -> str:
-  """The data directory: `set_data_dir`'s value, else $SYNTHPRE_DOWNSTREAM_DATA_DIR."""
-  path = _data_dir or os.environ.get(ENV_VAR)
+  """The data directory: `set_data_dir`'s value, else the Gin binding
+  (`downstream_data_dir`), else $SYNTHPRE_DOWNSTREAM_DATA_DIR."""
+  path = _data_dir or downstream_data_dir() or os.environ.get(ENV_VAR)
   if not path:
     raise ValueError(
         "No downstream data directory is set. Set it with "
@@ -284,7 +294,8 @@ def read_split(task: str, split: str, *, data_dir: Optional[str] = None,
   if lowercase is None:
     lowercase = folder in LOWERCASE_TASKS
   from_where = ("the task's registration" if data_dir else
-                "set_data_dir() / DOWNSTREAM_DATA_DIR" if _data_dir else
+                "set_data_dir()" if _data_dir else
+                "DOWNSTREAM_DATA_DIR" if downstream_data_dir() else
                 f"${ENV_VAR}")
   path = find_split_file(task, split, data_dir=data_dir, source_task=folder,
                          from_where=from_where)
