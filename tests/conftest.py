@@ -3,7 +3,8 @@ persistent compilation caches (XLA, numba) so the many tiny runs (and the CLI
 subprocesses, which inherit them) compile each program once per machine. The caches
 live in ~/.cache/synthpre_jax_tests; every other temporary file (TF autograph modules,
 tfds and torch scratch folders) goes to one session folder in pytest's basetemp,
-removed at the end (tempfile.tempdir and TMPDIR, which subprocesses inherit)."""
+removed at the end (tempfile.tempdir and TMPDIR, which subprocesses inherit). The
+project's task modules are imported once temporary files have their folder."""
 import os
 import shutil
 import tempfile
@@ -27,6 +28,8 @@ os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
 os.environ.setdefault("SYNTHPRE_KERNEL_CACHE",
                       os.path.join(CACHE_ROOT, "kernels"))
 
+from synthpre_jax.data import task_modules  # pylint: disable=wrong-import-position
+
 _SESSION_TMP = pytest.StashKey[str]()  # the session folder for temporary files
 
 
@@ -38,6 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
   config.stash[_SESSION_TMP] = str(session_tmp)
   os.environ["TMPDIR"] = str(session_tmp)
   tempfile.tempdir = str(session_tmp)
+  # The library never imports task modules: like the command lines, the tests register
+  # the project's tasks by name first.
+  task_modules.import_task_modules()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -34,7 +34,8 @@ def run(model_dir: str, *, steps: int, task: str = "set_tiny", batch_size: int =
         model: T5Config = TINY, lr: Any = 3e-3, ckpt_period: int = 4, eval_period: int = 4,
         eval_steps: int = 2, log_period: int = 4, initial: Optional[str] = None,
         transfer_mode: str = "all", seed: int = 0,
-        init_transform: Optional[trainer.InitTransform] = None) -> trainer.TrainResult:
+        init_transform: Optional[trainer.InitTransform] = None,
+        hooks=()) -> trainer.TrainResult:
   schedule = lr if callable(lr) else "constant"
   opt = optimizers.OptimizerConfig(schedule=schedule,
                                    learning_rate=lr if not callable(lr) else 1.0)
@@ -49,7 +50,7 @@ def run(model_dir: str, *, steps: int, task: str = "set_tiny", batch_size: int =
                        checkpoint_config=checkpoints.CheckpointConfig(period=ckpt_period,
                                                                       keep=2),
                        train_data=train_data, eval_data=eval_data,
-                       init_transform=init_transform)
+                       init_transform=init_transform, hooks=hooks)
 
 
 def flat_numpy(params) -> dict[str, np.ndarray]:
