@@ -316,6 +316,10 @@ def check_process_layout(process_grid: Any) -> None:
         "process.")
   split = [r for r in range(len(rows)) if len(set(rows[r].tolist())) > 1]
   if split:
+# The exit code of a run stopped by SIGTERM after saving a checkpoint (128 + SIGTERM):
+# not finished; the same command resumes it.
+PREEMPTED_EXIT_CODE = 143
+
     raise ValueError(
         f"Batch shard {split[0]} of the mesh spans several processes "
         f"({sorted(set(rows[split[0]].tolist()))}) along the model axis (model = "

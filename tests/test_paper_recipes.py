@@ -139,10 +139,11 @@ def test_paper_study_uses_fixed_splits_and_the_checkpoint_rule():
   spec = study_lib.load_study([str(GIN / "studies" / "paper_table1.gin")])
   for name in ("set", "lime"):
     source = spec.sources[name]
-    assert f"MIXTURE_OR_TASK_NAME = '{name}_fixed'" in source.pretrain_bindings
+    assert f"MIXTURE_OR_TASK_NAME = '{name}_fixed'" in [
+        b.text for b in source.pretrain_bindings]
     assert source.checkpoint_step == CHECKPOINT_RULE
     assert source.transfer_mode == "all_but_embeddings"
   assert spec.sources["natural"].transfer_mode == "all"
   ft = spec_finetuning()
-  assert f"evaluate.num_beams = {ft['beams']}" in spec.evaluate_bindings
-  assert f"evaluate.alpha = {ft['alpha']}" in spec.evaluate_bindings
+  assert f"evaluate.num_beams = {ft['beams']}" in [b.text for b in spec.evaluate_bindings]
+  assert f"evaluate.alpha = {ft['alpha']}" in [b.text for b in spec.evaluate_bindings]

@@ -103,7 +103,7 @@ def test_study_prints_every_cell_with_its_bindings(tmp_path, capsys):
         for seed in SEEDS:
           cell_dir = f"{st}/cells/{source}/{task}/n{size}/seed{seed}"
           train, evaluate = blocks[f"{source}.{task}.n{size}.seed{seed}"]
-          assert train[:3] == ["python", "-m", "synthpre_jax.cli.train"]
+          assert train[:3] == ["python", "-m", "synthpre_jax.train"]
           common = [f"--gin.MIXTURE_OR_TASK_NAME='{task}_train{size}_seed{seed}'",
                     f"--gin.SEED={seed}", f"--gin.DATA_SEED={seed}"]
           if source == "t5":
@@ -122,7 +122,7 @@ def test_study_prints_every_cell_with_its_bindings(tmp_path, capsys):
                     f"--gin.EMBEDDING_CHECKPOINT='{T5}'",
                     "--gin.EMBEDDING_CHECKPOINT_STEP='first_ge:0.99'", lr]
           assert train[3:] == want + [f"--gin.MODEL_DIR='{cell_dir}'"]
-          assert evaluate == ["python", "-m", "synthpre_jax.cli.evaluate",
+          assert evaluate == ["python", "-m", "synthpre_jax.evaluate",
                               f"--gin_file={cell_dir}/config.gin",
                               "--gin.evaluate.split='test'"]
   assert f"--study_dir={st} --collect" in out

@@ -47,8 +47,8 @@ def test_matrix_commands_and_dependency_order(tmp_path, capsys):
   assert study_lib.main(argv + ["--print_commands", "--only=set_mm.*.n16.*,lstm_emb.*"]) == 0
   lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
   argvs = [shlex.split(line) for line in lines]
-  assert [a[:3] for a in argvs] == [["python", "-m", "synthpre_jax.cli.train"]] + [
-      ["python", "-m", "synthpre_jax.cli.train"], ["python", "-m", "synthpre_jax.cli.evaluate"]] * 3
+  assert [a[:3] for a in argvs] == [["python", "-m", "synthpre_jax.train"]] + [
+      ["python", "-m", "synthpre_jax.train"], ["python", "-m", "synthpre_jax.evaluate"]] * 3
   st = str(tmp_path / "st")
   # The set source is pre-trained first (both selected sources need its checkpoint).
   assert argvs[0][3:] == ["--gin_file=quickstart/pretrain_set_text.gin", *[
@@ -82,7 +82,7 @@ def test_shipped_studies_parse_and_print_commands(name, capsys):
   commands = [shlex.split(line) for line in out.splitlines() if not line.startswith("#")]
   assert commands and all(c[:2] == ["python", "-m"] for c in commands)
   spec = study_lib.load_study([f"gin/studies/{name}"])
-  assert sum(c[2] == "synthpre_jax.cli.evaluate" for c in commands) == len(spec.cells())
+  assert sum(c[2] == "synthpre_jax.evaluate" for c in commands) == len(spec.cells())
   if name == "paper_table1.gin":
     assert len(spec.cells()) == 5 * 6
     natural = spec.finetune_argv(study_lib.Cell("natural", "squad", None, 0))
@@ -92,7 +92,7 @@ def test_shipped_studies_parse_and_print_commands(name, capsys):
   if name in ("quickstart.gin", "cpu_reproduction.gin"):  # the offline demonstrations
     assert len(spec.seeds) >= 5  # the fewest with which p <= 0.05 can be reached
     assert all(t.metric == "reference_log_likelihood" for t in spec.tasks.values())
-    evaluates = [c for c in commands if c[2] == "synthpre_jax.cli.evaluate"]
+    evaluates = [c for c in commands if c[2] == "synthpre_jax.evaluate"]
     assert all("--gin.evaluate.split='test'" in c for c in evaluates)  # the test split
   if name == "quickstart.gin":
     assert len(spec.cells()) == 4 * 5

@@ -42,6 +42,7 @@ the predictions are gathered, and process 0 alone writes the files.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -399,8 +400,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       "Multi-process flags as for train: --coordinator_address=HOST:PORT "
       "--num_processes=N --process_id=I --initialization_timeout=SECONDS "
       "--distributed=auto.")
+  return run_from_gin(args.gin_file, bindings, search_paths=args.gin_search_paths,
+                      distributed_flags=flags)
+
+
+def run_from_gin(gin_files: Sequence[str], bindings: Sequence[str] = (), *,
+                 search_paths: Optional[Sequence[str]] = None,
+                 distributed_flags: Optional[argparse.Namespace] = None) -> int:
+  """Runs `evaluate` from Gin files (a run's config.gin) and 'NAME = value' bindings,
+  parsed in a clean Gin state, after the multi-process start-up of `distributed_flags`
+  (default: no flags). Returns the command line's exit code: 0, or 1 for bad input or
+  processes that disagree (logged)."""
+  flags = distributed_flags or startup.distributed_parser().parse_args([])
   try:
-    gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
+    gin_utils.parse_gin(gin_files, bindings, search_paths)
     startup.start_processes(flags)
     evaluate()
   except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError) as e:

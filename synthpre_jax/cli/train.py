@@ -51,7 +51,7 @@ CONFIGURABLES = {
     for cls in (T5Config, LSTMConfig, optimizers.OptimizerConfig, partitioning.MeshConfig,
                 checkpoints.CheckpointConfig)
 }
-PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: stopped, not finished; re-run to resume
+PREEMPTED_EXIT_CODE = distributed.PREEMPTED_EXIT_CODE
 # Init transforms (applied at step 0 only), bound as `train.init_transform = @name()`.
 CONFIGURABLES["moment_matching_init"] = gin.external_configurable(
     moment_matching.MomentMatchingInit, name="moment_matching_init", module=None)
@@ -192,11 +192,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       "--initialization_timeout=SECONDS --distributed=auto (see launch/).")
   log = logging.getLogger("synthpre_jax")
   try:
-    gin_utils.parse_gin(args.gin_file, bindings, args.gin_search_paths)
+    gin_utils.parse_gin(gin_files, bindings, search_paths)
     startup.start_processes(flags)
     train()
   except trainer.Preempted as e:
     log.warning("%s", e)
+  return run_from_gin(args.gin_file, bindings, search_paths=args.gin_search_paths,
+                      distributed_flags=flags)
+
+
+def run_from_gin(gin_files: Sequence[str], bindings: Sequence[str] = (), *,
+                 search_paths: Optional[Sequence[str]] = None,
+                 distributed_flags: Optional[argparse.Namespace] = None) -> int:
+  """Runs `train` from Gin files and 'NAME = value' bindings, parsed in a clean Gin
+  state, after the multi-process start-up of `distributed_flags` (default: no flags, as
+  a command line without them). Returns the command line's exit code: 0; 1 for bad
+  input, divergence, a failed checkpoint save or processes that disagree (logged);
+  PREEMPTED_EXIT_CODE when SIGTERM stopped it after a checkpoint."""
+  flags = distributed_flags or startup.distributed_parser().parse_args([])
     return PREEMPTED_EXIT_CODE
   except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError,
           trainer.TrainingDivergedError, checkpoint_saver.CheckpointSaveError) as e:
