@@ -19,13 +19,9 @@ finished one; a row whose beams never finished returns its live beams with their
 log-probabilities. Unlike T5X (ascending), beams come back best first.
 
 Greedy search returns each row's argmax path; its score is the sum of the chosen
-tokens' log-probabilities up to and including EOS (no length penalty). T5X's 1-beam
-search is not quite greedy: its one live beam follows the best non-EOS token, and an
-EOS that was only runner-up at an earlier step still enters the finished set and can
-win (with `alpha > 0` the length penalty adds further differences). It equals greedy
-whenever greedy's own EOS scores best, e.g. when EOS is never a runner-up. So
-`predict_batch` runs the plain greedy loop for `num_beams=1`; call `beam_search`
-directly for T5X's 1-beam behaviour.
+tokens' log-probabilities up to and including EOS (no length penalty). `predict_batch`
+runs it for `num_beams=1`; call `beam_search` directly for T5X's 1-beam behaviour
+(docs/models.md says where the two differ).
 
 Typical use::
 
@@ -33,16 +29,17 @@ Typical use::
                                     max_decode_length=128, num_beams=4, alpha=0.6,
                                     mesh=mesh)
 
-Only models with `supports_decoding = True` (the T5 `Transformer` and the LSTMs of
-`models/lstm.py`) can be decoded, and beam search only where `supports_beam_search` is
-not False (the LSTM classifier has no decoder to search); others get a ValueError.
+A model is decoded when it implements `Decodable` (the T5 `Transformer`, the LSTM
+encoder-decoder); a `LabelPredictor` (the LSTM classifier, whose output positions do
+not depend on each other) is predicted in one forward pass with greedy conventions and
+refuses beam search; any other model gets a ValueError.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
 
 import flax
 import flax.linen as nn
@@ -53,7 +50,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from synthpre_jax import partitioning
-from synthpre_jax.models import factory
+from synthpre_jax.models import registry
 
 PAD_ID = 0
 EOS_ID = 1
@@ -74,26 +71,58 @@ def brevity_penalty(alpha: float, length) -> jax.Array:
 # Models: which can be decoded.
 
 
-def resolve_model(config_or_model: Union[factory.ModelConfig, nn.Module]) -> nn.Module:
-  """The Flax module a model config builds (`factory.build_model`), or a module given
-  directly."""
+@runtime_checkable
+class Decodable(Protocol):
+  """A model with cached decoding (methods applied with `model.apply(..., method=)`).
+
+  `encode(encoder_input_tokens)` -> encoded; `init_decoder_cache(encoded,
+  encoder_input_tokens, max_decode_length)` creates the `cache` and `cross_cache`
+  collections (apply with mutable=['cache', 'cross_cache']); `decode_step(tokens [B, 1])`
+  -> logits [B, 1, V] of the next position, advancing `cache` (mutable=['cache']).
+  Every `cache` leaf has a leading batch axis, or is a scalar shared by all rows.
+  """
+
+  def encode(self, encoder_input_tokens: jax.Array) -> Any:
+    ...
+
+  def init_decoder_cache(self, encoded: Any, encoder_input_tokens: jax.Array,
+                         max_decode_length: int) -> None:
+    ...
+
+  def decode_step(self, decoder_input_tokens: jax.Array) -> jax.Array:
+    ...
+
+
+@runtime_checkable
+class LabelPredictor(Protocol):
+  """A model whose output positions depend on the inputs only (e.g. a classifier):
+  `label_logits(encoder_input_tokens, num_positions)` -> logits [B, num_positions, V]."""
+
+  def label_logits(self, encoder_input_tokens: jax.Array, num_positions: int) -> jax.Array:
+    ...
+
+
+def resolve_model(config_or_model: Union[registry.ModelConfig, nn.Module]) -> nn.Module:
+  """The Flax module a registered model config builds, or a module given directly.
+  Raises TypeError for anything else."""
   if isinstance(config_or_model, nn.Module):
     return config_or_model
-  return factory.build_model(config_or_model)
+  return registry.build_model(config_or_model)
 
 
 def check_supports_decoding(config_or_model: Any, num_beams: int = 1) -> None:
-  """Raises ValueError unless the model (or the model a config builds) declares
-  `supports_decoding = True`, i.e. has `encode`, `init_decoder_cache` and
-  `decode_step`; and, for `num_beams > 1`, unless it also allows beam search (the LSTM
-  classifier sets `supports_beam_search = False`: it has no decoder to search)."""
+  """Raises ValueError unless the model (or the model a config builds) is `Decodable`,
+  or is a `LabelPredictor` and `num_beams == 1` (it has no decoder to search)."""
   model = resolve_model(config_or_model)
-  if not getattr(model, "supports_decoding", False):
+  if isinstance(model, Decodable):
+    return
+  if not isinstance(model, LabelPredictor):
     raise ValueError(
         f"{type(model).__name__} does not implement cached decoding (encode, "
-        "init_decoder_cache, decode_step; see synthpre_jax.decoding), so it cannot be "
-        "decoded with greedy or beam search. The project's Transformer and LSTMs do.")
-  if num_beams > 1 and not getattr(model, "supports_beam_search", True):
+        "init_decoder_cache, decode_step; see synthpre_jax.decoding.Decodable), so it "
+        "cannot be decoded with greedy or beam search. The project's Transformer and "
+        "LSTM encoder-decoder do.")
+  if num_beams > 1:
     raise ValueError(
         f"{type(model).__name__} has no decoder to search (its output positions are "
         "predicted independently), so beam search does not apply: use greedy decoding "
@@ -304,12 +333,39 @@ def _validate(encoder_input_tokens, max_decode_length, num_beams, alpha) -> None
     raise ValueError(f"alpha (length penalty) must be >= 0, got {alpha!r}.")
 
 
+def positionwise_greedy(logits: jax.Array, *,
+                        eos_id: int = EOS_ID) -> tuple[jax.Array, jax.Array]:
+  """Greedy search's output for logits [batch, length, vocab] that do not depend on the
+  emitted tokens: each position's argmax, 0 after the first EOS, and the summed
+  log-probabilities [batch] of the emitted tokens (EOS included), added in order."""
+  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+  ids = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+  picked = jnp.take_along_axis(log_probs, ids[:, :, None], axis=-1)[:, :, 0]
+
+  def step(carry, xs):
+    ended, score = carry
+    nxt, p = xs
+    nxt = jnp.where(ended, PAD_ID, nxt)
+    score = score + jnp.where(ended, 0.0, p)
+    return (jnp.logical_or(ended, nxt == eos_id), score), nxt
+
+  batch = logits.shape[0]
+  init = (jnp.zeros((batch,), bool), jnp.zeros((batch,), jnp.float32))
+  (_, score), seqs = jax.lax.scan(step, init, (ids.T, picked.T))
+  return seqs.T, score
+
+
 def decode(model: nn.Module, params: PyTree, encoder_input_tokens: jax.Array, *,
            max_decode_length: int, num_beams: int = 1, alpha: float = 0.6,
            eos_id: int = EOS_ID) -> tuple[jax.Array, jax.Array]:
   """Traceable core: tokens [batch, beams, max_decode_length] and scores [batch, beams]
   (beams = 1 for greedy, `num_beams == 1`). Call inside jit (see `make_decode_fn`)."""
   check_supports_decoding(model, num_beams)
+  if not isinstance(model, Decodable):  # a LabelPredictor: one forward pass
+    logits = model.apply({"params": params}, encoder_input_tokens, max_decode_length,
+                         method="label_logits")
+    seqs, scores = positionwise_greedy(logits, eos_id=eos_id)
+    return seqs[:, None], scores[:, None]
   batch = encoder_input_tokens.shape[0]
   cache, cross_cache = encode_and_init_cache(model, params, encoder_input_tokens,
                                              max_decode_length=max_decode_length)
@@ -351,7 +407,7 @@ def _to_host(x: jax.Array) -> np.ndarray:
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
-def predict_batch_with_scores(config: Union[factory.ModelConfig, nn.Module], params: PyTree,
+def predict_batch_with_scores(config: Union[registry.ModelConfig, nn.Module], params: PyTree,
                               encoder_input_tokens, *, max_decode_length: int,
                               num_beams: int = 1, alpha: float = 0.6,
                               eos_id: int = EOS_ID, mesh: Optional[Mesh] = None,
@@ -390,7 +446,7 @@ def predict_batch_with_scores(config: Union[factory.ModelConfig, nn.Module], par
   return seqs[:, 0], scores[:, 0]
 
 
-def predict_batch(config: Union[factory.ModelConfig, nn.Module], params: PyTree,
+def predict_batch(config: Union[registry.ModelConfig, nn.Module], params: PyTree,
                   encoder_input_tokens, *, max_decode_length: int, num_beams: int = 1,
                   alpha: float = 0.6, eos_id: int = EOS_ID,
                   mesh: Optional[Mesh] = None) -> np.ndarray:

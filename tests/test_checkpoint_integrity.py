@@ -25,7 +25,7 @@ from synthpre_jax.init import param_stats
 from synthpre_jax.cli import train as train_cli
 from synthpre_jax.training import train_state as state_lib
 from synthpre_jax.convert import __main__ as convert_cli
-from synthpre_jax.models import factory
+from synthpre_jax.models import registry
 from tests import train_utils as tu
 
 CHANGED = dataclasses.replace(tu.TINY, emb_dim=32)
@@ -66,7 +66,7 @@ def _abstract_tiny(model=tu.TINY):
   mesh = partitioning.make_mesh(partitioning.MeshConfig())
   tx = optimizers.make_optimizer(optimizers.OptimizerConfig(schedule="constant",
                                                             learning_rate=3e-3))
-  shapes, shardings = state_lib.abstract_state(factory.build_model(model), tx, mesh)
+  shapes, shardings = state_lib.abstract_state(registry.build_model(model), tx, mesh)
   return shapes, shardings
 
 

@@ -329,10 +329,10 @@ def test_models_without_a_decoder_are_refused():
   decoding.check_supports_decoding(Transformer(_config()))
   decoding.check_supports_decoding(_config())  # a T5Config builds a Transformer
 
-  # Configs go through models.factory: an unknown kind of config is named.
-  with pytest.raises(TypeError, match="T5Config or an LSTMConfig"):
+  # Configs go through the model registry: an unregistered config names the families.
+  with pytest.raises(TypeError, match=r"registered model config \(T5Config, LSTMConfig"):
     decoding.predict_batch(object(), {}, np.ones((2, 3), np.int32), max_decode_length=4)
-  with pytest.raises(TypeError, match="T5Config or an LSTMConfig"):
+  with pytest.raises(TypeError, match=r"registered model config \(T5Config, LSTMConfig"):
     decoding.resolve_model("t5_small")
 
 

@@ -275,7 +275,7 @@ def test_reference_log_likelihood_is_the_models_probability_of_each_target(scan_
   the mean over target tokens of log softmax(logits)[target], EOS included."""
   import jax
   from synthpre_jax import partitioning
-  from synthpre_jax.models import factory
+  from synthpre_jax.models import registry
 
   gin_utils.parse_gin([str(scan_run / "config.gin")], [])
   try:
@@ -287,7 +287,7 @@ def test_reference_log_likelihood_is_the_models_probability_of_each_target(scan_
   sample = examples_lib.eval_sample("scan_simple", "test", max_examples=5,
                                     inputs_length=spec.feature_lengths["inputs"])
   got = evaluate_cli.reference_scores(spec, params, mesh, sample.examples, batch_size=8)
-  model = factory.build_model(spec.model_config)
+  model = registry.build_model(spec.model_config)
   host = jax.device_get(params)
   logps, hits = [], []
   for ex in sample.examples:

@@ -1,4 +1,4 @@
-"""The LSTM baselines (synthpre_jax/models/lstm.py) and the embedding-from-T5 arm:
+"""The LSTM baselines (synthpre_jax/models/lstm/) and the embedding-from-T5 arm:
 shapes and names, padding invariance, cached decoding, learning tiny tasks through the
 project's own train/eval steps, sharding, and the embedding copy. Tiny sizes, CPU."""
 
@@ -24,7 +24,7 @@ from synthpre_jax.cli import train as train_cli
 from synthpre_jax.training import train_state as state_lib
 from synthpre_jax.init.lstm_embedding import LSTMEmbeddingFromT5
 from synthpre_jax.models import T5Config, Transformer
-from synthpre_jax.models.factory import build_model, flops_per_step
+from synthpre_jax.models.registry import build_model, flops_per_step
 from synthpre_jax.models.lstm import (LSTMClassifier, LSTMConfig, LSTMSeq2Seq,
                                       reverse_index)
 
@@ -117,8 +117,13 @@ def test_config_validation_and_factory():
     build_model({"vocab_size": 3})
   small = flops_per_step(SMALL, 8, 16, 16)
   assert 0 < small < flops_per_step(SMALL.replace(hidden_dim=24), 8, 16, 16)
-  assert LSTMSeq2Seq.supports_decoding and LSTMSeq2Seq.supports_beam_search
-  assert LSTMClassifier.supports_decoding and not LSTMClassifier.supports_beam_search
+  # Decoding goes by protocol: the seq2seq model is decoded step by step; the classifier
+  # predicts its label positions in one pass and has no decoder.
+  classifier = build_model(SMALL.replace(kind="classifier"))
+  assert isinstance(build_model(SMALL), decoding.Decodable)
+  assert not isinstance(classifier, decoding.Decodable)
+  assert isinstance(classifier, decoding.LabelPredictor)
+  assert not hasattr(classifier, "decode_step")
 
 
 def test_shapes_names_and_logical_axes():
@@ -195,9 +200,8 @@ def test_backward_direction_sees_the_future_and_forward_the_past():
   np.testing.assert_allclose(a[0, 4:5, h:], b[0, 4:5, h:], atol=1e-6)  # after pos 3 (bwd)
 
 
-@pytest.mark.parametrize("kind", ["seq2seq", "classifier"])
-def test_cached_decode_steps_match_the_teacher_forced_pass(kind):
-  model = build_model(SMALL.replace(kind=kind, max_label_length=4))
+def test_cached_decode_steps_match_the_teacher_forced_pass():
+  model = build_model(SMALL.replace(max_label_length=4))
   params = _init(model, seed=3)
   rng = np.random.default_rng(3)
   enc, _ = _rows(rng, 3, 7)
@@ -218,6 +222,27 @@ def test_cached_decode_steps_match_the_teacher_forced_pass(kind):
     np.testing.assert_allclose(np.asarray(logits)[:, 0], full[:, t], rtol=1e-5, atol=1e-5)
   with pytest.raises(ValueError, match="init_decoder_cache"):
     model.apply(variables, jnp.asarray(dec[:, :1]), method="decode_step", mutable=["cache"])
+
+
+def test_classifier_label_logits_are_the_training_logits_and_greedy_prediction():
+  model = build_model(SMALL.replace(kind="classifier", max_label_length=4))
+  params = _init(model, seed=3)
+  rng = np.random.default_rng(3)
+  enc, _ = _rows(rng, 3, 7)
+  dec, _ = _rows(rng, 3, 6, 6, 7)
+  full = _apply(model, params, enc, dec)
+  one_pass = np.asarray(model.apply({"params": params}, jnp.asarray(enc), 6,
+                                    method="label_logits"))
+  np.testing.assert_array_equal(one_pass, full)  # the decoder tokens are not read
+  tokens, scores = decoding.predict_batch_with_scores(model, params, enc, max_decode_length=6)
+  argmax = full.argmax(-1)
+  log_probs = np.asarray(jax.nn.log_softmax(jnp.asarray(full)))
+  for row in range(3):
+    stop = next((t + 1 for t in range(6) if argmax[row, t] == 1), 6)
+    np.testing.assert_array_equal(tokens[row, :stop], argmax[row, :stop])
+    assert np.all(tokens[row, stop:] == 0)
+    want = log_probs[row, np.arange(stop), argmax[row, :stop]].sum()
+    np.testing.assert_allclose(scores[row], want, rtol=1e-5)
 
 
 def test_project_decoder_greedy_and_beam_search_on_the_lstms():
@@ -431,6 +456,7 @@ def _gin_names():
 def test_gin_model_files(name, kind, layers, hidden, vocab, emb):
   configurables = _gin_names()
   gin.clear_config()
+  gin.add_config_file_search_path(str(REPO / "gin"))  # the model files' includes
   try:
     gin.parse_config_files_and_bindings(
         [str(REPO / "gin" / "models" / f"{name}.gin"),
@@ -452,7 +478,7 @@ def test_gin_model_files(name, kind, layers, hidden, vocab, emb):
 
 
 def test_trainer_trains_the_lstm_with_the_embedding_transform(t5_run, tmp_path):
-  """`trainer.train` builds the LSTM from its config (models.factory): it trains,
+  """`trainer.train` builds the LSTM from its config (models.registry): it trains,
   evaluates, checkpoints, and applies the third arm's init transform at step 0."""
   from tests import train_utils as tu  # pylint: disable=g-import-not-at-top
   del t5_run

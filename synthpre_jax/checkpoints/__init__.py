@@ -24,8 +24,8 @@ from synthpre_jax.checkpoints import checksums
 from synthpre_jax.training.train_state import TrainState
 
 TRANSFER_MODES = ("all", "all_but_embeddings")
-# Tensors with one row per token id, kept fresh by 'all_but_embeddings': the input
-# embedding and, for untied models (T5 v1.1), the output layer.
+# Tensors with one row per token id, kept fresh by 'all_but_embeddings' when the model
+# family names none (each family names its own: `ModelConfig.embedding_names`).
 EMBEDDING_NAMES = ("token_embedder/embedding", "decoder/logits_dense/kernel")
 BEST_METRIC = "token_accuracy"
 
@@ -233,14 +233,17 @@ def load_params(params_path: epath.Path, shapes: Any, shardings: Any) -> Any:
   return ocp.StandardCheckpointer().restore(params_path, _abstract(shapes, shardings))
 
 
-def transfer(loaded: Any, fresh: Any, mode: str) -> tuple[Any, list[str], list[str]]:
-  """Combines loaded and freshly initialised params by transfer mode.
+def transfer(loaded: Any, fresh: Any, mode: str,
+             embedding_names: Sequence[str] = EMBEDDING_NAMES
+             ) -> tuple[Any, list[str], list[str]]:
+  """Combines loaded and freshly initialised params by transfer mode
+  ('all_but_embeddings' keeps `embedding_names` fresh).
 
   Returns (params, names taken from the checkpoint, names kept fresh).
   """
   if mode not in TRANSFER_MODES:
     raise ValueError(f"Unknown transfer mode {mode!r}; choose one of {TRANSFER_MODES}.")
-  keep_fresh = set(EMBEDDING_NAMES) if mode == "all_but_embeddings" else set()
+  keep_fresh = set(embedding_names) if mode == "all_but_embeddings" else set()
   flat_loaded, flat_fresh = flat_names(loaded), flat_names(fresh)
   out = {k: (flat_fresh[k] if k in keep_fresh else v) for k, v in flat_loaded.items()}
   taken = sorted(k for k in out if k not in keep_fresh)

@@ -42,14 +42,16 @@ from synthpre_jax.training import provenance
 from synthpre_jax.evaluation import results
 from synthpre_jax.training import trainer
 from synthpre_jax.data import native, pipeline, task_modules, vocabulary
-from synthpre_jax.models import T5Config, factory
-from synthpre_jax.models.lstm import LSTMConfig
+from synthpre_jax.models import registry
 
 # Gin names of the config dataclasses; calling a value builds it with the bindings.
+# Model configs (T5Config, LSTMConfig, ...) are made configurable by their families'
+# registration (synthpre_jax/models/registry.py).
 CONFIGURABLES = {
-    cls.__name__: gin.external_configurable(cls, module=None)
-    for cls in (T5Config, LSTMConfig, optimizers.OptimizerConfig, partitioning.MeshConfig,
-                checkpoints.CheckpointConfig)
+    **registry.gin_configurables(),
+    **{cls.__name__: gin.external_configurable(cls, module=None)
+       for cls in (optimizers.OptimizerConfig, partitioning.MeshConfig,
+                   checkpoints.CheckpointConfig)},
 }
 PREEMPTED_EXIT_CODE = distributed.PREEMPTED_EXIT_CODE
 # Init transforms (applied at step 0 only), bound as `train.init_transform = @name()`.
@@ -65,7 +67,7 @@ CONFIGURABLES["lstm_embedding_from_t5"] = gin.external_configurable(
 def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQUIRED,
           task_feature_lengths: Mapping[str, int] = gin.REQUIRED,
           train_steps: int = gin.REQUIRED, batch_size: int = 128,
-          model_config: factory.ModelConfig = gin.REQUIRED,
+          model_config: registry.ModelConfig = gin.REQUIRED,
           optimizer_config: optimizers.OptimizerConfig = optimizers.OptimizerConfig(),
           mesh_config: partitioning.MeshConfig = partitioning.MeshConfig(),
           checkpoint_config: checkpoints.CheckpointConfig = checkpoints.CheckpointConfig(),

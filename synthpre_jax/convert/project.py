@@ -30,6 +30,7 @@ from flax import traverse_util
 
 from synthpre_jax import checkpoints
 from synthpre_jax.checkpoints import checksums
+from synthpre_jax.cli import gin_utils
 from synthpre_jax.models import T5Config, Transformer
 
 # T5Config fields that decide the parameter tree (the rest are run-time choices).
@@ -138,18 +139,35 @@ def gin_model_text(config: T5Config, *, source: str, dropout_rate: float,
 _GIN_LINE = re.compile(r"^\s*(?:[\w.]+\.)?T5Config\.(\w+)\s*=\s*(.+?)\s*$")
 
 
+def _gin_text(p: epath.Path, depth: int = 0) -> str:
+  """The text of Gin file `p` with each `include 'FILE'` line replaced by FILE's text
+  (FILE looked up under the packaged Gin directory, then as given)."""
+  lines = []
+  for line in p.read_text().splitlines():
+    m = re.match(r"^\s*include\s+['\"](.+?)['\"]", line)
+    if not m:
+      lines.append(line)
+      continue
+    included = epath.Path(gin_utils.packaged_gin_dir()) / m.group(1)
+    if not included.exists():
+      included = epath.Path(m.group(1))
+    if depth > 8 or not included.exists():
+      raise ConversionError(f"Gin model file {p}: cannot read its include {m.group(1)!r}.")
+    lines.append(_gin_text(included, depth + 1))
+  return "\n".join(lines)
+
+
 def read_gin_model(path: str) -> T5Config:
-  """The T5Config a Gin model file binds (literal `T5Config.<field> = value` lines;
-  `network.T5Config.` as in T5X's files works too). Macros (`%NAME`) are resolved when
-  the macro is bound to a literal in the same file; other lines are ignored."""
+  """The T5Config a Gin model file binds, its includes followed (literal
+  `T5Config.<field> = value` lines; `network.T5Config.` as in T5X's files works too).
+  Macros (`%NAME`) are resolved when bound to a literal; other lines are ignored."""
   p = epath.Path(path)
   if not p.exists():
-    from synthpre_jax.cli import gin_utils  # pylint: disable=g-import-not-at-top
     packaged = epath.Path(gin_utils.packaged_gin_dir()) / path
     if not packaged.exists():
       raise ConversionError(f"Gin model file {path!r} not found (also looked in {packaged}).")
     p = packaged
-  text = p.read_text()
+  text = _gin_text(p)
   macros = {}
   for line in text.splitlines():
     m = re.match(r"^\s*([A-Z_][A-Z0-9_]*)\s*=\s*(.+?)\s*$", line)

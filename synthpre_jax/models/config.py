@@ -1,11 +1,14 @@
-"""The T5 architecture configuration: one frozen dataclass, validated up front."""
+"""The T5 model family: its configuration, a frozen dataclass validated up front."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import jax.numpy as jnp
+
+from synthpre_jax.models import network
+from synthpre_jax.models import registry
 
 _ACTIVATIONS = ("relu", "gelu", "linear", "silu")
 _DTYPES = ("float32", "bfloat16", "float16")
@@ -13,6 +16,7 @@ _ATTENTION_IMPLS = ("auto", "xla", "cudnn")
 _REMAT = ("none", "full", "minimal")
 
 
+@registry.register
 @dataclasses.dataclass(frozen=True)
 class T5Config:
   """Hyper-parameters of a T5 encoder-decoder (T5X `network.T5Config` names).
@@ -39,6 +43,10 @@ class T5Config:
   relative_attention_max_distance: int = 128
   attention_implementation: str = "auto"
   remat_policy: str = "none"
+
+  # The input embedding and, for untied models (T5 v1.1), the output layer.
+  embedding_names: ClassVar[tuple[str, ...]] = ("token_embedder/embedding",
+                                                "decoder/logits_dense/kernel")
 
   def __post_init__(self):
     object.__setattr__(self, "mlp_activations", tuple(self.mlp_activations))
@@ -77,3 +85,23 @@ class T5Config:
 
   def replace(self, **changes) -> "T5Config":
     return dataclasses.replace(self, **changes)
+
+  def build(self) -> network.Transformer:
+    """The T5 encoder-decoder network of this configuration."""
+    return network.Transformer(self)
+
+  def flops_per_step(self, batch: int, inputs_length: int, targets_length: int) -> float:
+    """Training FLOPs (forward + backward, 3x forward) of one step at the given shape:
+    matmuls and attention scores; a gated MLP (T5 v1.1) counts its extra projection."""
+    d, f, hd = self.emb_dim, self.mlp_dim, self.num_heads * self.head_dim
+    n_wi = len(self.mlp_activations)
+    mlp = (n_wi + 1) * d * f
+    enc_layer = 4 * d * hd + mlp
+    dec_layer = 8 * d * hd + mlp
+    li, lt = inputs_length, targets_length
+    fwd = 2 * batch * (li * enc_layer * self.num_encoder_layers
+                       + lt * dec_layer * self.num_decoder_layers
+                       + lt * d * self.vocab_size)
+    fwd += 4 * batch * hd * (self.num_encoder_layers * li * li
+                             + self.num_decoder_layers * (lt * lt + lt * li))
+    return 3.0 * fwd

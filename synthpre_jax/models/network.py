@@ -8,7 +8,7 @@ and metrics live outside the network.
 
 from __future__ import annotations
 
-from typing import ClassVar, Optional
+from typing import TYPE_CHECKING, Optional
 
 import flax.linen as nn
 import jax
@@ -16,7 +16,9 @@ import jax.numpy as jnp
 
 from synthpre_jax.models import attention as attention_lib
 from synthpre_jax.models import layers
-from synthpre_jax.models.config import T5Config
+
+if TYPE_CHECKING:  # the config module builds this network, so it imports this one
+  from synthpre_jax.models.config import T5Config
 
 _EMBED_AXES = ("activation_batch", "activation_length", "activation_embed")
 
@@ -265,8 +267,6 @@ class Transformer(nn.Module):
   at decoder position t.
   """
   config: T5Config
-  # Read by synthpre_jax.decoding (the cached-decoding protocol below).
-  supports_decoding: ClassVar[bool] = True
 
   def setup(self):
     self.token_embedder = layers.Embed(self.config.vocab_size, self.config.emb_dim,

@@ -1,8 +1,7 @@
 """Model FLOPs per training step and accelerator peaks, for tokens/s and MFU reports.
 
-The count is the one `shared/bench/hf_t5_bench.py` uses (matmuls + attention scores,
-x3 for forward + backward), so figures compare side by side; gated MLPs (T5 v1.1)
-count their extra input projection.
+Each model family counts its own FLOPs (`ModelConfig.flops_per_step`, see
+synthpre_jax/models/registry.py); this module adds the devices' peak FLOP/s.
 """
 
 from __future__ import annotations
@@ -11,7 +10,8 @@ from typing import Optional
 
 import jax
 
-from synthpre_jax.models.config import T5Config
+from synthpre_jax.models import registry
+from synthpre_jax.models.registry import ModelConfig
 
 # Dense bf16 peak FLOP/s per device, by `device_kind` substring (first match wins).
 _PEAK_FLOPS = (
@@ -21,21 +21,11 @@ _PEAK_FLOPS = (
 )
 
 
-def flops_per_step(config: T5Config, batch: int, inputs_length: int,
+def flops_per_step(config: ModelConfig, batch: int, inputs_length: int,
                    targets_length: int) -> float:
-  """Training FLOPs (forward + backward) of one step at the given shape."""
-  d, f, hd = config.emb_dim, config.mlp_dim, config.num_heads * config.head_dim
-  n_wi = len(config.mlp_activations)
-  mlp = (n_wi + 1) * d * f
-  enc_layer = 4 * d * hd + mlp
-  dec_layer = 8 * d * hd + mlp
-  li, lt = inputs_length, targets_length
-  fwd = 2 * batch * (li * enc_layer * config.num_encoder_layers
-                     + lt * dec_layer * config.num_decoder_layers
-                     + lt * d * config.vocab_size)
-  fwd += 4 * batch * hd * (config.num_encoder_layers * li * li
-                           + config.num_decoder_layers * (lt * lt + lt * li))
-  return 3.0 * fwd
+  """Training FLOPs (forward + backward) of one step of a registered model config at
+  the given shape (its family's `flops_per_step`); TypeError for an unregistered one."""
+  return registry.flops_per_step(config, batch, inputs_length, targets_length)
 
 
 def peak_flops_per_device(device: Optional[jax.Device] = None) -> Optional[float]:

@@ -41,7 +41,7 @@ from synthpre_jax import partitioning
 from synthpre_jax.training import steps as steps_lib
 from synthpre_jax.training import train_state as state_lib
 from synthpre_jax.data import vocabulary
-from synthpre_jax.models import factory
+from synthpre_jax.models import registry
 
 log = logging.getLogger("synthpre_jax")
 
@@ -212,7 +212,7 @@ def _parts(model_config: Any, optimizer_config: Any, mesh: Any, z_loss: float,
   if key in _PARTS:
     _PARTS.move_to_end(key)
     return _PARTS[key]
-  model = factory.build_model(model_config)
+  model = registry.build_model(model_config)
   tx = optimizers.make_optimizer(optimizer_config)
   shapes, shardings = state_lib.abstract_state(model, tx, mesh)
   parts = _Parts(
@@ -252,7 +252,8 @@ def _describe(init_transform: InitTransform) -> str:
 
 
 def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, verify: str,
-                   init_transform: Optional[InitTransform] = None):
+                   init_transform: Optional[InitTransform] = None,
+                   embedding_names: tuple[str, ...] = checkpoints.EMBEDDING_NAMES):
   """Applies the restore rules and returns (state, human-readable decision lines):
   the newest MODEL_DIR checkpoint that verifies (damaged ones moved aside, see
   `checkpoint_recovery`), else step 0. Raises ValueError if it does not fit the model."""
@@ -278,7 +279,7 @@ def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, verify:
                    "only when a run starts at step 0")
     return restored, lines
   lines.append("  no checkpoint in MODEL_DIR -> starting at step 0")
-  state, more = _step0_state(cfg, model, tx, mesh, shapes, shardings)
+  state, more = _step0_state(cfg, model, tx, mesh, shapes, shardings, embedding_names)
   lines.extend(more)
   if init_transform is not None:
     embedding_source = getattr(init_transform, "embedding_source", None)
@@ -293,7 +294,8 @@ def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, verify:
   return state, lines
 
 
-def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings):
+def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings,
+                 embedding_names: tuple[str, ...] = checkpoints.EMBEDDING_NAMES):
   """The fresh state, with INITIAL_CHECKPOINT_PATH's parameters transferred into it."""
   lines = []
   if not cfg.initial_checkpoint_path:
@@ -309,7 +311,8 @@ def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings):
       copies_embedding=cfg.transfer_mode == "all", allow_mismatch=cfg.allow_vocab_mismatch)
   state = _create_state(model, tx, mesh, cfg.seed, shardings)
   loaded = checkpoints.load_params(params_path, shapes.params, shardings.params)
-  params, taken, fresh = checkpoints.transfer(loaded, state.params, cfg.transfer_mode)
+  params, taken, fresh = checkpoints.transfer(loaded, state.params, cfg.transfer_mode,
+                                              embedding_names)
   lines.append(f"  INITIAL_CHECKPOINT_PATH: {params_path} (transfer mode "
                f"{cfg.transfer_mode!r})")
   lines.append(f"    loaded {len(taken)} tensors: {checkpoints.summarize_names(taken)}")
@@ -356,7 +359,7 @@ def _check_finite(metrics: dict[str, float], step: int,
       "check the data.")
 
 
-def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
+def train(*, model_config: registry.ModelConfig, train_config: TrainConfig,
           optimizer_config: optimizers.OptimizerConfig,
           mesh_config: partitioning.MeshConfig, checkpoint_config: checkpoints.CheckpointConfig,
           train_data: TrainDataFn, eval_data: Optional[EvalDataFn] = None,
@@ -396,7 +399,8 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
                  cfg.loss_normalizing_factor)
   model, tx, shapes, shardings = parts.model, parts.tx, parts.shapes, parts.shardings
   state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings,
-                                      checkpoint_config.verify, init_transform)
+                                      checkpoint_config.verify, init_transform,
+                                      registry.embedding_names(model_config))
   log.info("Restore decisions:\n%s", "\n".join(restore_log))
   saver = checkpoint_saver.Saver(checkpoints.make_manager(cfg.model_dir, checkpoint_config),
                                  is_primary=jax.process_index() == 0)
@@ -408,7 +412,7 @@ def train(*, model_config: factory.ModelConfig, train_config: TrainConfig,
   start = int(jax.device_get(state.step))
   train_writer = metric_writers.MetricWriter(cfg.model_dir, "train", resume_step=start)
   eval_writer = metric_writers.MetricWriter(cfg.model_dir, "validation", resume_step=start)
-  flops_step = factory.flops_per_step(model_config, cfg.batch_size, cfg.inputs_length,
+  flops_step = registry.flops_per_step(model_config, cfg.batch_size, cfg.inputs_length,
                                         cfg.targets_length)
   peak = flops_lib.peak_flops_per_device(mesh.devices.flat[0])
   tokens_per_step = cfg.batch_size * (cfg.inputs_length + cfg.targets_length)
