@@ -1,32 +1,10 @@
-"""JAX's multi-process runtime: when and how to start it, start-up checks, and stopping.
+"""JAX's multi-process runtime: deciding whether a run is multi-process, starting it,
+start-up checks across processes, and stopping at a step boundary on SIGTERM.
 
-One Python process runs per host (TPU VM worker, GPU node); together they see every
-device as one mesh. This module decides whether a run is multi-process and calls
-`jax.distributed.initialize` once, before any JAX computation:
-
-  * explicit settings (the `--coordinator_address/--num_processes/--process_id` flags or
-    Gin `DistributedConfig.*`) win; then the environment variables
-    `JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`; then SLURM's
-    (`SLURM_NTASKS`, `SLURM_PROCID`, the first host of `SLURM_STEP_NODELIST` or
-    `SLURM_JOB_NODELIST`, a port derived from `SLURM_JOB_ID` as JAX does);
-  * `auto=True` (`--distributed=auto`, or `SYNTHPRE_DISTRIBUTED=auto`) calls
-    `jax.distributed.initialize()` with no arguments, letting JAX detect the cluster: on
-    Cloud TPU VMs and pod slices it reads the worker list from the TPU metadata; it also
-    knows SLURM, Open MPI and Kubernetes. launch/tpu_vm.sh uses it.
-  * a single process (nothing set, or one process) initializes nothing.
-
-The wait for the coordinator is bounded (`initialization_timeout`): a process that cannot
-reach it, or a coordinator whose peers never arrive, stops with a message saying what to
-check instead of hanging (JAX itself would abort with a bare DEADLINE_EXCEEDED).
-
-Start-up checks across processes compare a fingerprint of the Gin config and the code
-(`check_same_everywhere`), so hosts running different commands or checkouts fail at once
-rather than deadlock or silently diverge later.
-
-Stopping (preemption): `StopWatcher` turns SIGTERM (how GCE/TPU preemption and SLURM
-signal) into "stop at the next step boundary". In a multi-process run JAX's preemption
-service catches SIGTERM on any host and all processes agree on the step at which to stop
-(`multihost_utils.reached_preemption_sync_point`, a cheap local check per step).
+`resolve` turns flags / Gin / environment into settings, `initialize` starts the runtime
+once with a bounded wait, `check_same_everywhere` compares config and code fingerprints,
+`StopWatcher` turns SIGTERM into an agreed stop step. How the settings are found and why
+the waits are bounded: docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -42,6 +20,16 @@ import sys
 import threading
 import time
 from typing import Any, Mapping, Optional
+
+import jax
+import numpy as np
+# No public API says whether the backends exist or exposes the coordination service's
+# barrier; these two private modules are the only way (checked with jax 0.10).
+from jax._src import distributed as jax_distributed
+from jax._src import xla_bridge
+from jax.experimental import multihost_utils
+
+import synthpre_jax
 
 log = logging.getLogger("synthpre_jax")
 
@@ -154,12 +142,10 @@ def _wait_for_port(address: str, deadline: float) -> Optional[str]:
 
 
 def _backends_started() -> bool:
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
   return xla_bridge.backends_are_initialized()
 
 
 def is_initialized() -> bool:
-  import jax  # pylint: disable=g-import-not-at-top
   return jax.distributed.is_initialized()
 
 
@@ -169,8 +155,6 @@ def initialize(config: Optional[DistributedConfig]) -> bool:
   `config` comes from `resolve` (None: single process, nothing to do). Must run before
   any JAX computation. The wait is bounded by `config.initialization_timeout`.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-
   if config is None:
     return False
   if jax.distributed.is_initialized():
@@ -236,9 +220,6 @@ def initialize(config: Optional[DistributedConfig]) -> bool:
 
 def code_fingerprint() -> str:
   """sha256 of the project's Python sources (synthpre_jax/, tasks/) and key versions."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import synthpre_jax  # pylint: disable=g-import-not-at-top
-
   h = hashlib.sha256(f"jax {jax.__version__}".encode())
   roots = [os.path.dirname(synthpre_jax.__file__)]
   spec = importlib.util.find_spec("tasks")  # located, not imported (it loads TF)
@@ -268,10 +249,6 @@ def check_same_everywhere(fingerprints: Mapping[str, str]) -> None:
   `fingerprints` maps a name ('Gin config', 'code') to a hex sha256. One small
   all-gather; a no-op in a single process.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-
   if jax.process_count() == 1:
     return
   names = sorted(fingerprints)
@@ -301,8 +278,6 @@ def check_process_layout(process_grid: Any) -> None:
   shard (one data x fsdp position) must live on one process, since each process feeds
   only its own rows, and every process must hold the same number of batch shards.
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
   grid = np.asarray(process_grid)
   data, fsdp, model = grid.shape
   n = len(np.unique(grid))
@@ -316,10 +291,6 @@ def check_process_layout(process_grid: Any) -> None:
         "process.")
   split = [r for r in range(len(rows)) if len(set(rows[r].tolist())) > 1]
   if split:
-# The exit code of a run stopped by SIGTERM after saving a checkpoint (128 + SIGTERM):
-# not finished; the same command resumes it.
-PREEMPTED_EXIT_CODE = 143
-
     raise ValueError(
         f"Batch shard {split[0]} of the mesh spans several processes "
         f"({sorted(set(rows[split[0]].tolist()))}) along the model axis (model = "
@@ -332,13 +303,11 @@ PREEMPTED_EXIT_CODE = 143
 
 
 def wait_for_all(name: str, timeout_s: int = 1200) -> None:
-  """A barrier over the coordination service (no device collective); no-op in a single
-  process. Used before the first step so that slow start-up on one host (imports, input
-  pipeline) does not count against the collectives' own, shorter, time-outs (gloo on
-  CPU gives up after 30 s)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from jax._src import distributed as jax_distributed  # pylint: disable=g-import-not-at-top
+  """Waits until every process reaches barrier `name`, at most `timeout_s` seconds.
 
+  Uses the coordination service, not a device collective; a no-op in a single process.
+  Why the trainer calls it before the first step: docs/distributed.md.
+  """
   client = jax_distributed.global_state.client
   if jax.process_count() == 1 or client is None:
     return
@@ -346,6 +315,10 @@ def wait_for_all(name: str, timeout_s: int = 1200) -> None:
 
 
 # ------------------------------------------------------------------------ stopping
+
+# The exit code of a run stopped by SIGTERM after saving a checkpoint (128 + SIGTERM):
+# not finished; the same command resumes it.
+PREEMPTED_EXIT_CODE = 143
 
 class StopWatcher:
   """'Stop at the next step boundary' after SIGTERM, agreed by all processes.
@@ -357,8 +330,6 @@ class StopWatcher:
   """
 
   def __init__(self, enabled: bool = True):
-    import jax  # pylint: disable=g-import-not-at-top
-
     self.signal_received = False
     self._previous = None
     self._multi = enabled and jax.process_count() > 1 and jax.distributed.is_initialized()
@@ -376,7 +347,6 @@ class StopWatcher:
     if not self._enabled:
       return False
     if self._multi:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       if multihost_utils.reached_preemption_sync_point(step):
         self.signal_received = True
         return True

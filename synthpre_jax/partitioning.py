@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
+import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 MESH_AXES = ("data", "fsdp", "model")
@@ -131,5 +132,4 @@ def shard_like_params(tree: Any, params: Any, param_shardings: Any,
 
 def process_grid(mesh: Mesh) -> Any:
   """The process index of each mesh position, shaped like the mesh (for layout checks)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   return np.vectorize(lambda d: d.process_index, otypes=[int])(mesh.devices)

@@ -10,8 +10,10 @@ presence (catches truncated and missing files at no read cost). Pure file I/O: n
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import sys
 import time
 from typing import Iterable, Optional, Union
 
@@ -136,8 +138,6 @@ def _selected(record: dict, prefixes: Optional[tuple[str, ...]]) -> list[tuple[s
 
 def main(argv: Optional[list[str]] = None) -> int:
   """`python -m synthpre_jax.checkpoints.checksums {verify,seal} STEP_DIR...`."""
-  import argparse  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       prog="python -m synthpre_jax.checkpoints.checksums",
       description="verify: check checkpoint step directories against their "

@@ -25,10 +25,12 @@ Conventions checked against `transformers/models/t5/modeling_t5.py` and the proj
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 from typing import Any, Mapping
 
+import ml_dtypes
 import numpy as np
 from etils import epath
 
@@ -264,7 +266,6 @@ _ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np
 def _parse_safetensors(data: bytes) -> dict[str, np.ndarray]:
   """safetensors bytes -> numpy, bfloat16 included (numpy has no bfloat16; the
   safetensors numpy API refuses it): bfloat16 tensors are widened to float32."""
-  import ml_dtypes  # pylint: disable=g-import-not-at-top  (a jax dependency)
   (n,) = struct.unpack("<Q", data[:8])
   header = json.loads(data[8:8 + n])
   base = 8 + n
@@ -300,7 +301,6 @@ def _load_torch_bin(path: epath.Path) -> dict[str, np.ndarray]:
         "(the CPU build is enough) or convert the file to safetensors first, e.g. on a "
         "machine with transformers: T5ForConditionalGeneration.from_pretrained(d)"
         ".save_pretrained(d2) writes model.safetensors.") from None
-  import io  # pylint: disable=g-import-not-at-top
   state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
   return {k: v.detach().to(torch.float32).numpy() if v.is_floating_point()
           else v.detach().numpy() for k, v in state.items()}

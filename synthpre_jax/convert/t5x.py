@@ -29,8 +29,11 @@ import os
 import re
 from typing import Any, Optional
 
+import jax
 import numpy as np
+import orbax.checkpoint as ocp
 from etils import epath
+from flax import serialization
 
 from synthpre_jax.convert.project import ConversionError
 
@@ -84,7 +87,7 @@ def _absolute_spec(spec: dict, step_dir: epath.Path) -> dict:
 
 
 def _read_ts(spec: dict, step_dir: epath.Path, name: str) -> np.ndarray:
-  import tensorstore as ts  # pylint: disable=g-import-not-at-top  (an orbax dependency)
+  import tensorstore as ts  # pylint: disable=g-import-not-at-top  (optional)
   try:
     arr = ts.open(_absolute_spec(spec, step_dir), open=True).result().read().result()
   except (ValueError, RuntimeError) as e:
@@ -112,7 +115,6 @@ def _target(tree: dict, where: str) -> dict:
 
 
 def _read_msgpack(step_dir: epath.Path) -> dict[str, np.ndarray]:
-  from flax import serialization  # pylint: disable=g-import-not-at-top
   try:
     contents = serialization.msgpack_restore((step_dir / "checkpoint").read_bytes())
   except Exception as e:  # msgpack raises several unrelated types
@@ -132,8 +134,6 @@ def _read_msgpack(step_dir: epath.Path) -> dict[str, np.ndarray]:
 
 
 def _read_orbax(step_dir: epath.Path) -> dict[str, np.ndarray]:
-  import jax  # pylint: disable=g-import-not-at-top
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   checkpointer = ocp.PyTreeCheckpointer()
   try:
     meta = checkpointer.metadata(step_dir)

@@ -5,9 +5,10 @@ masked CRC-32C of those 8 bytes, the payload, uint32 masked CRC-32C of the paylo
 `read_records` checks the framing (every length fits in the file, so a truncated file
 raises ValueError naming it). It verifies the CRCs only when a CRC-32C implementation
 is importable (`google_crc32c` or `crc32c`; `CRC32C` is None otherwise); callers that
-need integrity without one check a digest of the whole file (tasks/fixed_splits.py
-checks each file's SHA-256). `example_bytes_features` decodes the protobuf wire format
-of a serialized `tf.train.Example` for its bytes-list features only. Standard library.
+need integrity without one check a digest of the whole file (the fixed-split caches
+in tasks/ check each file's SHA-256). `example_bytes_features` decodes the protobuf
+wire format of a serialized `tf.train.Example` for its bytes-list features only.
+Standard library.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The third arm of "To Pretrain or Not to Pretrain": an LSTM whose input embedding is
-taken from a pre-trained T5 checkpoint (everything else keeps its default init).
+"""An LSTM whose input embedding is taken from a pre-trained T5 checkpoint (everything
+else keeps its default init): the third arm of Wang, Khabsa, Ma 2020, "To Pretrain or
+Not to Pretrain".
 
 `LSTMEmbeddingFromT5` is an init transform for `synthpre_jax.training.trainer.train(
 init_transform=...)`, `(params, mesh, param_shardings, seed) -> (params, log lines)`,
@@ -10,8 +11,8 @@ rest of the checkpoint is never loaded) and places it in the LSTM's own
 `emb_dim` must be the T5 `d_model` and the vocabularies the same size.
 
 `rescale=True` multiplies the copied table by (SD of the fresh LSTM embedding / SD of
-the T5 one), keeping its directions but matching the LSTM's init scale (T5's tied
-embeddings are large, which can saturate LSTM gates); the default copies it exactly.
+the T5 one), keeping its directions but matching the LSTM's init scale (why:
+docs/init_transforms.md); the default copies it exactly.
 No Gin here; `synthpre_jax.cli.train` binds it.
 """
 
@@ -23,6 +24,7 @@ from typing import Any, Optional, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 from etils import epath
 from flax import traverse_util
 
@@ -37,7 +39,6 @@ EMBEDDING = param_groups.EMBEDDING
 def read_embedding(params_path: Any) -> np.ndarray:
   """The `token_embedder/embedding` array of a saved parameter tree, read alone once the
   step's checksums verify (checksums.CorruptCheckpointError otherwise)."""
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   checksums.verify(epath.Path(params_path).parent, ("params",))
   item = {"token_embedder": {"embedding": 0}}
   restore_args = {"token_embedder": {"embedding": ocp.RestoreArgs(restore_type=np.ndarray)}}

@@ -1,6 +1,7 @@
 """Initialization from parameter statistics ("moment matching") and constant norm init.
 
-Moment matching (spec: shared/spec/experiments.md):
+Moment matching (Wu, Li, Liang 2022, "Insights into Pre-training via Simpler Synthetic
+Tasks": initialization from parameter statistics):
   1. the model is initialised as usual (default init, seed SEED);
   2. a pre-trained checkpoint is read only to compute statistics, on the host;
   3. the parameter names are partitioned into groups (`synthpre_jax.init.param_groups`); each
@@ -9,9 +10,8 @@ Moment matching (spec: shared/spec/experiments.md):
      `scale`: a norm-scale group is set to mean_g exactly, any other ~ N(0, sd_g);
   5. the token embedding is never in a group; nothing is copied.
 
-The re-draw runs inside `jax.jit` with `out_shardings` equal to the parameters' own
-shardings, with a key derived from the run seed, so each device draws only its shard
-(jax's partitionable threefry); the statistics enter as host scalars.
+The re-draw runs inside `jax.jit` into the parameters' own shardings, keyed by the run
+seed (see docs/init_transforms.md).
 
 `ConstantNormInit` sets the pre-attention norm scales (optionally the pre-MLP ones too)
 of a default-initialised model to a constant, with no pre-trained model involved.
@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 from etils import epath
 from flax import traverse_util
 
@@ -90,7 +91,6 @@ class Moments:
 def read_params(params_path: Union[str, epath.Path]) -> dict[str, np.ndarray]:
   """A saved parameter tree as host numpy arrays by flat name (`encoder/layers_0/...`),
   verified against its checksums first; nothing is placed on an accelerator."""
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   path = epath.Path(checkpoints.absolute_path(str(params_path)))
   checksums.verify(path.parent, ("params",))  # CorruptCheckpointError names a bad file
   meta = ocp.PyTreeCheckpointer().metadata(path)

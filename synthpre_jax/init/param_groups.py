@@ -26,19 +26,9 @@ pattern names (e.g. v1.1's `decoder/logits_dense/kernel`, or per_layer's final n
 and relpos tables) is a group of its own, so they re-draw the whole model but the
 embedding.
 
-Adding a grouping: write a function `names -> {label: [names]}`, or build one from
-regexes with `pooled` / `each_alone`, and register it (in this module, so that Gin's
-`GROUPING='my_grouping'` finds it on every host):
-
-    GROUPINGS["qk_together"] = pooled(
-        [("query_and_key", r"/(query|key)/kernel$")], others_alone=False)
-    GROUPINGS["per_stack_norms"] = pooled(
-        [(r"\\1 norms", r"^(encoder|decoder)/.*norm/scale$")], others_alone=False)
-
-A pattern is searched (`re.search`) in each name; a label may use the pattern's groups
-(`\\1`, as `re.Match.expand`), which is how per_layer makes one group per layer.
-Every pattern must match at least one tensor, and a grouping that matches nothing is
-an error, so a typo never turns into a silent no-op.
+Adding a grouping (a function `names -> {label: [names]}`, or `pooled` / `each_alone`
+over regexes, registered in `GROUPINGS`): docs/init_transforms.md. Every pattern must
+match at least one tensor, and a grouping that matches nothing is an error.
 """
 
 from __future__ import annotations
