@@ -1,7 +1,8 @@
 """Hugging Face T5 <-> the project: config mapping, tensor mapping, file reading/writing.
 
-Conventions checked against `transformers/models/t5/modeling_t5.py` and the project's
-`models/layers.py` + `models/attention.py`:
+Conventions checked against Hugging Face transformers' T5 model
+(`T5ForConditionalGeneration`) and the project's synthpre_jax/models/layers.py +
+synthpre_jax/models/attention.py:
 
 - `nn.Linear` weights are stored `[out, in]`; the project's (T5X) kernels are `[in, out]`:
   every q/k/v/o/wi/wo/lm_head weight is transposed, nothing else changes.

@@ -13,11 +13,9 @@ raises ValueError otherwise; text may be `str` or UTF-8 `bytes`. TF-free.
   and the articles a/an/the removed, whitespace collapsed; each example takes the max
   over its gold answers (a target may be one string or a list of them).
 * `rouge`: ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum F-measures from Google's
-  `rouge_score` package with its default tokenizer (lower-case, non-alphanumerics
-  become spaces) and stemming off, which is what T5's `t5.evaluation.metrics.rouge`
-  uses (it passes no `use_stemmer`). As T5, " . " starts a new line so ROUGE-Lsum sees
-  sentences. Unlike T5 (the bootstrap "mid" estimate, which is random), the value is
-  the exact mean over examples.
+  `rouge_score` package with its default tokenizer and stemming off; " . " starts a new
+  line so ROUGE-Lsum sees sentences; the value is the exact mean over examples (how
+  this compares with T5's metric: docs/metrics.md).
 * `token_accuracy`: over id arrays, the share of non-padding target positions
   predicted exactly, and the share of sequences predicted exactly.
 """
