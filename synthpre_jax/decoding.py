@@ -1,11 +1,8 @@
 """Greedy and beam search for encoder-decoder models, with T5X semantics (TF-free).
 
-The encoder runs once per batch; `Transformer.init_decoder_cache` projects its output
-into every layer's cross-attention keys/values once; each decoding step then feeds one
-token per row through `Transformer.decode_step`, which reads and extends the
-self-attention key/value cache. Everything from the encoder pass to the last step is
-one jit-compiled program (`jax.lax.while_loop`, which stops early once every row is
-done).
+The encoder runs once per batch, `init_decoder_cache` fills the model's cache, and each
+step feeds one token per row through `decode_step`; everything is one jit-compiled
+program (`jax.lax.while_loop`, which stops early once every row is done).
 
 Conventions (T5): the decoder starts from token 0 (pad), EOS is 1, and outputs are
 [batch, max_decode_length] int32 arrays whose positions after the first EOS are 0.
@@ -23,11 +20,8 @@ tokens' log-probabilities up to and including EOS (no length penalty). `predict_
 runs it for `num_beams=1`; call `beam_search` directly for T5X's 1-beam behaviour
 (docs/models.md says where the two differ).
 
-Typical use::
-
-    tokens = decoding.predict_batch(model_config, params, batch["encoder_input_tokens"],
-                                    max_decode_length=128, num_beams=4, alpha=0.6,
-                                    mesh=mesh)
+Typical use: `decoding.predict_batch(model_config, params, encoder_input_tokens,
+max_decode_length=128, num_beams=4, alpha=0.6, mesh=mesh)`.
 
 A model is decoded when it implements `Decodable` (the T5 `Transformer`, the LSTM
 encoder-decoder); a `LabelPredictor` (the LSTM classifier, whose output positions do
