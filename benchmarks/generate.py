@@ -270,18 +270,18 @@ def bench_task(task: str, cfg, num: int, plain_num: int, min_seconds: float) -> 
 
 
 def bench_split(task: str, cfg) -> dict:
-  from tasks import fixed_splits
+  from tasks.fixed_splits import build as fixed_build, records as fixed_records
   from tasks.synthetic import generators
   with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()
-    fixed = fixed_splits.build_fixed_splits(
+    fixed = fixed_build.build_fixed_splits(
         task, cfg, batch_fn=generators.generate_batch, cache_dir=tmp, num_workers=1,
         num_generated=1_050_000, num_train=1_000_000, num_validation=10_000)
     seconds = time.perf_counter() - t0
     m = fixed.manifest
-    size = sum(f["bytes"] for s in fixed_splits.SPLITS for f in m["splits"][s]["files"])
+    size = sum(f["bytes"] for s in fixed_records.SPLITS for f in m["splits"][s]["files"])
     t0 = time.perf_counter()
-    again = fixed_splits.build_fixed_splits(
+    again = fixed_build.build_fixed_splits(
         task, cfg, batch_fn=generators.generate_batch, cache_dir=tmp, num_workers=1,
         num_generated=1_050_000, num_train=1_000_000, num_validation=10_000)
     reuse = time.perf_counter() - t0

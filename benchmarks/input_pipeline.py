@@ -84,7 +84,7 @@ def register_retokenizing_scan() -> str:
         name, source=seqio.FunctionDataSource(
             dataset_fn, splits=scan.SPLITS, num_input_examples={
                 s: len(scan.split_examples("simple", s)) for s in scan.SPLITS}),
-        output_features=text_files.text_features(text_files.TEXT_VOCABULARY),
+        output_features=text_features.text_features(text_features.TEXT_VOCABULARY),
         preprocessors=[seqio.preprocessors.tokenize,
                        seqio.preprocessors.append_eos_after_trim], metric_fns=[])
   return name

@@ -15,6 +15,11 @@ import logging
 import sys
 from typing import Optional, Sequence
 
+import seqio
+
+from tasks.fixed_splits import seqio_tasks  # noqa: F401  (registers the `_fixed` tasks)
+from tasks.fixed_splits import specs
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -26,20 +31,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-  import seqio
-  from tasks import fixed_splits
-
   names = []
   for name in args.names:
-    if name in fixed_splits.FIXED_TASKS:
+    if name in specs.FIXED_TASKS:
       names.append(name)
     elif name in seqio.MixtureRegistry.names():
       names += [t.name for t in seqio.get_mixture_or_task(name).tasks]
     else:
       parser.error(f"{name!r} is not a registered fixed-split task or mixture; known "
-                   f"tasks: {', '.join(sorted(fixed_splits.FIXED_TASKS))}")
+                   f"tasks: {', '.join(sorted(specs.FIXED_TASKS))}")
   for name in names:
-    fixed = fixed_splits.ensure_built(name, cache_dir=args.cache_dir,
+    fixed = specs.ensure_built(name, cache_dir=args.cache_dir,
                                       num_workers=args.num_workers)
     m = fixed.manifest
     print(f"{name}: {'reused' if fixed.reused else 'built'} {fixed.directory} "

@@ -56,8 +56,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from tasks import natural
-from tasks.downstream import text_files
+from tasks import natural, subsets
+from tasks.downstream import text_features
 
 VALIDATION_PERCENT = 10
 SPLITS = {"train": f"train[:{100 - VALIDATION_PERCENT}%]",
@@ -182,17 +182,17 @@ def register_classification_task(info: ClassificationInfo, name: Optional[str] =
   """Registers `info` as SeqIO task `name` (default info.name); text vocabulary unless
   `vocabulary` is given."""
   name = name or info.name
-  vocabulary = vocabulary if vocabulary is not None else text_files.TEXT_VOCABULARY
-  text_files.DOWNSTREAM_TASK_NAMES.add(name)
+  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
+  text_features.DOWNSTREAM_TASK_NAMES.add(name)
   return seqio.TaskRegistry.add(
       name,
       source=natural.ReadOnlyTfdsSource(info.tfds_name, info.split_map,
                                         tfds_data_dir=tfds_data_dir),
-      output_features=text_files.text_features(vocabulary),
+      output_features=text_features.text_features(vocabulary),
       preprocessors=[functools.partial(classification_preprocessor, info=info),
                      seqio.preprocessors.tokenize,
                      seqio.preprocessors.append_eos_after_trim],
-      postprocess_fn=text_files.postprocess_text,
+      postprocess_fn=text_features.postprocess_text,
       metric_fns=list(metric_fns) if metric_fns is not None else [accuracy],
   )
 
@@ -215,7 +215,6 @@ class ClassificationExample:
 
 def _resolve(task_name: str) -> seqio.Task:
   if task_name not in seqio.TaskRegistry.names():
-    from tasks import subsets  # pylint: disable=g-import-not-at-top
     subsets.ensure_subset_task(task_name)
   task = seqio.get_mixture_or_task(task_name)
   if not isinstance(task, seqio.Task):
@@ -254,7 +253,6 @@ def classification_info(task_name: str) -> ClassificationInfo:
   """The ClassificationInfo of a task or of one of its `<task>_train...` subsets."""
   if task_name in CLASSIFICATION_TASKS:
     return CLASSIFICATION_TASKS[task_name]
-  from tasks import subsets  # pylint: disable=g-import-not-at-top
   parsed = subsets.parse_subset_name(task_name)
   if parsed is not None:
     return classification_info(parsed[0])

@@ -1,15 +1,16 @@
 """The cached fixed splits (`<task>_fixed`) as TensorFlow-free sources.
 
-Registered for every `_fixed` task (`fixed_splits.fixed_spec`) with
+Registered for every `_fixed` task (`tasks.fixed_splits.specs.fixed_spec`) with
 `synthpre_jax.data.native`, so `train.input_pipeline='auto'` reads them without
 tensorflow or seqio. The cache is found, verified and (where TensorFlow is installed)
-built by `fixed_splits.ensure_built`; its records are read with
-`synthpre_jax.data.tfrecord`. Shard p of n is the split's examples j % n == p in order
-j (index-residue sharding, as the SeqIO task's); shuffling permutes the positions
-inside each block of `synthetic_streams.STREAM_BLOCK` shard positions with
-`synthetic_streams.block_permutation`, the order `fixed_splits.shuffle_blocks` gives
-the SeqIO task, so both paths make the same batches. A split is finite: `blocks`
-yields one epoch, and `shard_size` tells the native pipeline where it ends.
+built by `specs.ensure_built`; its records are read with `synthpre_jax.data.tfrecord`.
+Shard p of n is the split's examples j % n == p in order j (index-residue sharding, as
+the SeqIO task's); shuffling permutes the positions inside each block of
+`synthetic_streams.STREAM_BLOCK` shard positions with
+`synthetic_streams.block_permutation`, the order the SeqIO task gives
+(`tasks.fixed_splits.seqio_tasks.shuffle_blocks`), so both paths make the same
+batches. A split is finite: `blocks` yields one epoch, and `shard_size` tells the
+native pipeline where it ends.
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ import numpy as np
 
 from synthpre_jax.data import native, tfrecord
 from tasks import synthetic_streams
+from tasks.fixed_splits import records, specs
 from tasks.synthetic.ragged import Batch
 
-SUFFIX = "_fixed"
+SUFFIX = specs.SUFFIX
 
 
 class _FileCursor:
@@ -37,7 +39,6 @@ class _FileCursor:
 
   def take(self, positions: np.ndarray) -> Batch:
     """The examples at in-file `positions` (increasing, each call past the last)."""
-    from tasks import fixed_splits  # pylint: disable=g-import-not-at-top
     if self.records is None:  # seek: skip whole records without reading them
       skip = int(positions[0]) // self.record_examples
       self.records = tfrecord.read_records(self.path, skip=skip)
@@ -50,7 +51,7 @@ class _FileCursor:
       if data is None:
         raise ValueError(f"{self.path}: ends after {have} examples, but its manifest "
                          f"lists at least {need}; rebuild the cache")
-      block = fixed_splits._deserialize_block(data, self.dtype)[1]  # pylint: disable=protected-access
+      block = records.deserialize_block(data, self.dtype)[1]
       parts.append(block)
       have += len(block)
     buffer = parts[0] if len(parts) == 1 else Batch.concatenate(parts)
@@ -76,8 +77,7 @@ class FixedSplitSource:
     return self.base.max_lengths()
 
   def _fixed(self) -> Any:
-    from tasks import fixed_splits  # pylint: disable=g-import-not-at-top
-    return fixed_splits.ensure_built(self.name)
+    return specs.ensure_built(self.name)
 
   def shard_size(self, split: str, *, shard_index: int, num_shards: int) -> int:
     """Examples in shard `shard_index` of `num_shards` of `split` (one epoch)."""
@@ -125,8 +125,7 @@ def lookup(name: str) -> Optional[FixedSplitSource]:
   base = synthetic_streams.lookup(name[:-len(SUFFIX)])
   if base is None:
     return None
-  from tasks import fixed_splits  # pylint: disable=g-import-not-at-top
-  return None if fixed_splits.fixed_spec(name) is None else FixedSplitSource(name, base)
+  return None if specs.fixed_spec(name) is None else FixedSplitSource(name, base)
 
 
 native.register_lookup(lookup)

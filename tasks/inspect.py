@@ -39,8 +39,12 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from synthpre_jax.data import task_metadata
+import tasks  # the package, already imported when this module runs (register_all)
+from synthpre_jax.data import task_metadata, task_modules
 from tasks.synthetic import catalog
+
+# seqio (and TensorFlow) are optional here: `tasks.seqio_examples`, the SeqIO registry
+# (`tasks.register_all`) and the text-file tasks are imported where a SeqIO task is read.
 
 # = tasks.registry.DATA_SEED (not imported: the registry needs TensorFlow).
 DEFAULT_SEED = 0
@@ -114,7 +118,6 @@ def _has_seqio() -> bool:
 def _registry_max_lengths(name: str) -> Optional[dict[str, int]]:
   """The registry's max lengths of `name` (loading the registry where seqio exists)."""
   if _has_seqio():
-    import tasks  # pylint: disable=g-import-not-at-top
     tasks.register_all()
   if "tasks.registry" not in sys.modules:
     return None
@@ -166,16 +169,21 @@ def format_stats(spec: catalog.SyntheticTask, split: str, seed: int, start: int,
 # ------------------------------------------------------------------ any SeqIO task
 
 
-def _seqio_header(task: Any, split: str, seed: int, start: int, num: int) -> list[str]:
+def _seqio_examples() -> Any:
+  """`tasks.seqio_examples` (needs seqio: imported on first use)."""
   from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
+  return seqio_examples
+
+
+def _seqio_header(task: Any, split: str, seed: int, start: int, num: int) -> list[str]:
+  seqio_examples = _seqio_examples()
   return [f"== {task.name}: {num} example(s) of split {split!r}, seed {seed}, indices "
           f"{start}..{start + num - 1} (unshuffled, preprocessed, untrimmed) ==",
           f"   {seqio_examples.describe(task)}"]
 
 
 def _seqio_draw(task: Any, split: str, seed: int, start: int, num: int) -> list:
-  from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
-  examples = seqio_examples.draw(task, split, seed, start, num)
+  examples = _seqio_examples().draw(task, split, seed, start, num)
   if not examples:
     raise UsageError(f"split {split!r} of {task.name!r} has no example at index {start}")
   return examples
@@ -197,11 +205,10 @@ def format_seqio_examples(task: Any, split: str, seed: int, start: int, num: int
 
 def format_seqio_stats(task: Any, split: str, seed: int, start: int, num: int) -> str:
   """Length statistics of a SeqIO task's examples (EOS excluded)."""
-  from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
   examples = _seqio_draw(task, split, seed, start, num)
   pairs = [(ex.inputs, ex.targets) for ex in examples]
   lines = _seqio_header(task, split, seed, start, len(pairs))
-  bounds = seqio_examples.max_lengths(task.name)
+  bounds = _seqio_examples().max_lengths(task.name)
   lines.append("   max lengths (EOS included; task_metadata): "
                + (f"inputs {bounds['inputs']}, targets {bounds['targets']}" if bounds
                   else "not registered for this task"))
@@ -218,11 +225,9 @@ def _resolve_seqio(name: str, config: Optional[str]) -> list[Any]:
                      f"(closest first): {', '.join(catalog.closest_names(name))}")
   if config is not None:
     raise UsageError(f"--config applies to synthetic tasks only, not {name!r}")
-  import tasks  # pylint: disable=g-import-not-at-top
   tasks.register_all()
-  from tasks import seqio_examples  # pylint: disable=g-import-not-at-top
   try:
-    return seqio_examples.resolve(name)
+    return _seqio_examples().resolve(name)
   except ValueError as e:
     raise UsageError(str(e)) from e
 
@@ -230,16 +235,16 @@ def _resolve_seqio(name: str, config: Optional[str]) -> list[Any]:
 def resolve(name: str, config: Optional[str]) -> list[Any]:
   """The tasks that `name` (a task, or `all`) and `--config` select: catalog entries
   (synthetic, TF-free), else SeqIO tasks."""
-  tasks = catalog.synthetic_tasks()
+  synthetic = catalog.synthetic_tasks()
   if name == "all":
-    return [t for t in tasks.values() if config in (None, t.config_name)]
-  if name not in tasks:
+    return [t for t in synthetic.values() if config in (None, t.config_name)]
+  if name not in synthetic:
     return _resolve_seqio(name, config)
-  spec = tasks[name]
+  spec = synthetic[name]
   if config is None or config == spec.config_name:
     return [spec]
-  if config == "tiny" and name + "_tiny" in tasks:
-    return [tasks[name + "_tiny"]]
+  if config == "tiny" and name + "_tiny" in synthetic:
+    return [synthetic[name + "_tiny"]]
   raise UsageError(f"--config {config} conflicts with task {name!r} (a "
                    f"{spec.config_name} task); drop --config or the '_tiny' suffix")
 
@@ -283,13 +288,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def _setup(args: argparse.Namespace) -> None:
   """Imports --mixture_or_task_module and sets --downstream_data_dir (UsageError)."""
   if args.mixture_or_task_module:
-    from synthpre_jax.data import task_modules  # pylint: disable=g-import-not-at-top
     try:
       task_modules.import_task_modules(args.mixture_or_task_module)
     except ValueError as e:
       raise UsageError(str(e)) from e
   if args.downstream_data_dir:
-    from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
+    # pylint: disable=g-import-not-at-top  (optional dependency: seqio and TensorFlow)
+    from tasks.downstream import text_files
     text_files.set_data_dir(args.downstream_data_dir)
 
 

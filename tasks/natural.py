@@ -6,7 +6,7 @@ Tasks (registered at import):
   corpus_span_corruption   the embedded English corpus (`tasks.corpus`, prose of the
                            Python docs), splits train / validation; offline.
 
-Both use the project's text vocabulary (`text_files.TEXT_VOCABULARY`, the 8k SentencePiece
+Both use the project's text vocabulary (`text_features.TEXT_VOCABULARY`, the 8k SentencePiece
 model + 100 sentinels unless SYNTHPRE_VOCAB_PATH says otherwise).
 
 Pipeline of one split (T5's `span_corruption` preprocessor, made deterministic):
@@ -53,7 +53,7 @@ import seqio
 import tensorflow as tf
 
 from tasks import corpus
-from tasks.downstream import text_files
+from tasks.downstream import text_features
 from tasks.registry import IndexedSource
 from tasks.synthetic import span_corruption
 from tasks.tfds_source import ReadOnlyTfdsSource
@@ -279,11 +279,11 @@ def register_span_corruption_task(name: str, source: seqio.DataSource, *,
                                   text_key: str = "text", **kwargs) -> seqio.Task:
   """Registers T5 span corruption of `source`'s documents (`text_key`) as `name`;
   `kwargs` go to `span_corruption_preprocessors`."""
-  vocabulary = vocabulary if vocabulary is not None else text_files.TEXT_VOCABULARY
+  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
   return seqio.TaskRegistry.add(
       name,
       source=source,
-      output_features=text_files.text_features(vocabulary),
+      output_features=text_features.text_features(vocabulary),
       preprocessors=span_corruption_preprocessors(name, text_key=text_key, **kwargs),
       metric_fns=[],
   )

@@ -20,8 +20,8 @@ truncation) are registered for every vocabulary:
   `MAX_LENGTHS_SHIPPED_VOCAB`;
 - any other (T5's, a user's): a `MeasuredMaxLengths`, which tokenizes all 110,000
   examples on its first read (under a minute, then kept for the process) and caches
-  the result in `<fixed_splits.data_dir()>/nonsense_max_lengths/<vocabulary>-<data>.json`,
-  keyed by the SHA-256 of the SentencePiece model and `data_fingerprint` (split sizes
+  the result in `<cache dir>/nonsense_max_lengths/<vocabulary>-<data>.json` (the
+  fixed splits' `tasks.fixed_splits.cache.data_dir()`), keyed by the SHA-256 of the SentencePiece model and `data_fingerprint` (split sizes
   and sample examples), so another vocabulary, or a generator change that shows in the
   sample, is measured anew (bump CACHE_VERSION for any other change). Registration (at
   import) measures nothing; copying the entry (a subset task) is a first read.
@@ -42,6 +42,7 @@ import tensorflow as tf
 from synthpre_jax.data import task_metadata
 from synthpre_jax.evaluation import metrics
 from tasks import text_vocab
+from tasks.fixed_splits import cache as fixed_cache
 from tasks.registry import IndexedSource
 from tasks.synthetic import nonsense_summary as ns
 
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 # "targets": 512} holds every example.
 MAX_LENGTHS_SHIPPED_VOCAB = {"inputs": 520, "targets": 476}
 FEATURES = ("inputs", "targets")
-# Folder of the measured lengths, under tasks.fixed_splits.data_dir().
+# Folder of the measured lengths, under tasks.fixed_splits.cache.data_dir().
 CACHE_FOLDER = "nonsense_max_lengths"
 # Bump when the measurement or the cache file's format changes.
 CACHE_VERSION = 1
@@ -103,9 +104,8 @@ def cache_path(vocabulary: seqio.Vocabulary) -> Optional[str]:
   vocab_sha = vocabulary_fingerprint(vocabulary)
   if vocab_sha is None:
     return None
-  from tasks import fixed_splits  # pylint: disable=g-import-not-at-top
   name = f"{vocab_sha[:16]}-{data_fingerprint()[:16]}.json"
-  return str(fixed_splits.data_dir() / CACHE_FOLDER / name)
+  return str(fixed_cache.data_dir() / CACHE_FOLDER / name)
 
 
 def _read_cache(path: str) -> Optional[dict[str, int]]:

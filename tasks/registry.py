@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from synthpre_jax.data import task_metadata
 from tasks import synthetic_streams
-from tasks.synthetic import catalog, generators, lime
+from tasks.synthetic import catalog, families, generators
+from tasks.synthetic.family import per_example_batch_fn
 from tasks.synthetic.config import EOS_ID, SyntheticConfig
 from tasks.synthetic.ragged import Batch
 
@@ -89,7 +90,7 @@ def make_dataset_fn(task: str, cfg: SyntheticConfig,
   with `generate_batch` (default: `generate` per example) inside tf.numpy_function,
   several blocks in parallel and ahead of the consumer, then unbatched.
   """
-  batch_fn = generate_batch or catalog.per_example_batch_fn(generate)
+  batch_fn = generate_batch or per_example_batch_fn(generate)
 
   def dataset_fn(split: str, shuffle_files: bool, seed: Optional[int] = None,
                  shard_info: Optional[seqio.ShardInfo] = None) -> tf.data.Dataset:
@@ -171,18 +172,8 @@ def register_catalog() -> list[str]:
 register_catalog()
 generators.on_register(lambda name: register_catalog())
 
-# The paper's 18 "simple" tasks in equal parts (spec order), for each registered layout.
-SIMPLE_TASKS = (
-    "identity", "reverse", "set", "deduplicate", "duplicate", "first_token",
-    "last_token", "length", "longest_word", "count", "search", "delete", "sort",
-    "replace", "union", "intersect", "set1_minus_set2", "set2_minus_set1")
-seqio.MixtureRegistry.add("simple_tasks", list(SIMPLE_TASKS), default_rate=1.0)
-seqio.MixtureRegistry.add("simple_tasks_tiny", [t + "_tiny" for t in SIMPLE_TASKS],
-                          default_rate=1.0)
-
-# LIME (Wu et al. 2021): the mixture lime[_tiny] of lime_{deduct,abduct,induct}.
+# Every family's mixtures (the paper's 18 simple tasks, LIME's three modes; equal parts).
+SIMPLE_TASKS = families.SIMPLE_TASKS
 LIME_CONFIGS: dict[str, SyntheticConfig] = catalog.LIME_CONFIGS
-for _suffix in LIME_CONFIGS:
-  seqio.MixtureRegistry.add(
-      "lime" + _suffix, [lime.lime_task_name(m) + _suffix for m in lime.LIME_MODES],
-      default_rate=1.0)
+for _name, _tasks in catalog.mixtures().items():
+  seqio.MixtureRegistry.add(_name, _tasks, default_rate=1.0)

@@ -33,7 +33,7 @@ def resolve(name: str) -> list[seqio.Task]:
 
 def is_text(vocab: seqio.Vocabulary) -> bool:
   """True for a vocabulary whose ids decode to text (not seqio's pass-through ids)."""
-  target = getattr(vocab, "target", vocab)  # tasks.downstream.text_files.LazyVocabulary
+  target = getattr(vocab, "target", vocab)  # tasks.downstream.text_features.LazyVocabulary
   return not isinstance(target, seqio.PassThroughVocabulary)
 
 

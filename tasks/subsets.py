@@ -55,6 +55,7 @@ import seqio
 import tensorflow as tf
 
 from synthpre_jax.data import examples, pipeline, task_metadata
+from tasks.downstream import text_features
 
 # Largest shuffle buffer used for a subset's training split.
 MAX_SHUFFLE_BUFFER = 100_000
@@ -319,11 +320,10 @@ def register_subset_task(name: str, base_name: str, n: Optional[int] = None,
 
 def _inherit_annotations(name: str, base_name: str) -> None:
   """The project's per-task tables: maximum lengths and the downstream-task list."""
-  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
   if task_metadata.has_max_lengths(base_name):
     task_metadata.set_max_lengths(name, dict(task_metadata.max_lengths(base_name)))
-  if base_name in text_files.DOWNSTREAM_TASK_NAMES:
-    text_files.DOWNSTREAM_TASK_NAMES.add(name)
+  if base_name in text_features.DOWNSTREAM_TASK_NAMES:
+    text_features.DOWNSTREAM_TASK_NAMES.add(name)
 
 
 def ensure_subset_task(name: str) -> bool:

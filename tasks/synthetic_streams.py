@@ -17,6 +17,8 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from synthpre_jax.data import native
+from tasks.synthetic import catalog
+from tasks.synthetic.config import EOS_ID
 
 # The fixed seed of every synthetic stream. Changing it changes all the data.
 DATA_SEED = 0
@@ -58,7 +60,6 @@ class SyntheticLayout:
   task's `registry.SyntheticVocabulary` (`vocabulary.identity_of` reads `layout`)."""
 
   def __init__(self, cfg: Any):
-    from tasks.synthetic.config import EOS_ID  # pylint: disable=g-import-not-at-top
     self.vocab_size = int(cfg.vocab_size)
     self.eos_id = EOS_ID
     self.layout = vocab_layout(cfg)
@@ -68,7 +69,7 @@ class SyntheticLayout:
 class SyntheticStream:
   """A catalog task (`tasks.synthetic.catalog.SyntheticTask`) as a `NativeSource`."""
 
-  entry: Any
+  entry: catalog.SyntheticTask
   splits: tuple[str, ...] = SPLITS
 
   @property
@@ -95,7 +96,6 @@ class SyntheticStream:
 
 def lookup(name: str) -> Optional[SyntheticStream]:
   """The native source of synthetic task `name`, None if it is not one."""
-  from tasks.synthetic import catalog  # pylint: disable=g-import-not-at-top
   entry = catalog.synthetic_tasks().get(name)
   return None if entry is None else SyntheticStream(entry)
 

@@ -15,7 +15,8 @@ import tensorflow_datasets as tfds
 
 from synthpre_jax.cli import gin_utils
 from synthpre_jax.data import pipeline
-from tasks.downstream import squad, text_files
+from tasks.downstream import length_report, squad, task_info, text_features, text_files
+from tests.test_paper_recipes import spec_finetune_table
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = (
@@ -80,9 +81,9 @@ def test_paper_tasks_are_registered_with_their_metrics():
     task = seqio.get_mixture_or_task(name)
     assert set(task.splits) == {"train", "validation", "test"}
     assert task.output_features["targets"].add_eos
-    assert task.output_features["inputs"].vocabulary is text_files.TEXT_VOCABULARY
+    assert task.output_features["inputs"].vocabulary is text_features.TEXT_VOCABULARY
   names = {n: [f.__name__ for f in seqio.get_mixture_or_task(n).metric_fns]
-           for n in text_files.TASK_INFO}
+           for n in task_info.TASK_INFO}
   assert names == {"code_translation": ["exact_match"], "mtop": ["exact_match"],
                    "webqsp": ["exact_match"], "retrosynthesis": ["exact_match"],
                    "squad": ["squad"], "cnndm_10k": ["rouge"]}
@@ -319,7 +320,7 @@ def test_length_report_counts_overlong_examples_and_lossy_targets(tmp_path, voca
   try:
     lengths = [tuple(len(vocab.encode(side)) + 1 for side in r.split("\t")) for r in rows]
     cut = {"inputs": sorted(l[0] for l in lengths)[-2], "targets": lengths[0][1]}
-    report = text_files.length_report(name, "validation", cut)
+    report = length_report.length_report(name, "validation", cut)
     assert report.examples == 4
     assert report.too_long == {"inputs": sum(l[0] > cut["inputs"] for l in lengths),
                                "targets": sum(l[1] > cut["targets"] for l in lengths)}
@@ -331,13 +332,13 @@ def test_length_report_counts_overlong_examples_and_lossy_targets(tmp_path, voca
     assert "truncates" in message and "full target text" in message
     assert "1 of 4 targets do not decode back" in message
     roomy = {"inputs": 1000, "targets": 1000}
-    assert text_files.length_report(name, "validation", roomy).too_long == \
+    assert length_report.length_report(name, "validation", roomy).too_long == \
         {"inputs": 0, "targets": 0}
-    assert text_files.overlong_warnings(name, cut, splits=("validation",)) == [message]
-    assert text_files.overlong_warnings("set_tiny", cut) == []  # not a downstream task
+    assert length_report.overlong_warnings(name, cut, splits=("validation",)) == [message]
+    assert length_report.overlong_warnings("set_tiny", cut) == []  # not a downstream task
   finally:
     seqio.TaskRegistry.remove(name)
-    text_files.DOWNSTREAM_TASK_NAMES.discard(name)
+    text_features.DOWNSTREAM_TASK_NAMES.discard(name)
 
 
 def test_lazy_vocabulary_loads_on_first_use_and_delegates(vocab):
@@ -347,7 +348,7 @@ def test_lazy_vocabulary_loads_on_first_use_and_delegates(vocab):
     calls.append(1)
     return vocab
 
-  lazy = text_files.LazyVocabulary(factory)
+  lazy = text_features.LazyVocabulary(factory)
   feature = seqio.Feature(lazy, add_eos=True)  # registering a task does not load it
   assert not calls and "not loaded" in repr(lazy)
   assert feature.vocabulary.vocab_size == vocab.vocab_size and calls == [1]
@@ -355,7 +356,7 @@ def test_lazy_vocabulary_loads_on_first_use_and_delegates(vocab):
   ids = lazy.encode("the lazy dog")
   assert ids == vocab.encode("the lazy dog") and lazy.decode(ids + [1, 5]) == "the lazy dog"
   assert lazy.decode_tf(tf.constant(ids + [1])).numpy() == b"the lazy dog"
-  assert lazy == vocab and lazy == text_files.LazyVocabulary(lambda: vocab)
+  assert lazy == vocab and lazy == text_features.LazyVocabulary(lambda: vocab)
   assert calls == [1]
 
 
@@ -412,7 +413,7 @@ def test_squad_from_mocked_tfds_keeps_every_answer(vocab):
         ["a", "b"]
   finally:
     seqio.TaskRegistry.remove(name)
-    text_files.DOWNSTREAM_TASK_NAMES.discard(name)
+    text_features.DOWNSTREAM_TASK_NAMES.discard(name)
 
 
 def test_squad_without_prepared_data_says_how_to_prepare_and_downloads_nothing(
@@ -430,23 +431,27 @@ def test_squad_without_prepared_data_says_how_to_prepare_and_downloads_nothing(
   assert source.tfds_dataset.name.startswith("squad/v1.1")
 
 
-@pytest.mark.parametrize("task", list(text_files.TASK_INFO) + ["cnndm_10k_t5_1_1"])
+@pytest.mark.parametrize("task", list(task_info.TASK_INFO) + ["cnndm_10k_t5_1_1"])
 def test_finetune_gin_files_carry_the_papers_recipe(task):
+  """The recipe numbers live in the Gin files only: compared with the spec's table."""
   import gin
   from synthpre_jax.cli import train  # noqa: F401  (registers the configurables)
 
+  info = task_info.TASK_INFO[task.replace("_t5_1_1", "")]
+  assert info.gin_file == f"finetune/{info.name}.gin"
   gin_utils.parse_gin([str(REPO / "gin" / "finetune" / f"{task}.gin")],
                       ["MODEL_DIR = '/tmp/x'", "INITIAL_CHECKPOINT_PATH = '/tmp/y'"],
                       [str(REPO / "gin")])
-  info = text_files.TASK_INFO[task.replace("_t5_1_1", "")]
+  want = spec_finetune_table()[info.name]
   bound = gin.get_bindings("train")
   assert bound["mixture_or_task_name"] == info.name
-  assert dict(bound["task_feature_lengths"]) == info.feature_lengths
-  assert bound["batch_size"] == info.batch_size
-  assert bound["train_steps"] == info.train_steps
-  assert bound["pack"] == info.pack
+  assert dict(bound["task_feature_lengths"]) == {"inputs": want["inputs"],
+                                                 "targets": want["targets"]}
+  assert bound["batch_size"] == want["batch"]
+  assert bound["train_steps"] == want["steps"]
+  assert bound["pack"] == want["packed"]
   optimizer, model = gin.get_bindings("OptimizerConfig"), gin.get_bindings("T5Config")
-  assert optimizer["learning_rate"] == info.learning_rate
+  assert optimizer["learning_rate"] == want["lr"]
   assert optimizer["schedule"] == "constant"
   v1_1 = task == "cnndm_10k_t5_1_1"
   assert tuple(model["mlp_activations"]) == (("gelu", "linear") if v1_1 else ("relu",))

@@ -1,4 +1,4 @@
-"""The paper's fixed, deduplicated splits (tasks/fixed_splits.py): build, dedup, reuse,
+"""The paper's fixed, deduplicated splits (tasks/fixed_splits/): build, dedup, reuse,
 cache keys, corruption handling, temp-dir cleanup, SeqIO reading and sharding.
 
 Every build here is a few hundred examples into a tmp_path cache directory."""
@@ -18,9 +18,11 @@ import seqio
 import tasks  # noqa: F401  (registers the tasks)
 from synthpre_jax.data import pipeline
 from tasks import build_fixed_splits as build_cli
-from tasks import fixed_splits as fs
+from tasks.fixed_splits import build as fixed_build
+from tasks.fixed_splits import cache as fixed_cache
+from tasks.fixed_splits import records as fixed_records, specs
 from tasks import registry
-from tasks.synthetic import generators, lime
+from tasks.synthetic import catalog, generators, lime, nesting
 from tasks.synthetic.config import EOS_ID, TINY
 
 SMALL = dict(num_generated=300, num_train=200, num_validation=50, num_files=4)
@@ -32,7 +34,7 @@ def build(tmp_path, task="set", cfg=TINY, generate_fn=None,
   args = {**SMALL, "seed": 0, "num_workers": 1, **kw}
   if generate_fn is not None:
     batch_fn = None
-  return fs.build_fixed_splits(task, cfg, generate_fn=generate_fn, batch_fn=batch_fn,
+  return fixed_build.build_fixed_splits(task, cfg, generate_fn=generate_fn, batch_fn=batch_fn,
                                cache_dir=tmp_path / "cache", **args)
 
 
@@ -115,11 +117,11 @@ def test_splits_are_the_generator_stream_in_order_and_manifest_is_complete(tmp_p
   assert (p["task"], p["seed"], p["config"]) == ("set", 0, dataclasses.asdict(TINY))
   assert (p["num_generated"], p["num_train"], p["num_validation"], p["num_files"]) == (
       300, 200, 50, 4)
-  assert p["generator_version"] == fs.GENERATOR_VERSION
+  assert p["generator_version"] == fixed_cache.GENERATOR_VERSION
   assert p["generate_fn"] == "tasks.synthetic.generators.generate_batch"
   assert (p["generate_kind"], p["token_dtype"]) == ("batch", "uint16")
   assert (p["format_version"], p["generator_version"]) == (2, "3")
-  assert fixed.directory.name == f"set-{fs.cache_key(p)[:16]}"
+  assert fixed.directory.name == f"set-{fixed_cache.cache_key(p)[:16]}"
   for split, n in (("train", 200), ("validation", 50)):
     files = m["splits"][split]["files"]
     assert [f["num_examples"] for f in files] == [len(range(f, n, 4)) for f in range(4)]
@@ -137,7 +139,7 @@ def test_second_call_reuses_without_regenerating(tmp_path):
   second = build(tmp_path, batch_fn=counting)
   assert second.reused and second.directory == first.directory
   # Only the spot check: one call for the first example of every file.
-  firsts = [examples(first, s)[f]["index"] for s in fs.SPLITS
+  firsts = [examples(first, s)[f]["index"] for s in fixed_records.SPLITS
             for f in range(SMALL["num_files"])]
   assert counting.calls == [firsts]
   assert file_state(second) == before
@@ -185,7 +187,7 @@ def _edit_params(d):
 def test_damaged_cache_is_detected_warned_and_rebuilt_identically(tmp_path, caplog,
                                                                   damage, reason):
   original = build(tmp_path)
-  want = {s: examples(original, s) for s in fs.SPLITS}
+  want = {s: examples(original, s) for s in fixed_records.SPLITS}
   damage(original.directory)
   with caplog.at_level(logging.WARNING, logger="synthpre_jax.fixed_splits"):
     rebuilt = build(tmp_path)
@@ -193,7 +195,7 @@ def test_damaged_cache_is_detected_warned_and_rebuilt_identically(tmp_path, capl
   warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
   assert len(warnings) == 1 and "invalid" in warnings[0], warnings
   assert re.search(reason, warnings[0]), warnings[0]
-  assert {s: examples(rebuilt, s) for s in fs.SPLITS} == want
+  assert {s: examples(rebuilt, s) for s in fixed_records.SPLITS} == want
   assert rebuilt.manifest["splits"] == original.manifest["splits"]  # same bytes
   assert [p.name for p in (tmp_path / "cache").iterdir()] == [original.directory.name]
 
@@ -230,7 +232,7 @@ def test_temp_dirs_of_killed_builds_are_removed(tmp_path):
     return d
 
   dead = temp(".tmp-set-aaaa-11111111", {"host": host, "pid": 4_194_304 + 17})
-  old = temp(".tmp-set-bbbb-22222222", None, age=2 * fs.STALE_TEMP_SECONDS)
+  old = temp(".tmp-set-bbbb-22222222", None, age=2 * fixed_cache.STALE_TEMP_SECONDS)
   live = temp(".tmp-set-cccc-33333333", {"host": host, "pid": os.getppid()})
   remote = temp(".tmp-set-dddd-44444444", {"host": host + "-other", "pid": 1})
   fixed = build(tmp_path)
@@ -248,10 +250,10 @@ def test_every_registered_synthetic_task_has_a_fixed_twin():
   for base in bases:
     assert base + "_fixed" in names
     assert task_metadata.max_lengths(base + "_fixed") == task_metadata.max_lengths(base)
-  spec = fs.FIXED_TASKS["lime_abduct_tiny_fixed"]
+  spec = specs.FIXED_TASKS["lime_abduct_tiny_fixed"]
   assert (spec.task, spec.cfg, spec.generate_fn) == ("abduct", lime.LIME_TINY,
                                                      lime.generate_lime)
-  assert fs.FIXED_SIZES[fs.FIXED_TASKS["set_fixed"].sizes_key] == fs.FixedSizes(
+  assert specs.FIXED_SIZES[specs.FIXED_TASKS["set_fixed"].sizes_key] == specs.FixedSizes(
       1_050_000, 1_000_000, 10_000, 64)
   for mix in ("simple_tasks", "simple_tasks_tiny", "lime", "lime_tiny"):
     fixed_mix = seqio.get_mixture_or_task(mix + "_fixed")
@@ -263,11 +265,55 @@ def test_every_registered_synthetic_task_has_a_fixed_twin():
     pipeline.check_feature_lengths("set_tiny_fixed", {"inputs": 8, "targets": 8})
 
 
+def test_fixed_twins_derive_from_the_catalogue_nesting_included():
+  """Every catalogue task with a sized layout has a `_fixed` twin; the nesting language
+  (per-example, like LIME) joined them without changing the others' cache keys."""
+  names = set(seqio.TaskRegistry.names())
+  for name, entry in catalog.synthetic_tasks().items():
+    assert name + "_fixed" in names, name
+    spec = specs.fixed_spec(name + "_fixed")
+    assert (spec.task, spec.cfg, spec.sizes_key) == (entry.task, entry.cfg, entry.layout)
+    assert (spec.batch_fn is not None) == (entry.family == "simple")
+  spec = specs.FIXED_TASKS["nesting_language_tiny_fixed"]
+  assert (spec.task, spec.cfg, spec.generate_fn, spec.batch_fn) == (
+      nesting.NESTING_TASK, nesting.NESTING_TINY, nesting.generate_nesting, None)
+  assert task_metadata.max_lengths("nesting_language_fixed") == task_metadata.max_lengths(
+      "nesting_language")
+
+  def key(name):
+    s = specs.fixed_spec(name + "_fixed")
+    sizes = specs.FIXED_SIZES[s.sizes_key]
+    return fixed_cache.cache_key(fixed_cache.cache_params(
+        s.task, s.cfg, generate_fn=s.batch_fn or s.generate_fn, seed=0,
+        num_generated=sizes.num_generated, num_train=sizes.num_train,
+        num_validation=sizes.num_validation, num_files=sizes.num_files,
+        batch=s.batch_fn is not None))[:16]
+
+  # Pinned: the caches users have built stay valid (a change here rebuilds them all).
+  assert {n: key(n) for n in ("set", "set_tiny", "identity", "lime_abduct_tiny",
+                              "nesting_language", "nesting_language_tiny")} == {
+      "set": "a9d2d834abfce38a", "set_tiny": "c477ba71651832cd",
+      "identity": "5e5a9989dbeaef33", "lime_abduct_tiny": "7477661bf895fa93",
+      "nesting_language": "c0dacbf18c23a244", "nesting_language_tiny": "f3d41223eb562155"}
+
+
+def test_nesting_fixed_split_is_the_generator_stream(tmp_path):
+  fixed = build(tmp_path, task=nesting.NESTING_TASK, cfg=nesting.NESTING_TINY,
+                generate_fn=nesting.generate_nesting, num_generated=60, num_train=40,
+                num_validation=10, num_files=2)
+  got = examples(fixed, "train") + examples(fixed, "validation")
+  assert len(got) == 50
+  for e in got:
+    inputs, targets = nesting.generate_nesting(nesting.NESTING_TASK, nesting.NESTING_TINY,
+                                               "fixed", 0, e["index"])
+    assert (e["inputs"], e["targets"]) == (inputs.tolist(), targets.tolist())
+
+
 @pytest.fixture
 def small_registered(tmp_path, monkeypatch):
-  monkeypatch.setenv(fs.ENV_DATA_DIR, str(tmp_path / "data"))
-  monkeypatch.setitem(fs.FIXED_SIZES, "_tiny", fs.FixedSizes(**SMALL))
-  monkeypatch.setattr(fs, "_BUILT", {})
+  monkeypatch.setenv(fixed_cache.ENV_DATA_DIR, str(tmp_path / "data"))
+  monkeypatch.setitem(specs.FIXED_SIZES, "_tiny", specs.FixedSizes(**SMALL))
+  monkeypatch.setattr(specs, "_BUILT", {})
   return tmp_path / "data"
 
 
@@ -280,10 +326,10 @@ def test_seqio_task_builds_lazily_reads_the_cache_and_shards(small_registered):
                           shard_info=shard_info)
     return [(ex["inputs"].tolist(), ex["targets"].tolist()) for ex in ds.as_numpy_iterator()]
 
-  fixed = fs.ensure_built("set_tiny_fixed")
+  fixed = specs.ensure_built("set_tiny_fixed")
   assert fixed.directory.parent == small_registered
   assert fixed.num_examples == {"train": 200, "validation": 50}
-  for split in fs.SPLITS:
+  for split in fixed_records.SPLITS:
     cached = [(e["inputs"] + [EOS_ID], e["targets"] + [EOS_ID])
               for e in examples(fixed, split)]
     full = read(split)
@@ -309,7 +355,7 @@ def test_read_split_sharding_covers_every_shard_count(tmp_path):
 def test_cli_builds_then_reuses(small_registered, capsys):
   assert build_cli.main(["set_tiny_fixed"]) == 0
   assert "set_tiny_fixed: built" in capsys.readouterr().out
-  fs._BUILT.clear()
+  specs._BUILT.clear()
   assert build_cli.main(["set_tiny_fixed"]) == 0
   out = capsys.readouterr().out
   assert "set_tiny_fixed: reused" in out and "train 200, validation 50" in out
@@ -318,7 +364,7 @@ def test_cli_builds_then_reuses(small_registered, capsys):
 # Spawns 2 worker processes, each importing TensorFlow (~7 s here); also checks that
 # records are byte-identical across processes (protobuf map order is not, by default).
 def test_worker_processes_give_identical_files(tmp_path, monkeypatch):
-  monkeypatch.setattr(fs, "CHUNK", 40)
+  monkeypatch.setattr(fixed_build, "CHUNK", 40)
   serial = build(tmp_path / "a")
   parallel = build(tmp_path / "b", num_workers=2)
   assert parallel.manifest["splits"] == serial.manifest["splits"]
@@ -329,8 +375,8 @@ def test_block_records_round_trip_and_shard(tmp_path, monkeypatch):
   """Format 2: many RECORD_EXAMPLES-example records per file decode to the generator
   stream in order; 2 and 3 shards (example and file level) are the residue classes
   (other shard counts: the test above)."""
-  monkeypatch.setattr(fs, "RECORD_EXAMPLES", 7)
-  monkeypatch.setattr(fs, "CHUNK", 64)  # several generation chunks too
+  monkeypatch.setattr(fixed_records, "RECORD_EXAMPLES", 7)
+  monkeypatch.setattr(fixed_build, "CHUNK", 64)  # several generation chunks too
   fixed = build(tmp_path, num_train=150, num_validation=20, num_files=3)
   assert fixed.manifest["params"]["record_examples"] == 7
   want = generators.generate_batch("set", TINY, "fixed", 0, np.arange(170))  # no dups
@@ -361,9 +407,9 @@ def test_token_dtype_follows_the_vocabulary(tmp_path):
 
 
 def test_cache_of_an_older_generator_version_is_never_reused(tmp_path, monkeypatch):
-  monkeypatch.setattr(fs, "GENERATOR_VERSION", "1")
+  monkeypatch.setattr(fixed_cache, "GENERATOR_VERSION", "1")
   old = build(tmp_path)
-  monkeypatch.setattr(fs, "GENERATOR_VERSION", "2")
+  monkeypatch.setattr(fixed_cache, "GENERATOR_VERSION", "2")
   new = build(tmp_path)
   assert not new.reused and new.directory != old.directory
   assert new.manifest["params"]["generator_version"] == "2"
@@ -371,21 +417,21 @@ def test_cache_of_an_older_generator_version_is_never_reused(tmp_path, monkeypat
 
 def test_exactly_one_generator_kind_is_required(tmp_path):
   with pytest.raises(ValueError, match="exactly one"):
-    fs.build_fixed_splits("set", TINY, cache_dir=tmp_path, num_generated=10, num_train=5,
+    fixed_build.build_fixed_splits("set", TINY, cache_dir=tmp_path, num_generated=10, num_train=5,
                           num_validation=1)
   with pytest.raises(ValueError, match="exactly one"):
-    fs.build_fixed_splits("set", TINY, generate_fn=generators.generate,
+    fixed_build.build_fixed_splits("set", TINY, generate_fn=generators.generate,
                           batch_fn=generators.generate_batch, cache_dir=tmp_path,
                           num_generated=10, num_train=5, num_validation=1)
 
 
 def test_input_hashes_are_exact_dedup_candidates(monkeypatch):
   b = generators.generate_batch("set", TINY, "fixed", 0, [3, 4, 3, 5])
-  h = fs.input_hashes(b)
+  h = fixed_build.input_hashes(b)
   assert h[0] == h[2] and len(set(h.tolist())) == 3
-  dedup = fs._Dedup(4)
+  dedup = fixed_build._Dedup(4)
   assert dedup.keep(0, b).tolist() == [0, 1, 3]
   # A forced hash collision of different inputs keeps both (ids are compared).
-  dedup2 = fs._Dedup(4)
-  monkeypatch.setattr(fs, "input_hashes", lambda batch: np.zeros(len(batch), np.uint64))
+  dedup2 = fixed_build._Dedup(4)
+  monkeypatch.setattr(fixed_build, "input_hashes", lambda batch: np.zeros(len(batch), np.uint64))
   assert dedup2.keep(0, b).tolist() == [0, 1, 3]

@@ -15,11 +15,15 @@ import tensorflow as tf
 
 import tasks  # noqa: F401  (registers the tasks)
 from synthpre_jax.data import native, pipeline, tfrecord
-from tasks import fixed_splits as fs, synthetic_streams
+from tasks import synthetic_streams
+from tasks.fixed_splits import build as fixed_build
+from tasks.fixed_splits import cache as fixed_cache
+from tasks.fixed_splits import records as fixed_records, specs
+from tasks.synthetic.ragged import Batch
 from tests.test_native_pipeline import _assert_same, _hiding_env, REPO
 
 TASK = "set_tiny_fixed"
-SMALL = fs.FixedSizes(num_generated=300, num_train=200, num_validation=50, num_files=4)
+SMALL = specs.FixedSizes(num_generated=300, num_train=200, num_validation=50, num_files=4)
 LENGTHS = {"inputs": 68, "targets": 65}
 
 
@@ -27,12 +31,12 @@ LENGTHS = {"inputs": 68, "targets": 65}
 def small(tmp_path, monkeypatch):
   """`_tiny` fixed tasks of 200 + 50 examples in 4 files of 8-example records, read
   in shuffle blocks of 16; the cache under tmp_path/data."""
-  monkeypatch.setenv(fs.ENV_DATA_DIR, str(tmp_path / "data"))
-  monkeypatch.setitem(fs.FIXED_SIZES, "_tiny", SMALL)
-  monkeypatch.setattr(fs, "_BUILT", {})
-  monkeypatch.setattr(fs, "RECORD_EXAMPLES", 8)
+  monkeypatch.setenv(fixed_cache.ENV_DATA_DIR, str(tmp_path / "data"))
+  monkeypatch.setitem(specs.FIXED_SIZES, "_tiny", SMALL)
+  monkeypatch.setattr(specs, "_BUILT", {})
+  monkeypatch.setattr(fixed_records, "RECORD_EXAMPLES", 8)
   monkeypatch.setattr(synthetic_streams, "STREAM_BLOCK", 16)
-  return fs.ensure_built(TASK)
+  return specs.ensure_built(TASK)
 
 
 def _batches(path, n, **kwargs):
@@ -77,9 +81,9 @@ def test_shuffle_permutes_inside_blocks_and_epochs_repeat(small):
   order = [len(b) for b in source.blocks("train", shard_index=0, num_shards=1,
                                          seed=3, start=0)]
   assert order == [16] * 12 + [8]  # 200 positions: 12 blocks of 16, a partial one
-  plain = fs.Batch.concatenate(list(source.blocks("train", shard_index=0, num_shards=1,
+  plain = Batch.concatenate(list(source.blocks("train", shard_index=0, num_shards=1,
                                                   seed=None, start=0)))
-  shuffled = fs.Batch.concatenate(list(source.blocks("train", shard_index=0,
+  shuffled = Batch.concatenate(list(source.blocks("train", shard_index=0,
                                                      num_shards=1, seed=3, start=0)))
   rows = [tuple(x[0]) for x in plain]
   srows = [tuple(x[0]) for x in shuffled]
@@ -89,7 +93,7 @@ def test_shuffle_permutes_inside_blocks_and_epochs_repeat(small):
 
 
 def test_tf_free_reader_decodes_what_tf_wrote(small, monkeypatch):
-  for split in fs.SPLITS:
+  for split in fixed_records.SPLITS:
     for path in small.files(split):  # the record framing, record by record
       assert list(tfrecord.read_records(path)) == [
           r.numpy() for r in tf.data.TFRecordDataset(path)]
@@ -98,12 +102,12 @@ def test_tf_free_reader_decodes_what_tf_wrote(small, monkeypatch):
     source = native.native_source(TASK)
     for n in (1, 2, 3):  # every example of every shard equals tf.data's decoding
       for p in range(n):
-        got = fs.Batch.concatenate(list(source.blocks(split, shard_index=p, num_shards=n,
+        got = Batch.concatenate(list(source.blocks(split, shard_index=p, num_shards=n,
                                                       seed=None, start=0)))
         assert [(i.tolist(), t.tolist()) for i, t in got] == [
             (i, t) for i, t, _ in tf_examples[p::n]]
     for path in small.files(split):  # the generator indices too
-      indices = [fs._deserialize_block(r, small.manifest["token_dtype"])[0]  # pylint: disable=protected-access
+      indices = [fixed_records.deserialize_block(r, small.manifest["token_dtype"])[0]
                  for r in tfrecord.read_records(path)]
       want = [i for _, _, i in tf_examples[int(path[-14:-9])::SMALL.num_files]]
       assert np.concatenate(indices).tolist() == want
@@ -142,8 +146,8 @@ def test_damaged_file_is_a_clear_error_naming_it(small, tmp_path, monkeypatch):
   # A damaged cache on a host without TensorFlow: the reuse check finds it, and the
   # error says how to rebuild it elsewhere.
   shutil.copy(cut, path)
-  monkeypatch.setattr(fs, "_BUILT", {})
-  monkeypatch.setattr(fs, "can_write", lambda: False)
+  monkeypatch.setattr(specs, "_BUILT", {})
+  monkeypatch.setattr(fixed_build, "can_write", lambda: False)
   with pytest.raises(RuntimeError, match=r"truncated or overwritten.*python -m "
                                          r"tasks\.build_fixed_splits "
                                          r"set_tiny_fixed --cache_dir DIR"):
@@ -151,10 +155,10 @@ def test_damaged_file_is_a_clear_error_naming_it(small, tmp_path, monkeypatch):
 
 
 def test_missing_cache_without_tensorflow_says_where_to_build_it(tmp_path, monkeypatch):
-  monkeypatch.setenv(fs.ENV_DATA_DIR, str(tmp_path / "empty"))
-  monkeypatch.setitem(fs.FIXED_SIZES, "_tiny", SMALL)
-  monkeypatch.setattr(fs, "_BUILT", {})
-  monkeypatch.setattr(fs, "can_write", lambda: False)
+  monkeypatch.setenv(fixed_cache.ENV_DATA_DIR, str(tmp_path / "empty"))
+  monkeypatch.setitem(specs.FIXED_SIZES, "_tiny", SMALL)
+  monkeypatch.setattr(specs, "_BUILT", {})
+  monkeypatch.setattr(fixed_build, "can_write", lambda: False)
   with pytest.raises(RuntimeError, match="not built yet.*needs TensorFlow.*copy DIR/"
                                          "set_tiny_fixed-"):
     _batches("native", 1)
@@ -164,10 +168,11 @@ def test_missing_cache_without_tensorflow_says_where_to_build_it(tmp_path, monke
 def test_native_fixed_batches_without_tensorflow_or_seqio(small, tmp_path):
   code = textwrap.dedent(f"""
       import pickle, sys
-      from tasks import fixed_splits as fs, synthetic_streams
+      from tasks import synthetic_streams
+      from tasks.fixed_splits import records as fixed_records, specs
       from synthpre_jax.data import pipeline
-      fs.FIXED_SIZES["_tiny"] = fs.FixedSizes(*{tuple(vars(SMALL).values())!r})
-      fs.RECORD_EXAMPLES = 8
+      specs.FIXED_SIZES["_tiny"] = specs.FixedSizes(*{tuple(vars(SMALL).values())!r})
+      fixed_records.RECORD_EXAMPLES = 8
       synthetic_streams.STREAM_BLOCK = 16
       it = pipeline.get_batches(task_name={TASK!r}, feature_lengths={LENGTHS!r},
                                 split="train", global_batch_size=12, seed=3, shuffle=True,
@@ -178,7 +183,7 @@ def test_native_fixed_batches_without_tensorflow_or_seqio(small, tmp_path):
       pickle.dump(out, open(sys.argv[1], "wb"))
   """)
   env = _hiding_env(tmp_path)
-  env[fs.ENV_DATA_DIR] = str(small.directory.parent)
+  env[fixed_cache.ENV_DATA_DIR] = str(small.directory.parent)
   result = tmp_path / "lean.pkl"
   done = subprocess.run([sys.executable, "-c", code, str(result)], env=env,
                         capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -16,7 +16,7 @@ from synthpre_jax.cli import gin_utils
 from synthpre_jax.cli import train as train_cli  # noqa: F401  (registers the Gin configurables)
 from synthpre_jax.data import pipeline
 from tasks import classification, corpus, natural, text_vocab
-from tasks.downstream import text_files
+from tasks.downstream import text_features
 from tasks.synthetic import span_corruption
 
 EOS = 1
@@ -213,7 +213,7 @@ def test_splits_carve_validation_from_train():
     assert set(task.source.splits) == {"train", "validation", "test"}
     assert task.source.tfds_dataset.name == info.tfds_name
     assert classification.accuracy in task.metric_fns
-    assert name in text_files.DOWNSTREAM_TASK_NAMES
+    assert name in text_features.DOWNSTREAM_TASK_NAMES
 
 
 @pytest.mark.parametrize("name", sorted(  # the others: tests/test_pretrain_or_not.py

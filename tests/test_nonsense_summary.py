@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from tasks.synthetic import nonsense_summary as ns
+from tasks.synthetic import nonsense_words
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM = r"(?:[0-9]|[1-9][0-9])"  # 0..99
@@ -354,7 +355,7 @@ def test_document_shape_and_vocabulary():
       assert 5 <= n_words <= 15, sent
       word_counts.add(n_words)
       for t in sent:
-        if t in ns.WORD_SET:
+        if t in nonsense_words.WORD_SET:
           words[t] += 1
         else:  # a planted token of one of this example's transformations
           assert any(re.fullmatch(p, t) for p in allowed), (t, ex.transformations)

@@ -50,13 +50,13 @@ def test_a_subsets_length_report_reads_its_rows_of_the_base_splits_counts():
   """A seeded subset's overlong counts equal a direct count of its own examples, and
   come from the base split's per-process counts (a study measures each split once)."""
   from tasks import subsets
-  from tasks.downstream import text_files
+  from tasks.downstream import length_report
   import seqio
   lengths = {"inputs": 9, "targets": 20}
   name = "scan_simple_train300_seed4"
   subsets.ensure_subset_task(name)
-  report = text_files.length_report(name, "train", lengths)
-  assert ("scan_simple", "train", ("inputs", "targets")) in text_files._EXAMPLE_LENGTHS  # pylint: disable=protected-access
+  report = length_report.length_report(name, "train", lengths)
+  assert ("scan_simple", "train", ("inputs", "targets")) in length_report._EXAMPLE_LENGTHS  # pylint: disable=protected-access
   ds = seqio.get_mixture_or_task(name).get_dataset(
       sequence_length=None, split="train", shuffle=False, num_epochs=1,
       trim_output_features=False, use_cached=False)

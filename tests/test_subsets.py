@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 import tasks  # noqa: F401  (registers the project's tasks)
 from synthpre_jax.data import pipeline
 from tasks import classification, subsets
-from tasks.downstream import scan, text_files
+from tasks.downstream import scan, text_features, text_files
 from synthpre_jax.data import task_metadata
 
 
@@ -180,7 +180,7 @@ def test_subset_of_a_text_file_task(text_task):
   base = seqio.get_mixture_or_task(text_task)
   assert task.metric_fns == base.metric_fns and task.output_features == base.output_features
   assert task.source.num_input_examples("train") == 4
-  assert name in text_files.DOWNSTREAM_TASK_NAMES
+  assert name in text_features.DOWNSTREAM_TASK_NAMES
   # Shards are disjoint and together hold the subset.
   parts = [_texts(name, "train", shuffle=True, seed=7,
                   shard_info=seqio.ShardInfo(i, 2)) for i in range(2)]

@@ -108,7 +108,7 @@ def test_shuffle_is_uniform_over_permutations():
 
 
 # The first 64 examples of every simple task (PAPER), hashed. A change here means the
-# generators' output changed: bump tasks/fixed_splits.py GENERATOR_VERSION (so no old
+# generators' output changed: bump tasks/fixed_splits/cache.py GENERATOR_VERSION (so no old
 # fixed-split cache is reused), then update this digest.
 PINNED_DIGEST = "20c7a6f6bac141d63132f11c0a75730f6e326af1b368a96d03dea41201026366"
 
@@ -123,9 +123,9 @@ def _stream_digest() -> str:
 
 
 def test_data_stream_is_pinned():
-  from tasks import fixed_splits
-  assert (fixed_splits.GENERATOR_VERSION, _stream_digest()) == ("3", PINNED_DIGEST), (
-      "The simple-task generators' output changed: bump fixed_splits.GENERATOR_VERSION "
+  from tasks.fixed_splits import cache as fixed_cache
+  assert (fixed_cache.GENERATOR_VERSION, _stream_digest()) == ("3", PINNED_DIGEST), (
+      "The simple-task generators' output changed: bump fixed_splits.cache.GENERATOR_VERSION "
       "and update PINNED_DIGEST in this test.")
 
 

@@ -18,6 +18,7 @@ from synthpre_jax.data import task_metadata
 
 from tasks import inspect as inspect_cli
 from tasks.synthetic import catalog, nesting, span_corruption
+from tasks.synthetic.config import TINY
 from tasks.synthetic.nesting import NESTING_PAPER, NESTING_TASK, NESTING_TINY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -168,7 +169,7 @@ def test_bad_configs_rejected():
     with pytest.raises(ValueError, match=match):
       dataclasses.replace(NESTING_TINY, **kw)
   with pytest.raises(TypeError, match="NestingConfig"):
-    nesting.generate_nesting(NESTING_TASK, catalog.TINY, "train", 0, 0)
+    nesting.generate_nesting(NESTING_TASK, TINY, "train", 0, 0)
   assert NESTING_PAPER.pair(2) == (0, True)
   assert NESTING_PAPER.pair(31999) == (15998, False)
 
@@ -286,7 +287,7 @@ def test_inspect_examples(cli_outputs):
   assert len(re.findall(r"^  targets \(\d+\): \[", out, re.M)) == 3
   assert out.count("<task_div>") >= 3
   from tasks.synthetic import generators
-  inputs, targets = generators.generate("set", catalog.TINY, "train", 0, 1)
+  inputs, targets = generators.generate("set", TINY, "train", 0, 1)
   assert f"  targets ({len(targets)}): {targets.tolist()}" in out
 
 

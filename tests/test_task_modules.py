@@ -102,8 +102,10 @@ def test_import_task_modules_errors(tmp_path, monkeypatch):
 def test_register_after_import_registers_seqio_tasks():
   import seqio
   import tasks  # noqa: F401  (registers the project's tasks)
-  from tasks import fixed_splits, registry
+  from tasks import registry
+  from tasks.fixed_splits import specs as fixed_specs
   from tasks.synthetic import catalog, generators, kernels
+  from tasks.synthetic.config import TINY
 
   @generators.register("copy_for_test")
   @kernels.kernel
@@ -121,11 +123,11 @@ def test_register_after_import_registers_seqio_tasks():
                "copy_for_test_tiny_fixed"):
     assert name in names, name
   assert task_metadata.max_lengths("copy_for_test_tiny") == {"inputs": 68, "targets": 65}
-  assert "copy_for_test_tiny_fixed" in fixed_splits.FIXED_TASKS
+  assert "copy_for_test_tiny_fixed" in fixed_specs.FIXED_TASKS
   assert catalog.get("copy_for_test_tiny").task == "copy_for_test"
   ex = next(seqio.get_mixture_or_task("copy_for_test_tiny").get_dataset(
       sequence_length=None, split="train", shuffle=False).as_numpy_iterator())
-  inputs, targets = generators.generate("copy_for_test", catalog.TINY, "train", 0, 0)
+  inputs, targets = generators.generate("copy_for_test", TINY, "train", 0, 0)
   assert ex["targets"].tolist() == targets.tolist() + [1]  # + EOS
   assert ex["inputs"].tolist() == inputs.tolist() + [1]
 

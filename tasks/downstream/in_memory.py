@@ -10,6 +10,11 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Mapping, Sequence
 
+import seqio
+import tensorflow as tf
+
+from tasks.downstream import text_features
+
 # text_fn(split) -> (inputs texts, targets texts)
 TextFn = Callable[[str], tuple[Sequence[str], Sequence[str]]]
 
@@ -25,7 +30,6 @@ def tokenized_split(name: str, split: str, text_fn: TextFn, vocabulary: Any) -> 
   key = (name, split, id(vocabulary))
   with _TOKENIZED_LOCK:
     if key not in _TOKENIZED:
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
       inputs, targets = text_fn(split)
       columns = {"inputs_pretokenized": tf.constant(list(inputs), tf.string),
                  "targets_pretokenized": tf.constant(list(targets), tf.string)}
@@ -39,7 +43,6 @@ def make_dataset_fn(name: str, text_fn: TextFn, vocabulary: Any):
   """A seqio.FunctionDataSource dataset_fn over the cached columns of `name`."""
   def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None):
     del shuffle_files, seed  # one in-memory "file"; Task.get_dataset shuffles examples
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
     @tf.autograph.experimental.do_not_convert
     def dense(ex: dict) -> dict:  # a ragged column's rows come as rank-0 ragged specs
@@ -56,24 +59,22 @@ def register_task(name: str, text_fn: TextFn, *, num_examples: Mapping[str, int]
   """Registers SeqIO task `name` (idempotent): text tokenized with the project's text
   vocabulary (default) plus EOS, splits = the keys of `num_examples`, `metric_fns` on
   postprocessed text."""
-  import seqio  # pylint: disable=g-import-not-at-top
-  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
   if name in seqio.TaskRegistry.names():
     return
-  vocabulary = vocabulary if vocabulary is not None else text_files.TEXT_VOCABULARY
-  text_files.DOWNSTREAM_TASK_NAMES.add(name)
+  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
+  text_features.DOWNSTREAM_TASK_NAMES.add(name)
   source = seqio.FunctionDataSource(
       make_dataset_fn(name, text_fn, vocabulary), splits=tuple(num_examples),
       num_input_examples=dict(num_examples))
   # The text is fixed for the process and gives one example per record: evaluation may
   # keep the examples it read (synthpre_jax.data.examples) and a subset's length report
-  # may read its rows of the base split's (text_files.length_report).
+  # may read its rows of the base split's (length_report.length_report).
   source.immutable_examples = True
   seqio.TaskRegistry.add(
       name,
       source=source,
-      output_features=text_files.text_features(vocabulary),
+      output_features=text_features.text_features(vocabulary),
       preprocessors=[seqio.preprocessors.append_eos_after_trim],
-      postprocess_fn=text_files.postprocess_text,
+      postprocess_fn=text_features.postprocess_text,
       metric_fns=list(metric_fns),
   )

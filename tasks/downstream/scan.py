@@ -210,16 +210,17 @@ def register_seqio_tasks(vocabulary=None) -> None:
   """Registers scan_simple, scan_length and scan_addprim_jump (idempotent).
 
   Features inputs/targets: text tokenized with the project's text vocabulary (the
-  shared lazy proxy of tasks.downstream.text_files, i.e. tasks.text_vocab.
+  shared lazy proxy `text_features.TEXT_VOCABULARY`, i.e. tasks.text_vocab.
   get_vocabulary() on first use) plus EOS, with the text kept as `*_pretokenized`; the
   source tokenizes each split once per process (`tasks.downstream.in_memory`), so epochs
   after the first cost no tokenization; splits train/validation/test; metric: exact match
-  (synthpre_jax.evaluation.metrics.exact_match, imported when first called).
+  (synthpre_jax.evaluation.metrics.exact_match). Needs seqio: imported here, so that
+  the generator above stays importable without it.
   """
-  from tasks.downstream import in_memory  # pylint: disable=g-import-not-at-top
-  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top  (optional dependency: seqio and TensorFlow)
+  from tasks.downstream import in_memory, text_features
   for name, scheme in TASK_NAMES.items():
     in_memory.register_task(
         name, functools.partial(split_text, scheme),
         num_examples={s: len(_scheme_commands(scheme)[s]) for s in SPLITS},
-        metric_fns=[text_files.METRIC_FNS["exact_match"]], vocabulary=vocabulary)
+        metric_fns=[text_features.METRIC_FNS["exact_match"]], vocabulary=vocabulary)

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Optional
 import seqio
 import tensorflow as tf
 
-from tasks.downstream import text_files
+from tasks.downstream import text_features
 from tasks.tfds_source import ReadOnlyTfdsSource  # never downloads
 
 TFDS_NAME = "squad/v1.1:3.*.*"
@@ -62,9 +62,9 @@ def postprocess_squad(output: Any, example: Optional[Mapping[str, Any]] = None,
                       is_target: bool = False) -> Any:
   """A prediction -> its text; a target -> the list of all gold answers of `example`."""
   if is_target and example is not None and "answers" in example:
-    answers = text_files._as_text(example["answers"])  # pylint: disable=protected-access
+    answers = text_features._as_text(example["answers"])  # pylint: disable=protected-access
     return [answers] if isinstance(answers, str) else list(answers)
-  return text_files._as_text(output)  # pylint: disable=protected-access
+  return text_features._as_text(output)  # pylint: disable=protected-access
 
 
 def register_squad_task(name: str = "squad", *,
@@ -72,16 +72,16 @@ def register_squad_task(name: str = "squad", *,
                         tfds_name: str = TFDS_NAME,
                         tfds_data_dir: Optional[str] = None) -> seqio.Task:
   """Registers SQuAD 1.1 as `name` (text vocabulary unless `vocabulary` is given)."""
-  vocabulary = vocabulary if vocabulary is not None else text_files.TEXT_VOCABULARY
-  text_files.DOWNSTREAM_TASK_NAMES.add(name)
+  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
+  text_features.DOWNSTREAM_TASK_NAMES.add(name)
   return seqio.TaskRegistry.add(
       name,
       source=ReadOnlyTfdsSource(tfds_name, SPLITS, tfds_data_dir=tfds_data_dir),
-      output_features=text_files.text_features(vocabulary),
+      output_features=text_features.text_features(vocabulary),
       preprocessors=[squad_preprocessor, seqio.preprocessors.tokenize,
                      seqio.preprocessors.append_eos_after_trim],
       postprocess_fn=postprocess_squad,
-      metric_fns=[text_files.METRIC_FNS["squad"]],
+      metric_fns=[text_features.METRIC_FNS["squad"]],
   )
 
 

@@ -7,12 +7,15 @@ Both read the shipped file through `tasks.wordnet.glosses` (word-disjoint splits
 tokenize each split once per process (`tasks.downstream.in_memory`). Sizes: train
 94,356; validation 11,408; test 11,613. Besides the decoded metric, evaluation reports
 the teacher-forced log-likelihood of the reference (`synthpre_jax.cli.evaluate`), which at
-CPU scale separates sources long before exact match moves
-(../shared/notes/pilot_wordnet_reverse_dictionary.md).
+CPU scale separates sources long before exact match moves (docs/tasks.md). Needs
+seqio (imported by `tasks/downstream/__init__.py` only where it is installed).
 """
 from __future__ import annotations
 
+import functools
+
 from tasks import wordnet
+from tasks.downstream import in_memory, text_features
 
 TASKS = {"wordnet_reverse_dictionary": ("definition", "word"),
          "wordnet_definitions": ("word", "definition")}
@@ -28,11 +31,8 @@ def split_text(name: str, split: str) -> tuple[list[str], list[str]]:
 
 def register_seqio_tasks(vocabulary=None) -> None:
   """Registers both WordNet tasks (idempotent; imports seqio)."""
-  import functools  # pylint: disable=g-import-not-at-top
-  from tasks.downstream import in_memory  # pylint: disable=g-import-not-at-top
-  from tasks.downstream import text_files  # pylint: disable=g-import-not-at-top
   for name in TASKS:
     in_memory.register_task(
         name, functools.partial(split_text, name),
         num_examples=dict(wordnet.SIZES),
-        metric_fns=[text_files.METRIC_FNS[METRICS[name]]], vocabulary=vocabulary)
+        metric_fns=[text_features.METRIC_FNS[METRICS[name]]], vocabulary=vocabulary)

@@ -1,129 +1,35 @@
-"""The 18 simple synthetic tasks: registry, config checks and the batch API.
+"""The simple synthetic tasks' batch API: `generate_batch`, `generate`, `max_lengths`.
 
 Example i of (task, split, seed) is a pure function of those four values: every random
 number it uses is a counter-based hash of (task, split, seed, i, stream, position)
 (`tasks/synthetic/counter_rng.py` for the example keys, `tasks/synthetic/kernels.py`
 for the draws). Each task is a compiled kernel that writes a whole batch in one call, and
 an example is the same whether drawn alone (`generate`) or in any batch
-(`generate_batch`), in any process.
+(`generate_batch`), in any process. No TensorFlow here.
 
-No TensorFlow here, so hosts and benchmarks can generate data without it. Adding a task
-is one `@register(...)` above a `@kernels.kernel` function `(keys, p, out)` (see
-`tasks/synthetic/unary.py`), in this package or in a user's own module (README,
-"Adding a task"); `generate_batch` allocates the output and checks lengths,
-and `max_lengths` reports the longest possible features. The tasks live in
-`tasks/synthetic/unary.py` and `tasks/synthetic/binary.py`, imported (and so
-registered) at the bottom.
+Adding a task is one `@register(...)` (`tasks/synthetic/registration.py`) above a
+`@kernels.kernel` function `(keys, p, out)`, in this package or in a user's own module
+(README, "Adding a task"). Importing this module registers the paper's 18 tasks
+(`tasks/synthetic/binary.py`, `tasks/synthetic/set_ops.py`, `tasks/synthetic/unary.py`,
+registered in that order).
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
-import zlib
-from typing import Callable, Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from tasks.synthetic import binary, set_ops, unary  # noqa: F401  (register the paper's tasks)
 from tasks.synthetic import counter_rng, kernels
 from tasks.synthetic.config import NAME_PREFIX_LEN, SyntheticConfig
 from tasks.synthetic.ragged import Batch
+from tasks.synthetic.registration import (GENERATORS, TaskGenerator, on_register,
+                                          register)
 
-# A kernel writes the examples of a batch: (keys: uint64 per example, kernels.Params,
-# kernels.Out) -> None; see tasks/synthetic/kernels.py.
-KernelFn = Callable[[np.ndarray, kernels.Params, kernels.Out], None]
-LengthFn = Callable[[SyntheticConfig], int]
-# Raises ValueError, naming the offending config field, if the task cannot be sampled
-# under a config (e.g. a max_len too small for the sampler's fixed parts).
-CheckFn = Callable[[str, SyntheticConfig], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskGenerator:
-  """A task's compiled batch kernel, the longest body / target (no EOS) it can produce,
-  and the check of the configs it supports."""
-
-  kernel: KernelFn
-  max_body_len: LengthFn
-  max_target_len: LengthFn
-  check: Optional[CheckFn] = None
-
-
-GENERATORS: dict[str, TaskGenerator] = {}
-# Called with the name of every generator registered after them (`on_register`).
-_LISTENERS: list[Callable[[str], None]] = []
-
-
-def on_register(listener: Callable[[str], None]) -> Callable[[str], None]:
-  """Calls `listener(name)` for each generator registered from now on (the SeqIO
-  registry uses it to register a task defined in a user's module); returns it."""
-  _LISTENERS.append(listener)
-  return listener
-
-
-def register(name: str, *, max_body_len: LengthFn = lambda cfg: cfg.max_len,
-             max_target_len: LengthFn = lambda cfg: cfg.max_len,
-             check: Optional[CheckFn] = None) -> Callable[[KernelFn], KernelFn]:
-  """Decorator adding a kernel to `GENERATORS` under `name` with its length bounds.
-
-  Works from any module: once `tasks` has registered the SeqIO tasks, the listeners
-  register `name`, `name_tiny` and their `_fixed` twins too. Raises ValueError if
-  `name` is taken, or (from a listener) if the kernel's config check fails.
-  """
-  def add(fn: KernelFn) -> KernelFn:
-    if name in GENERATORS:
-      raise ValueError(f"Synthetic task {name!r} is already registered.")
-    GENERATORS[name] = TaskGenerator(fn, max_body_len, max_target_len, check)
-    try:
-      for listener in list(_LISTENERS):
-        listener(name)
-    except Exception:
-      del GENERATORS[name]  # not half-registered: fix the kernel and import again
-      raise
-    return fn
-  return add
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def stable_hash(s: str) -> int:
-  """A process-independent 32-bit hash of a string (Python's `hash` is salted)."""
-  return zlib.crc32(s.encode("utf-8"))
-
-
-def example_rng(task: str, split: str, seed: int, index: int) -> np.random.Generator:
-  """A per-example numpy Generator, for the per-example families (LIME, nesting)."""
-  for name, v in (("seed", seed), ("index", index)):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-      raise ValueError(f"{name} must be a non-negative int, got {v!r}")
-  return np.random.default_rng(
-      [stable_hash(task), stable_hash(split), int(seed), int(index)])
-
-
-# Answer words. The reference code writes numbers and yes/no with SentencePiece pieces;
-# here they are fixed ids at the bottom of the token pool, the same rule for every
-# config: digit d (0..9) -> pool_low + d, "yes" -> pool_low + 10, "no" -> pool_low + 11
-# (PAPER: digits 2..11, yes 12, no 13). They are ordinary pool ids, so they may also
-# occur as random tokens in inputs, as the reference's pieces could.
-YES_OFFSET = 10
-NO_OFFSET = 11
-NUM_ANSWER_IDS = 12
-
-
-def require(task: str, cfg: SyntheticConfig, ok: bool, field: str, need: str) -> None:
-  """Raises a ValueError naming `field` (a config attribute) unless ok."""
-  if not ok:
-    raise ValueError(
-        f"Synthetic task {task!r} cannot be sampled with this config: {field} must be "
-        f"{need}, got {field}={getattr(cfg, field)} ({cfg})")
-
-
-def require_answer_ids(task: str, cfg: SyntheticConfig) -> None:
-  """The pool must hold the `NUM_ANSWER_IDS` answer-word ids."""
-  require(task, cfg, cfg.pool_size >= NUM_ANSWER_IDS, "pool_size",
-          f">= {NUM_ANSWER_IDS} (digits 0-9, yes, no are pool ids)")
-
+__all__ = ["GENERATORS", "TaskGenerator", "generate", "generate_batch", "max_lengths",
+           "on_register", "register"]
 
 # ------------------------------------------------------------------ public API
 
@@ -200,5 +106,3 @@ def max_lengths(task: str, cfg: SyntheticConfig) -> dict[str, int]:
           "targets": gen.max_target_len(cfg) + 1}
 
 
-# Registers the tasks (they import the helpers above, so this comes last).
-from tasks.synthetic import binary, unary  # noqa: E402,F401  pylint: disable=wrong-import-position

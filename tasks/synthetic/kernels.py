@@ -44,7 +44,8 @@ from tasks.synthetic.counter_rng import GOLDEN, M1, M2, S27, S30, S31
 
 ENV_CACHE = "SYNTHPRE_KERNEL_CACHE"
 # The files whose code is compiled into the kernels (their hash names the cache).
-KERNEL_SOURCES = ("kernels.py", "counter_rng.py", "generators.py", "unary.py", "binary.py")
+KERNEL_SOURCES = ("kernels.py", "counter_rng.py", "generators.py", "registration.py",
+                  "unary.py", "binary.py", "set_ops.py")
 NUMBA_MISSING = numba is None
 NUMBA_PIN = "numba==0.68.1"  # setup.py's pin: `pip install numba==0.68.1` compiles them
 

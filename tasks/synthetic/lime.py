@@ -1,11 +1,9 @@
 """LIME (Wu et al. 2021) as the synthetic pre-training paper (Wu, Li, Liang 2022) used it.
 
 Pure numpy: example `index` of (mode, split, seed) is a pure function of those four
-values and the token layout (`SyntheticConfig`). Contract:
-/work/shared/spec/synthetic_tasks.md, section "LIME (Wu et al. 2021), as the paper used
-it". Every decision the spec leaves open is stated here.
+values and the token layout (`SyntheticConfig`).
 
-One example (all draws from `generators.example_rng(f"lime_{mode}", split, seed, index)`,
+One example (all draws from `seeding.example_rng(f"lime_{mode}", split, seed, index)`,
 so each mode is its own stream, in exactly this order):
 
 1. Symbols: 68 DISTINCT ids drawn uniformly without replacement from the token pool
@@ -61,7 +59,7 @@ from typing import Optional
 import numpy as np
 
 from tasks.synthetic.config import EOS_ID, TINY, SyntheticConfig
-from tasks.synthetic.generators import example_rng
+from tasks.synthetic.seeding import example_rng
 
 LIME_MODES = ("deduct", "abduct", "induct")
 

@@ -1,9 +1,8 @@
 """The nesting-dependency artificial language (Ri & Tsuruoka 2022), T5 span-corrupted.
 
 Pure numpy: example `index` of (task, split, seed) is a pure function of those four
-values and the `NestingConfig`. Contract: /work/shared/spec/synthetic_tasks.md, section
-"Nesting-dependency artificial language". Every choice the spec leaves open is stated
-here; where the original paper's value is not known to us, that is said too.
+values and the `NestingConfig`. The choices the task's description leaves open are
+listed in docs/tasks.md.
 
 Tokens come in pairs (head, tail). Pair k (k = 0 .. num_pairs-1) is
 head = first_token + 2k, tail = first_token + 2k + 1, so the pairs tile the token pool
@@ -11,7 +10,7 @@ from its low end (PAPER: pool 2..31999 -> 15,999 pairs, heads 2, 4, ..., 31998, 
 3, 5, ..., 31999; the spec's 32,000-token vocabulary would be 16,000 pairs, one more
 than T5's pool of 31,998 ids holds). An id is a head iff (id - first_token) is even.
 
-One example (all draws from `generators.example_rng(task, split, seed, index)`, in
+One example (all draws from `seeding.example_rng(task, split, seed, index)`, in
 exactly this order):
 
 1. Length: L uniform over the EVEN lengths in [min_len, max_len] (a balanced sequence
@@ -59,7 +58,7 @@ import numpy as np
 
 from tasks.synthetic import span_corruption
 from tasks.synthetic.config import EOS_ID, PAPER, TINY, SyntheticConfig
-from tasks.synthetic.generators import example_rng
+from tasks.synthetic.seeding import example_rng
 
 # The generator key (random stream) of the registered nesting tasks.
 NESTING_TASK = "nesting_language"

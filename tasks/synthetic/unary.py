@@ -1,7 +1,8 @@
 """The unary synthetic tasks: the body is one sequence, the target a function of it.
 
-Registered on import of `tasks.synthetic.generators`. Below, lo / hi are p.min_len /
-p.max_len (PAPER: 10 / 220, TINY: 10 / 64); every body length lies in [lo, hi].
+Registered (`tasks/synthetic/registration.py`) when `tasks.synthetic.generators` is
+imported. Below, lo / hi are p.min_len / p.max_len (PAPER: 10 / 220, TINY: 10 / 64);
+every body length lies in [lo, hi].
 Samplers follow the project spec (synthetic_tasks.md). Each is a compiled kernel over a
 batch (`tasks/synthetic/kernels.py`): example e's draws come from its key keys[e],
 named by stream and position; the header (name prefix, divider) and the empty-target
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.synthetic.generators import register, require_answer_ids
+from tasks.synthetic.registration import register, require_answer_ids
 from tasks.synthetic.kernels import (begin, draw_int, draw_token, end, helper, kernel,
                                      partition_bins, shuffle, stream_key, write_number)
 

@@ -30,6 +30,8 @@ import io
 import os
 import sys
 
+from tasks import corpus
+
 VOCAB_DIR = os.path.dirname(os.path.abspath(__file__))
 MODEL_NAME = "synthpre_en_8k"
 VOCAB_SIZE = 8000
@@ -86,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   if args.vocab_size < 100:
     parser.error(f"--vocab_size must be at least 100, got {args.vocab_size}")
-  from tasks import corpus  # pylint: disable=g-import-not-at-top
   model = train(corpus.paragraphs("train"), args.vocab_size)
   os.makedirs(args.output_dir, exist_ok=True)
   base = os.path.join(args.output_dir, args.name)
