@@ -11,6 +11,7 @@ from typing import Any, Optional
 from synthpre_jax.init import param_stats
 from synthpre_jax.study.summary import LEVEL, Summary
 
+
 def savefig_atomic(fig, path: str) -> None:
   tmp = path + ".tmp"
   fig.savefig(tmp, dpi=100, format="png")

@@ -8,8 +8,11 @@ from typing import Any, Mapping, Optional, Sequence
 from synthpre_jax.study.summary import Summary
 from synthpre_jax.study.tables import markdown_table
 
+
 PROVENANCE_KEYS = ("subset_seed", "data_seed", "source_checkpoint", "init_source",
                    "vocabulary", "code_version", "gin_config_hash")
+
+
 NOT_RECORDED = "not recorded"
 
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from synthpre_jax.study import stats
 
+
 UNDEFINED = "n/a"
 ALPHA = 0.05  # significance level of "natural beats scratch"
 LEVEL = 0.95  # confidence level of every interval

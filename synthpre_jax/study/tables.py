@@ -10,6 +10,7 @@ from synthpre_jax.study import stats
 from synthpre_jax.study.summary import (FLAG, LEVEL, NO_CELL, SELF, UNDEFINED, Summary,
                                         format_p_value, reference_word)
 
+
 # --- formatting ---------------------------------------------------------------------------
 
 def number_format(mean: float) -> str:

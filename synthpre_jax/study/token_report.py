@@ -8,11 +8,14 @@ import math
 import os
 from typing import Mapping, Optional
 
+import numpy as np
+
 from synthpre_jax.study import stats
 from synthpre_jax.study import token_equivalence
 from synthpre_jax.study.plots import savefig_atomic
 from synthpre_jax.study.summary import LEVEL, UNDEFINED, Summary
 from synthpre_jax.study.tables import format_score, markdown_table, number_format
+
 
 def token_curves(summary: Summary) -> tuple[dict[str, dict[str, float]], list[str]]:
   """({run: {`<run>@<step>` source: its natural_tokens}}, notes) from the records that
@@ -104,7 +107,6 @@ def plot_token_curve(summary: Summary, run: str, curve: Mapping[str, float], tas
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
 
   fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.2), squeeze=False)
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
