@@ -52,12 +52,10 @@ DATA_SEED = ns.DATA_SEED
 log = logging.getLogger(__name__)
 
 # Longest inputs / targets (EOS included) over ALL 110,000 examples of the three
-# splits with the shipped vocabulary (tasks/vocab/synthpre_en_8k.model), measured once
-# by tokenizing every example (means: inputs 313, targets 133 tokens; 99th percentile
-# 455 / 317); `measure_max_lengths` reproduces them. Other vocabularies tokenize
-# differently and are measured (module docstring). Re-measure if the generator changes
-# (the test pinning the data fails then). TASK_FEATURE_LENGTHS {"inputs": 576,
-# "targets": 512} holds every example.
+# splits with the shipped vocabulary (tasks/vocab/synthpre_en_8k.model);
+# `measure_max_lengths` reproduces them (docs/tasks.md has the length distribution).
+# Other vocabularies are measured (module docstring). Re-measure if the generator
+# changes (the test pinning the data fails then).
 MAX_LENGTHS_SHIPPED_VOCAB = {"inputs": 520, "targets": 476}
 FEATURES = ("inputs", "targets")
 # Folder of the measured lengths, under tasks.fixed_splits.cache.data_dir().

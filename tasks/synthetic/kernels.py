@@ -1,10 +1,8 @@
 """Compiled (numba) building blocks of the simple-task generators.
 
 Every simple task is one `@kernel` function `(keys, p, out)` that loops over a batch of
-examples and writes each one where `out` says (`begin` / `end` below). A per-example
-loop in machine code is what makes generation 50-100x faster than plain Python
-(numbers in README "Fast synthetic data"); the previous whole-array numpy version spent
-most of its time in sorts and temporaries. `take_rows` and `row_hashes` (bottom) serve
+examples and writes each one where `out` says (`begin` / `end` below); README "Fast
+synthetic data" gives the speed. `take_rows` and `row_hashes` (bottom) serve
 `ragged.Batch.take` and the fixed splits' dedup.
 
 Draw j of stream s (attempt a) of the example with key `key` is the counter-based hash
@@ -12,12 +10,12 @@ of `tasks/synthetic/counter_rng.py`: `sub = stream_key(key, s, a)`, then
 `draw(sub, j) = mix64(sub + (j + 1) * GOLDEN)`. An example's numbers depend only on its
 key, so it is the same drawn alone or in any batch, in any process.
 
-Compiled kernels are cached on disk (first use compiles, ~1-5 s per task). Numba keys
-its cache on the kernel's own file only, so the cache directory here is keyed on the
+Compiled kernels are cached on disk (the first use compiles). Numba keys its cache on
+the kernel's own file only, so the cache directory here is keyed on the
 hash of every kernel source file and numba's version: editing a helper can never leave
 a stale kernel. `$SYNTHPRE_KERNEL_CACHE` overrides the directory (default
 `$XDG_CACHE_HOME/synthpre_jax/kernels`, else `~/.cache/...`); an unwritable one means
-compiling in every process. Old directories (~1.5 MB each) are left for you to delete.
+compiling in every process. Old directories are left for you to delete.
 
 Without numba (a lean accelerator image) the same functions run as plain Python on
 numpy scalars with wrapping uint64 arithmetic: the same examples, bit for bit
