@@ -22,17 +22,19 @@ import logging
 import math
 import time
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 import jax
 import numpy as np
 from etils import epath
+from jax.experimental import multihost_utils
 
 from synthpre_jax.checkpoints import recovery as checkpoint_recovery
 from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
 from synthpre_jax.training import flops as flops_lib
+from synthpre_jax.training import hooks as hooks_lib
 from synthpre_jax.training import losses
 from synthpre_jax.training import metric_window
 from synthpre_jax.training import metric_writers
@@ -140,7 +142,6 @@ def _processes_status(code: int) -> np.ndarray:
   """Every process's `code` (one small all-gather); just [code] in one process."""
   if jax.process_count() == 1:
     return np.array([code])
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return np.asarray(multihost_utils.process_allgather(np.array([code], np.int32))).ravel()
 
 
@@ -366,7 +367,8 @@ def train(*, model_config: registry.ModelConfig, train_config: TrainConfig,
           devices: Optional[list] = None,
           init_transform: Optional[InitTransform] = None,
           stop_on_sigterm: bool = True,
-          after_restore: Optional[Callable[[int], None]] = None) -> TrainResult:
+          after_restore: Optional[Callable[[int], None]] = None,
+          hooks: Sequence[hooks_lib.Hook] = ()) -> TrainResult:
   """Trains (or resumes) a T5 model and returns its final state and metrics.
 
   `init_transform(params, mesh, param_shardings, seed) -> (params, log lines)` changes
@@ -378,7 +380,8 @@ def train(*, model_config: registry.ModelConfig, train_config: TrainConfig,
   `stop_on_sigterm`: after SIGTERM, save at the next step boundary and raise `Preempted`
   (the handler is installed only from the main thread and removed on return).
   `after_restore(start_step)` runs once the restore decision succeeded, before the
-  first step (e.g. to write config.gin). Steps in `checkpoint_config.keep_steps` are
+  first step (e.g. to write config.gin). `hooks` (`synthpre_jax.training.hooks`) run
+  after the loop's own actions at every step they are due, in order. Steps in `checkpoint_config.keep_steps` are
   saved and kept (0: the initial state, before the first step); every checkpoint's meta
   holds `tokens_per_step` (batch x (inputs + targets) positions). A failed save raises
   `checkpoint_saver.CheckpointSaveError` at once. Relative paths are made absolute."""
@@ -386,6 +389,8 @@ def train(*, model_config: registry.ModelConfig, train_config: TrainConfig,
       train_config, model_dir=checkpoints.absolute_path(train_config.model_dir),
       initial_checkpoint_path=checkpoints.absolute_path(train_config.initial_checkpoint_path))
   ensure_writable(cfg.model_dir)
+  hooks = list(hooks)
+  hooks_lib.check_hooks(hooks)
   mesh = partitioning.make_mesh(mesh_config, devices)
   distributed.check_process_layout(partitioning.process_grid(mesh))
   shards = partitioning.data_shards(mesh)
@@ -447,18 +452,17 @@ def train(*, model_config: registry.ModelConfig, train_config: TrainConfig,
       saver.poll()  # a finished save gets its checksums; a failed one stops the run
       window.add(sums)
       done = step + 1
-      is_last = done == cfg.train_steps
-      want_log = done % cfg.log_period == 0 or is_last
-      want_eval = eval_data is not None and (done % cfg.eval_period == 0 or is_last)
-      # SIGTERM: every process sees this True at the same step (see distributed.py).
-      stop = watcher.should_stop(done) and not is_last
-      # Every evaluation is checkpointed too, so keep-best can choose among all of them.
-      want_ckpt = (done % checkpoint_config.period == 0 or is_last or want_eval or stop
-                   or done in checkpoint_config.keep_steps)
-      if want_log or want_ckpt:
-        summed = window.close(done) if want_log else window.totals()
+      # SIGTERM: every process sees should_stop True at the same step (distributed.py).
+      due = hooks_lib.due_actions(
+          done, cfg.train_steps, log_period=cfg.log_period,
+          eval_period=cfg.eval_period if eval_data is not None else None,
+          checkpoint_period=checkpoint_config.period,
+          keep_steps=checkpoint_config.keep_steps, stop_requested=watcher.should_stop(done))
+      logged = evaluated = None
+      if due.log or due.checkpoint:
+        summed = window.close(done) if due.log else window.totals()
         _check_finite(summed, done, saver)
-        if want_log:
+        if due.log:
           now = time.perf_counter()
           rate = (done - step_last) / max(now - t_last, 1e-9)
           t_last, step_last = now, done
@@ -474,17 +478,26 @@ def train(*, model_config: registry.ModelConfig, train_config: TrainConfig,
                    train_metrics["loss"], train_metrics["token_accuracy"], rate,
                    rate * tokens_per_step, f"{mfu:.1%}" if mfu is not None else "n/a",
                    train_metrics["learning_rate"])
-      if want_eval:
+          logged = train_metrics
+      if due.evaluate:
         eval_metrics = evaluate(eval_step, state.params, eval_data(), mesh, cfg.eval_steps)
+        evaluated = eval_metrics
         eval_writer.write_scalars(done, eval_metrics)
         log.info("eval at step %d | loss %.4f | token_acc %.4f | seq_acc %.4f", done,
                  eval_metrics["loss"], eval_metrics["token_accuracy"],
                  eval_metrics["sequence_accuracy"])
-      if want_ckpt:
+      if due.checkpoint:
         saver.save(state, meta={**meta, "train_window": window.state()},
                    metrics={checkpoints.BEST_METRIC: eval_metrics["token_accuracy"]}
-                   if want_eval else None)
-      if stop:
+                   if due.evaluate else None)
+      user_hooks = [h for h in hooks if hooks_lib.is_due(h.every, done, cfg.train_steps)]
+      if user_hooks:
+        info = hooks_lib.StepInfo(step=done, train_steps=cfg.train_steps, state=state,
+                                  train_metrics=logged, eval_metrics=evaluated,
+                                  checkpointed=due.checkpoint)
+        for hook in user_hooks:
+          hook(info)
+      if due.stop:
         saver.finish()
         raise Preempted(done, str(saver.manager.directory))
     finished = True
