@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from synthpre_jax.training import parts as parts_lib
 from synthpre_jax.training import trainer
 from tests import train_utils as tu
 
@@ -121,17 +122,17 @@ def test_runs_in_one_process_reuse_the_compiled_parts_and_match(tmp_path):
   """A second run with the same configs reuses the traced step functions (a study's
   cells run in one process) and trains to the same parameters as the first."""
   import jax
-  trainer._PARTS.clear()
+  parts_lib.clear()
   first = tu.run(str(tmp_path / "a"), steps=3, ckpt_period=3, eval_period=3)
-  assert len(trainer._PARTS) == 1
-  parts = next(iter(trainer._PARTS.values()))
+  assert len(parts_lib.cached()) == 1
+  parts = parts_lib.cached()[0]
   second = tu.run(str(tmp_path / "b"), steps=3, ckpt_period=3, eval_period=3)
-  assert len(trainer._PARTS) == 1 and next(iter(trainer._PARTS.values())) is parts
+  assert len(parts_lib.cached()) == 1 and parts_lib.cached()[0] is parts
   for x, y in zip(jax.tree.leaves(first.state.params), jax.tree.leaves(second.state.params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   tu.run(str(tmp_path / "c"), steps=1, ckpt_period=1, eval_period=1, lr=1e-2)
-  assert len(trainer._PARTS) == 2  # another optimizer config: other parts
+  assert len(parts_lib.cached()) == 2  # another optimizer config: other parts
   tu.run(str(tmp_path / "d"), steps=1, ckpt_period=1, eval_period=1,
          model=dataclasses.replace(tu.TINY, mlp_dim=128))
-  assert len(trainer._PARTS) == 3  # another model config: other parts
-  assert trainer._config_key({"unhashable": [1]}) == ("dict", "{'unhashable': [1]}")
+  assert len(parts_lib.cached()) == 3  # another model config: other parts
+  assert parts_lib.config_key({"unhashable": [1]}) == ("dict", "{'unhashable': [1]}")

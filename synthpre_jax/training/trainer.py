@@ -16,7 +16,6 @@ processes at the same step) and raises `Preempted`; the same command resumes it.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import math
@@ -29,7 +28,6 @@ import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
 
-from synthpre_jax.checkpoints import recovery as checkpoint_recovery
 from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
@@ -39,10 +37,10 @@ from synthpre_jax.training import losses
 from synthpre_jax.training import metric_window
 from synthpre_jax.training import metric_writers
 from synthpre_jax.training import optimizers
+from synthpre_jax.training import parts as parts_lib
+from synthpre_jax.training import restore
 from synthpre_jax import partitioning
-from synthpre_jax.training import steps as steps_lib
 from synthpre_jax.training import train_state as state_lib
-from synthpre_jax.data import vocabulary
 from synthpre_jax.models import registry
 
 log = logging.getLogger("synthpre_jax")
@@ -50,9 +48,7 @@ log = logging.getLogger("synthpre_jax")
 NumpyBatch = Mapping[str, np.ndarray]
 TrainDataFn = Callable[[int], Iterator[NumpyBatch]]   # start_step -> per-process batches
 EvalDataFn = Callable[[], Iterable[NumpyBatch]]
-# (params, mesh, param shardings, seed) -> (params, restore-log lines); run at step 0 only,
-# after the INITIAL_CHECKPOINT_PATH transfer (e.g. synthpre_jax.init.moment_matching).
-InitTransform = Callable[[Any, Any, Any, int], tuple[Any, list[str]]]
+InitTransform = restore.InitTransform
 
 
 class TrainingDivergedError(RuntimeError):
@@ -185,151 +181,6 @@ def evaluate(eval_step: Callable, params: Any, batches: Iterable[NumpyBatch], me
   return losses.summarize(_sum_metrics(pending))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Parts:
-  """What a run builds from its model, optimizer, mesh and loss settings alone."""
-  model: Any
-  tx: Any
-  shapes: Any
-  shardings: Any
-  init: Callable[[int], Any]  # seed -> fresh state
-  train_step: Callable
-  eval_step: Callable
-
-
-# Runs repeated in one process (a study's cells) reuse these instead of tracing the step
-# functions again and reloading them from the compilation cache.
-_PARTS: "collections.OrderedDict[tuple, _Parts]" = collections.OrderedDict()
-_PARTS_KEPT = 8
-
-
-def _parts(model_config: Any, optimizer_config: Any, mesh: Any, z_loss: float,
-           loss_normalizing_factor: Optional[str]) -> _Parts:
-  """The run's model, optimizer, state layout and jitted functions, built once per
-  process for each distinct (configs, mesh, loss settings); the most recent
-  `_PARTS_KEPT` are kept."""
-  key = (_config_key(model_config), _config_key(optimizer_config), mesh, z_loss,
-         loss_normalizing_factor)
-  if key in _PARTS:
-    _PARTS.move_to_end(key)
-    return _PARTS[key]
-  model = registry.build_model(model_config)
-  tx = optimizers.make_optimizer(optimizer_config)
-  shapes, shardings = state_lib.abstract_state(model, tx, mesh)
-  parts = _Parts(
-      model=model, tx=tx, shapes=shapes, shardings=shardings,
-      init=state_lib.make_initializer(model, tx, mesh, shardings),
-      train_step=steps_lib.make_train_step(
-          model, tx, mesh, shardings, z_loss=z_loss,
-          loss_normalizing_factor=loss_normalizing_factor,
-          learning_rate_fn=optimizers.make_schedule(optimizer_config)),
-      eval_step=steps_lib.make_eval_step(model, mesh, shardings.params, z_loss=z_loss))
-  _PARTS[key] = parts
-  while len(_PARTS) > _PARTS_KEPT:
-    _PARTS.popitem(last=False)
-  return parts
-
-
-def _config_key(config: Any) -> Any:
-  """The config itself where it is hashable (frozen dataclasses: field equality,
-  callables by identity); else its type and repr."""
-  try:
-    hash(config)
-    return config
-  except TypeError:
-    return (type(config).__qualname__, repr(config))
-
-
-def _create_state(model, tx, mesh, seed: int, shardings):
-  """A fresh state; through the cached initializer when model and tx are cached parts."""
-  for parts in _PARTS.values():
-    if parts.model is model and parts.tx is tx and parts.shardings is shardings:
-      return parts.init(seed)
-  return state_lib.create_state(model, tx, mesh, seed, shardings)
-
-
-def _describe(init_transform: InitTransform) -> str:
-  return getattr(init_transform, "description", None) or repr(init_transform)
-
-
-def _initial_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings, verify: str,
-                   init_transform: Optional[InitTransform] = None,
-                   embedding_names: tuple[str, ...] = checkpoints.EMBEDDING_NAMES):
-  """Applies the restore rules and returns (state, human-readable decision lines):
-  the newest MODEL_DIR checkpoint that verifies (damaged ones moved aside, see
-  `checkpoint_recovery`), else step 0. Raises ValueError if it does not fit the model."""
-  lines = [f"MODEL_DIR: {cfg.model_dir}"]
-  root = checkpoints.checkpoint_dir(cfg.model_dir)
-  restored, recovery = checkpoint_recovery.restore_newest(
-      root, shapes, shardings, verify=verify, is_primary=jax.process_index() == 0,
-      barrier=distributed.wait_for_all)
-  lines.extend(recovery)
-  if restored is not None:
-    latest = int(jax.device_get(restored.step))
-    lines.append(f"  found checkpoint step {latest} in {root}"
-                 " -> resuming from it (params, optimizer state, step, data position)")
-    # Its own embedding continues: the task's vocabulary must still be the same.
-    lines.extend("  " + line for line in vocabulary.check_transfer(
-        _recorded_vocabulary(root / str(latest) / "params"), cfg.vocabulary,
-        source_path=str(root / str(latest)), copies_embedding=True, allow_mismatch=False))
-    if cfg.initial_checkpoint_path:
-      lines.append(f"  INITIAL_CHECKPOINT_PATH={cfg.initial_checkpoint_path} IGNORED: a "
-                   "checkpoint in MODEL_DIR takes precedence")
-    if init_transform is not None:
-      lines.append(f"  init transform {_describe(init_transform)} NOT applied: it runs "
-                   "only when a run starts at step 0")
-    return restored, lines
-  lines.append("  no checkpoint in MODEL_DIR -> starting at step 0")
-  state, more = _step0_state(cfg, model, tx, mesh, shapes, shardings, embedding_names)
-  lines.extend(more)
-  if init_transform is not None:
-    embedding_source = getattr(init_transform, "embedding_source", None)
-    if embedding_source is not None:  # e.g. the LSTM with T5's input embedding
-      path = embedding_source()
-      lines.extend("  " + line for line in vocabulary.check_transfer(
-          _recorded_vocabulary(path), cfg.vocabulary, source_path=str(path),
-          copies_embedding=True, allow_mismatch=False))
-    params, more = init_transform(state.params, mesh, shardings.params, cfg.seed)
-    lines.extend("  " + line for line in more)
-    state = state.replace(params=params)
-  return state, lines
-
-
-def _step0_state(cfg: TrainConfig, model, tx, mesh, shapes, shardings,
-                 embedding_names: tuple[str, ...] = checkpoints.EMBEDDING_NAMES):
-  """The fresh state, with INITIAL_CHECKPOINT_PATH's parameters transferred into it."""
-  lines = []
-  if not cfg.initial_checkpoint_path:
-    lines.append(f"  INITIAL_CHECKPOINT_PATH: none -> all parameters freshly initialised "
-                 f"(seed {cfg.seed})")
-    return _create_state(model, tx, mesh, cfg.seed, shardings), lines
-  params_path = checkpoints.resolve_params_path(cfg.initial_checkpoint_path)
-  expected = {k: tuple(v.shape) for k, v in checkpoints.flat_names(shapes.params).items()}
-  checkpoints.check_compatible(checkpoints.params_metadata(params_path), expected,
-                               str(params_path))
-  vocab_lines = vocabulary.check_transfer(
-      _recorded_vocabulary(params_path), cfg.vocabulary, source_path=str(params_path),
-      copies_embedding=cfg.transfer_mode == "all", allow_mismatch=cfg.allow_vocab_mismatch)
-  state = _create_state(model, tx, mesh, cfg.seed, shardings)
-  loaded = checkpoints.load_params(params_path, shapes.params, shardings.params)
-  params, taken, fresh = checkpoints.transfer(loaded, state.params, cfg.transfer_mode,
-                                              embedding_names)
-  lines.append(f"  INITIAL_CHECKPOINT_PATH: {params_path} (transfer mode "
-               f"{cfg.transfer_mode!r})")
-  lines.append(f"    loaded {len(taken)} tensors: {checkpoints.summarize_names(taken)}")
-  lines.append(f"    kept fresh (seed {cfg.seed}): "
-               f"{checkpoints.summarize_names(fresh) if fresh else 'nothing'}")
-  lines.extend("    " + line for line in vocab_lines)
-  lines.append("    optimizer state: fresh; step: 0")
-  return state.replace(params=params), lines
-
-
-def _recorded_vocabulary(params_path) -> Optional[dict]:
-  """The vocabulary identity in the checkpoint's meta (None when not recorded)."""
-  meta = checkpoints.read_meta(params_path) or {}
-  return meta.get("vocabulary")
-
-
 def _resume_window(model_dir: str, start: int, log_period: int
                    ) -> metric_window.MetricWindow:
   """The training-metrics window saved with checkpoint `start` (empty at step 0);
@@ -400,12 +251,11 @@ def train(*, model_config: registry.ModelConfig, train_config: TrainConfig,
                      f"data shards (data x fsdp = {shards}) and of processes "
                      f"({jax.process_count()}), i.e. by {need}; e.g. BATCH_SIZE = "
                      f"{need * max(1, round(cfg.batch_size / need))}.")
-  parts = _parts(model_config, optimizer_config, mesh, cfg.z_loss,
-                 cfg.loss_normalizing_factor)
-  model, tx, shapes, shardings = parts.model, parts.tx, parts.shapes, parts.shardings
-  state, restore_log = _initial_state(cfg, model, tx, mesh, shapes, shardings,
-                                      checkpoint_config.verify, init_transform,
-                                      registry.embedding_names(model_config))
+  parts = parts_lib.get(model_config, optimizer_config, mesh, cfg.z_loss,
+                        cfg.loss_normalizing_factor)
+  state, restore_log = restore.initial_state(cfg, parts, mesh, checkpoint_config.verify,
+                                             init_transform,
+                                             registry.embedding_names(model_config))
   log.info("Restore decisions:\n%s", "\n".join(restore_log))
   saver = checkpoint_saver.Saver(checkpoints.make_manager(cfg.model_dir, checkpoint_config),
                                  is_primary=jax.process_index() == 0)
