@@ -55,19 +55,19 @@ import numpy as np
 from etils import epath
 
 from synthpre_jax import checkpoints
-from synthpre_jax.cli import console
 from synthpre_jax import decoding
 from synthpre_jax import distributed
+from synthpre_jax import partitioning
+from synthpre_jax.cli import console
 from synthpre_jax.cli import gin_utils, startup
 from synthpre_jax.data import examples as examples_lib
 from synthpre_jax.data import task_modules
-from synthpre_jax.training import losses, steps
-from synthpre_jax import partitioning
-from synthpre_jax.training import provenance
-from synthpre_jax.evaluation import results
-from synthpre_jax.training import train_state as state_lib
 from synthpre_jax.data import vocabulary
+from synthpre_jax.evaluation import results
 from synthpre_jax.models import registry
+from synthpre_jax.training import losses, steps
+from synthpre_jax.training import provenance
+from synthpre_jax.training import train_state as state_lib
 
 log = logging.getLogger("synthpre_jax")
 

@@ -7,11 +7,11 @@ from typing import Optional
 import numpy as np
 from etils import epath
 
-from synthpre_jax.data import vocabulary
 from synthpre_jax.convert import hf as hf_lib
 from synthpre_jax.convert import project
 from synthpre_jax.convert import t5x as t5x_lib
 from synthpre_jax.convert.project import ConversionError
+from synthpre_jax.data import vocabulary
 from synthpre_jax.models import T5Config
 
 _QUERY_NOTE = ("query kernels copied unchanged: T5 folds 1/sqrt(head_dim) into the query "

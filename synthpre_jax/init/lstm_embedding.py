@@ -30,8 +30,8 @@ from flax import traverse_util
 
 from synthpre_jax import checkpoints
 from synthpre_jax.checkpoints import checksums
-from synthpre_jax.init import param_groups
 from synthpre_jax.evaluation import results
+from synthpre_jax.init import param_groups
 
 EMBEDDING = param_groups.EMBEDDING
 

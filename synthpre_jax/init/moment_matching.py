@@ -37,8 +37,8 @@ from flax import traverse_util
 
 from synthpre_jax import checkpoints
 from synthpre_jax.checkpoints import checksums
-from synthpre_jax.init import param_groups
 from synthpre_jax.evaluation import results
+from synthpre_jax.init import param_groups
 
 STATS_FNS = ("mean_std", "scale")
 # Folded into key(SEED) for the re-draw, so it never reuses the default init's stream.

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from synthpre_jax.training import losses
 from synthpre_jax import partitioning
+from synthpre_jax.training import losses
 from synthpre_jax.training.train_state import TrainState
 
 Batch = Mapping[str, jax.Array]

@@ -28,9 +28,11 @@ import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
 
-from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
+from synthpre_jax import partitioning
+from synthpre_jax.checkpoints import saver as checkpoint_saver
+from synthpre_jax.models import registry
 from synthpre_jax.training import flops as flops_lib
 from synthpre_jax.training import hooks as hooks_lib
 from synthpre_jax.training import losses
@@ -39,9 +41,7 @@ from synthpre_jax.training import metric_writers
 from synthpre_jax.training import optimizers
 from synthpre_jax.training import parts as parts_lib
 from synthpre_jax.training import restore
-from synthpre_jax import partitioning
 from synthpre_jax.training import train_state as state_lib
-from synthpre_jax.models import registry
 
 log = logging.getLogger("synthpre_jax")
 
