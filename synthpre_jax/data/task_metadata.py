@@ -10,12 +10,14 @@ when they register a task; the library reads them and never imports a task modul
   training subsets `<task>_train<N>_seed<S>`): `resolve(name)` registers `name` and
   returns True if it can; `hint(name)` returns a sentence for an unknown name, or None;
   `base(name)` the registered name it was derived from (used to suggest close names).
+- `add_length_warnings(warnings)`: a check of examples longer than the feature lengths
+  (for example the downstream tasks' overlong counts), run before training.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence
 
 _MAX_LENGTHS: dict[str, Mapping[str, int]] = {}
 
@@ -73,3 +75,21 @@ def unknown_name_hints(name: str) -> list[str]:
   """The resolvers' sentences about the unknown name `name`."""
   hints = [r.hint(name) for r in _RESOLVERS if r.hint is not None]
   return [h for h in hints if h]
+
+
+# warnings(task_name, feature_lengths) -> sentences about examples longer than them.
+LengthWarnings = Callable[[str, Mapping[str, int]], Sequence[str]]
+_LENGTH_WARNINGS: list[LengthWarnings] = []
+
+
+def add_length_warnings(warnings: LengthWarnings) -> None:
+  """Adds a check the training entry point runs once per run (once per function):
+  `warnings(task_name, feature_lengths)` returns sentences about the task's examples
+  longer than `feature_lengths` (training truncates them), [] for tasks it ignores."""
+  if not any(w is warnings for w in _LENGTH_WARNINGS):
+    _LENGTH_WARNINGS.append(warnings)
+
+
+def length_warnings(task_name: str, feature_lengths: Mapping[str, int]) -> list[str]:
+  """Every registered check's sentences about `task_name` at `feature_lengths`."""
+  return [w for check in _LENGTH_WARNINGS for w in check(task_name, feature_lengths)]

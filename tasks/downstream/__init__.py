@@ -11,5 +11,6 @@ from tasks.downstream import scan
 if importlib.util.find_spec("seqio") is not None:
   from tasks.downstream import squad, text_files  # noqa: F401  (the paper's six tasks)
   from tasks.downstream import wordnet
+  from tasks.downstream import length_report  # noqa: F401  (overlong-example warnings)
   scan.register_seqio_tasks()  # scan_simple, scan_length, scan_addprim_jump
   wordnet.register_seqio_tasks()  # wordnet_reverse_dictionary, wordnet_definitions

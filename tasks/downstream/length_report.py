@@ -2,7 +2,8 @@
 
 Training truncates overlong examples (SeqIO trims each feature, EOS kept last) and
 evaluation scores the full target text; `overlong_warnings` counts them for the
-training entry point, for downstream tasks only (`text_features.DOWNSTREAM_TASK_NAMES`).
+training entry point (registered with `task_metadata.add_length_warnings`), for
+downstream tasks only (`text_features.DOWNSTREAM_TASK_NAMES`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from synthpre_jax.data import task_metadata
 from tasks import subsets
 from tasks.downstream import text_features
 
@@ -142,3 +144,7 @@ def overlong_warnings(task_name: str, feature_lengths: Mapping[str, int],
     if message:
       found.append(message)
   return found
+
+
+# The training entry point's count of overlong downstream examples.
+task_metadata.add_length_warnings(overlong_warnings)
