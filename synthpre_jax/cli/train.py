@@ -30,19 +30,20 @@ from typing import Mapping, Optional, Sequence, Union
 import gin
 import jax
 
-from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
+from synthpre_jax import partitioning
+from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax.cli import gin_utils, startup
+from synthpre_jax.data import native, pipeline, task_metadata, task_modules, vocabulary
+from synthpre_jax.evaluation import results
 from synthpre_jax.init import lstm_embedding as lstm_embedding_init
 from synthpre_jax.init import moment_matching
-from synthpre_jax.training import optimizers
-from synthpre_jax import partitioning
-from synthpre_jax.training import provenance
-from synthpre_jax.evaluation import results
-from synthpre_jax.training import trainer
-from synthpre_jax.data import native, pipeline, task_modules, vocabulary
 from synthpre_jax.models import registry
+from synthpre_jax.training import hooks as hooks_lib
+from synthpre_jax.training import optimizers
+from synthpre_jax.training import provenance
+from synthpre_jax.training import trainer
 
 # Gin names of the config dataclasses; calling a value builds it with the bindings.
 # Model configs (T5Config, LSTMConfig, ...) are made configurable by their families'
@@ -84,6 +85,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           input_shards: Optional[int] = None,
           mixture_or_task_module: Optional[str] = None,
           input_pipeline: str = "auto",
+          hooks: Sequence[hooks_lib.Hook] = (),
           devices: Optional[list] = None) -> trainer.TrainResult:
   """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin.
 
@@ -97,6 +99,8 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   'native' reads a synthetic stream with numpy, without tensorflow or seqio, giving the
   SeqIO path's batches bit for bit; 'auto' uses it for every task that has one (unless
   PACK) and SeqIO otherwise (see `pipeline.select_input_pipeline`). The choice is logged.
+  `hooks` (`train.hooks = [@my_logger()]`, a Gin configurable of the user's module):
+  callables with an `every` attribute run after those steps (synthpre_jax/training/hooks.py).
 
   Which checkpoint is read: `initial_checkpoint_step` (INITIAL_CHECKPOINT_STEP) picks
   the step of a MODEL_DIR given as INITIAL_CHECKPOINT_PATH ('latest', 'best',
@@ -138,8 +142,8 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   # Downstream examples longer than the feature lengths are truncated in training
   # (counted here, once per run: the count tokenizes the whole split, so a resumed run
   # does not repeat it); evaluation scores the whole target.
-  if not resuming and text_files is not None:
-    for warning in text_files.overlong_warnings(mixture_or_task_name, task_feature_lengths):
+  if not resuming:
+    for warning in task_metadata.length_warnings(mixture_or_task_name, task_feature_lengths):
       log.warning(warning)
   train_config = trainer.TrainConfig(
       model_dir=model_dir, train_steps=train_steps, batch_size=batch_size,
@@ -180,7 +184,8 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
                        optimizer_config=optimizer_config, mesh_config=mesh_config,
                        checkpoint_config=checkpoint_config, train_data=train_data,
                        eval_data=eval_data if eval_split else None, devices=devices,
-                       init_transform=init_transform, after_restore=record_run)
+                       init_transform=init_transform, after_restore=record_run,
+                       hooks=hooks)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -192,13 +197,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       description="Train a T5 model (pre-training or fine-tuning). Multi-process flags: "
       "--coordinator_address=HOST:PORT --num_processes=N --process_id=I "
       "--initialization_timeout=SECONDS --distributed=auto (see launch/).")
-  log = logging.getLogger("synthpre_jax")
-  try:
-    gin_utils.parse_gin(gin_files, bindings, search_paths)
-    startup.start_processes(flags)
-    train()
-  except trainer.Preempted as e:
-    log.warning("%s", e)
   return run_from_gin(args.gin_file, bindings, search_paths=args.gin_search_paths,
                       distributed_flags=flags)
 
@@ -212,6 +210,13 @@ def run_from_gin(gin_files: Sequence[str], bindings: Sequence[str] = (), *,
   input, divergence, a failed checkpoint save or processes that disagree (logged);
   PREEMPTED_EXIT_CODE when SIGTERM stopped it after a checkpoint."""
   flags = distributed_flags or startup.distributed_parser().parse_args([])
+  log = logging.getLogger("synthpre_jax")
+  try:
+    gin_utils.parse_gin(gin_files, bindings, search_paths)
+    startup.start_processes(flags)
+    train()
+  except trainer.Preempted as e:
+    log.warning("%s", e)
     return PREEMPTED_EXIT_CODE
   except (ValueError, FileNotFoundError, PermissionError, distributed.DistributedError,
           trainer.TrainingDivergedError, checkpoint_saver.CheckpointSaveError) as e:
