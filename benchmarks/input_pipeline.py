@@ -69,7 +69,7 @@ def register_retokenizing_scan() -> str:
   import seqio  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from tasks.downstream import scan, text_files  # pylint: disable=g-import-not-at-top
+  from tasks.downstream import scan, text_features  # pylint: disable=g-import-not-at-top
   name = "scan_simple_retokenize"
 
   def dataset_fn(split: str, shuffle_files: bool, seed=None):

@@ -11,6 +11,7 @@ the SeqIO registry.
 """
 import sys
 
+from tasks import data_dirs  # noqa: F401  (registers the Gin binding downstream_data_dir)
 from tasks import synthetic_streams  # noqa: F401  (registers the native synthetic sources)
 from tasks import fixed_split_source  # noqa: F401  (registers the native `_fixed` sources)
 

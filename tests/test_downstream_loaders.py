@@ -6,6 +6,7 @@ import os
 import uuid
 from pathlib import Path
 
+import gin
 import numpy as np
 import pytest
 import seqio
@@ -476,3 +477,30 @@ def test_train_cli_reads_downstream_data_dir_from_gin(tmp_path, capsys):
   err = capsys.readouterr().err
   assert str(tmp_path / "mtop" / "train.tsv") in err
   assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_an_old_config_gin_binding_train_downstream_data_dir_still_works(tmp_path):
+  """config.gin files written before the data directory became the Gin binding
+  `downstream_data_dir.path` set `train.downstream_data_dir`: they still parse (evaluate
+  reads them), and the value reaches the loaders."""
+  gin_utils.parse_gin([str(REPO / "gin" / "finetune" / "mtop.gin")],
+                      ["MODEL_DIR = '/tmp/x'", "INITIAL_CHECKPOINT_PATH = None",
+                       f"train.downstream_data_dir = '{tmp_path}'"], [str(REPO / "gin")])
+  try:
+    gin_utils.forward_legacy_data_dir(gin.get_bindings("train")["downstream_data_dir"])
+    assert text_files.get_data_dir() == str(tmp_path)
+  finally:
+    gin.clear_config()
+
+
+@pytest.mark.parametrize("task", ["squad", "mtop"])
+def test_downstream_data_dir_is_a_macro_of_every_finetune_recipe(task, tmp_path):
+  """A study passes DOWNSTREAM_DATA_DIR to all of its fine-tuning runs: no recipe may
+  refuse it as an unused macro."""
+  gin_utils.parse_gin([str(REPO / "gin" / "finetune" / f"{task}.gin")],
+                      ["MODEL_DIR = '/tmp/x'", "INITIAL_CHECKPOINT_PATH = None",
+                       f"DOWNSTREAM_DATA_DIR = '{tmp_path}'"], [str(REPO / "gin")])
+  try:
+    assert text_files.get_data_dir() == str(tmp_path)
+  finally:
+    gin.clear_config()

@@ -331,6 +331,7 @@ def evaluate(*, split: str = "test", checkpoint_step: Union[str, int] = "best",
   """
   spec = run_spec_from_gin()
   task_modules.import_task_modules(spec.mixture_or_task_module)
+  gin_utils.forward_legacy_data_dir(gin.get_bindings("train").get("downstream_data_dir"))
   if num_beams < 1:
     raise ValueError(f"evaluate.num_beams must be >= 1, got {num_beams}.")
   decoding.check_supports_decoding(spec.model_config, num_beams)

@@ -217,6 +217,13 @@ def check_unused_macros() -> None:
                    f"(or {ALLOW_UNUSED_MACROS_ENV}=1).")
 
 
+def forward_legacy_data_dir(path: Optional[str]) -> None:
+  """Binds `downstream_data_dir.path` (tasks/data_dirs.py) to `path` when a config.gin
+  written before that binding existed sets it as `train.downstream_data_dir`."""
+  if path not in (None, ""):
+    gin.bind_parameter("downstream_data_dir.path", path)
+
+
 def check_required_macros() -> None:
   """Raises ValueError naming each macro still bound to %gin.REQUIRED."""
   unset = re.findall(r"^(\w+) = %gin\.REQUIRED$", gin.config_str(), flags=re.MULTILINE)

@@ -84,6 +84,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           init_transform: Optional[trainer.InitTransform] = None,
           input_shards: Optional[int] = None,
           mixture_or_task_module: Optional[str] = None,
+          downstream_data_dir: Optional[str] = None,
           input_pipeline: str = "auto",
           hooks: Sequence[hooks_lib.Hook] = (),
           devices: Optional[list] = None) -> trainer.TrainResult:
@@ -95,6 +96,8 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   slice size. See `pipeline.get_batches`. `mixture_or_task_module`
   (MIXTURE_OR_TASK_MODULE, as T5X's) names a module (or 'a,b') imported after the
   project's `tasks`, before the task is resolved: tasks registered in a user's file.
+  `downstream_data_dir` is read from config.gin files written before the data directory
+  became `downstream_data_dir.path` (gin/finetune.gin), and forwarded to it.
   `input_pipeline` ('auto' | 'native' | 'seqio'; `--gin.train.input_pipeline="'native'"`):
   'native' reads a synthetic stream with numpy, without tensorflow or seqio, giving the
   SeqIO path's batches bit for bit; 'auto' uses it for every task that has one (unless
@@ -112,6 +115,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   definition (checkpoints read and their steps, vocabulary, seeds, code and Gin config
   hashes) is written to <MODEL_DIR>/run.json when it starts at step 0."""
   task_modules.import_task_modules(mixture_or_task_module)
+  gin_utils.forward_legacy_data_dir(downstream_data_dir)
 
   log = logging.getLogger("synthpre_jax")
   path = pipeline.select_input_pipeline(mixture_or_task_name, input_pipeline, pack=pack)

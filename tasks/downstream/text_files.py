@@ -52,10 +52,10 @@ import os
 import threading
 from typing import Callable, Optional, Sequence
 
-import gin
 import seqio
 import tensorflow as tf
 
+from tasks.data_dirs import downstream_data_dir
 from tasks.downstream import text_features
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,6 @@ SHOWN_BAD_LINES = 5
 # --- the data directory ---------------------------------------------------------------
 
 _data_dir: Optional[str] = None
-
-
-@gin.configurable(module=None)
-def downstream_data_dir(path: Optional[str] = None) -> Optional[str]:
-  """The text-file tasks' data directory as bound in Gin: the task files in
-  gin/finetune/ bind `downstream_data_dir.path = %DOWNSTREAM_DATA_DIR`."""
-  return str(path) if path not in (None, "") else None
 
 
 def set_data_dir(path: Optional[str]) -> None:
