@@ -5,6 +5,8 @@
 - the import graph of `synthpre_jax` and `tasks` has no cycle;
 - function-level imports are only of optional dependencies (or of project modules that
   need one, e.g. the SeqIO registrations that `tasks` defers on TensorFlow-free hosts);
+- the library's packages form layers (`LAYERS`): a module imports its own layer or
+  lower ones only;
 - no module is over 500 lines.
 """
 
@@ -146,3 +148,40 @@ def test_no_module_is_over_500_lines():
   long = {name: n for name, path in MODULES.items()
           if (n := len(path.read_text().splitlines())) > MAX_LINES}
   assert long == {}
+
+
+# The library's layers, lowest first (README, "Design"). Two modules are shared
+# vocabulary of the lower layers: the training state (saved and restored by
+# checkpoints/) and the parameter groupings by T5X name (transfer modes, moment matching).
+LAYERS = (
+    ("synthpre_jax", "synthpre_jax.partitioning", "synthpre_jax.distributed",
+     "synthpre_jax.models", "synthpre_jax.data", "synthpre_jax.decoding",
+     "synthpre_jax.training.train_state", "synthpre_jax.init.param_groups"),
+    ("synthpre_jax.checkpoints",),
+    ("synthpre_jax.training",),
+    ("synthpre_jax.evaluation",),
+    ("synthpre_jax.init",),
+    ("synthpre_jax.cli", "synthpre_jax.convert"),
+    ("synthpre_jax.study",),
+    ("synthpre_jax.train", "synthpre_jax.evaluate", "synthpre_jax.report",
+     "synthpre_jax.param_stats", "synthpre_jax.study.__main__"),
+)
+
+
+def _layer(module: str) -> int:
+  """The layer of the longest LAYERS prefix of `module`."""
+  best, layer = -1, None
+  for i, prefixes in enumerate(LAYERS):
+    for prefix in prefixes:
+      if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+        best, layer = len(prefix), i
+  assert layer is not None, f"{module} is in no layer: add it to LAYERS"
+  return layer
+
+
+def test_the_library_imports_only_its_own_or_lower_layers():
+  bad = [f"{name}:{line} (layer {_layer(name)}) imports {mod} (layer {_layer(mod)})"
+         for name, path in MODULES.items() if name.startswith("synthpre_jax")
+         for mod, _, line in _imports(name, path)
+         if mod.startswith("synthpre_jax") and _layer(mod) > _layer(name)]
+  assert bad == []

@@ -175,7 +175,7 @@ def test_record_names_what_defines_the_cell(tmp_path):
   gin_file = _write_study(tmp_path, "'scratch': {}")
   spec = study_lib.load_study([gin_file], ["study.seeds = [2]"], study_dir=str(tmp_path / "st"))
   cell = spec.cells()[0]
-  from synthpre_jax.training import provenance
+  from synthpre_jax.evaluation import provenance
   os.makedirs(spec.cell_dir(cell))
   provenance.write_run_record(
       spec.cell_dir(cell), task="scan_simple_train16_seed2", seed=2, data_seed=2,
@@ -333,7 +333,7 @@ def test_progress_times_pre_training_and_cells_apart():
 def test_code_version_is_taken_once_per_process(monkeypatch):
   """An in-process study runs the code it imported: a commit made while it runs must not
   appear in its later records."""
-  from synthpre_jax.training import provenance
+  from synthpre_jax.evaluation import provenance
   provenance._process_code_version.cache_clear()
   first = provenance.code_version()
   calls = []

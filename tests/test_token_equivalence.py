@@ -159,7 +159,7 @@ def test_kept_steps_survive_and_records_carry_their_tokens(tmp_path):
   and 3; a `natural@3` cell's record counts 3 x batch x (inputs + targets) tokens."""
   from synthpre_jax import partitioning
   from synthpre_jax.training import optimizers
-  from synthpre_jax.training import provenance
+  from synthpre_jax.evaluation import provenance
   from synthpre_jax.training import trainer
   from tests import train_utils
   spec = study_lib.load_study([_study(tmp_path, steps="[0, 1, 2, 3]", natural="'natural@3'")],

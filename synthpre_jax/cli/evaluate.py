@@ -63,10 +63,10 @@ from synthpre_jax.cli import gin_utils, startup
 from synthpre_jax.data import examples as examples_lib
 from synthpre_jax.data import task_modules
 from synthpre_jax.data import vocabulary
+from synthpre_jax.evaluation import provenance
 from synthpre_jax.evaluation import results
 from synthpre_jax.models import registry
 from synthpre_jax.training import losses, steps
-from synthpre_jax.training import provenance
 from synthpre_jax.training import train_state as state_lib
 
 log = logging.getLogger("synthpre_jax")

@@ -36,13 +36,13 @@ from synthpre_jax import partitioning
 from synthpre_jax.checkpoints import saver as checkpoint_saver
 from synthpre_jax.cli import gin_utils, startup
 from synthpre_jax.data import native, pipeline, task_metadata, task_modules, vocabulary
+from synthpre_jax.evaluation import provenance
 from synthpre_jax.evaluation import results
 from synthpre_jax.init import lstm_embedding as lstm_embedding_init
 from synthpre_jax.init import moment_matching
 from synthpre_jax.models import registry
 from synthpre_jax.training import hooks as hooks_lib
 from synthpre_jax.training import optimizers
-from synthpre_jax.training import provenance
 from synthpre_jax.training import trainer
 
 # Gin names of the config dataclasses; calling a value builds it with the bindings.

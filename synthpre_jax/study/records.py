@@ -14,9 +14,9 @@ from typing import Any, Mapping, Optional
 from etils import epath
 
 from synthpre_jax import checkpoints
+from synthpre_jax.evaluation import provenance
 from synthpre_jax.evaluation import results
 from synthpre_jax.study.spec import Cell, Study, size_examples, size_percent
-from synthpre_jax.training import provenance
 
 RECORD_VERSION = 2
 DONE_MARKER = "study_done.json"
