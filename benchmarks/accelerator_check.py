@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import inspect
-import json
 import os
 import platform
 import re
@@ -28,47 +27,11 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # this checkout's library, installed or not
-  sys.path.insert(0, str(REPO))
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax.checkpoint", "gin", "clu", "etils",
-            "numba", "tensorflow", "seqio", "sentencepiece", "torch", "transformers")
-
-# Tolerances (stated in each JSON line too).
-# ||cudnn - xla|| / ||xla|| in bf16 for the whole model's logits and for each parameter's
-# gradient; also accepted: up to twice the same measure of bf16 XLA against float32 XLA.
-ATTN_LOGITS_TOL = 2e-2
-ATTN_GRADS_TOL = 5e-2
-DECODE_TOL = {"float32": 1e-4, "bfloat16": 3e-2}  # max|cached - full| / max|full|
-BF16_LOSS_TOL = 0.05  # max over steps of |loss_bf16 - loss_f32| / loss_f32
-
-# Speed matrix, in priority order (a budget cut drops the tail): (model, batch, inp, tgt).
-# The paper's pre-training shape first: the 3x goal is measured there.
-FULL_SHAPES = (("t5_1_0_small", 128, 512, 512), ("t5_1_0_small", 64, 512, 128),
-               ("t5_1_0_base", 64, 512, 128))
-TINY_SHAPES = (("t5_1_0_tiny", 4, 32, 16),)
-FULL_VARIANTS = (("bfloat16", 0.0), ("bfloat16", 0.1), ("float32", 0.0), ("float32", 0.1))
-TINY_VARIANTS = (("bfloat16", 0.0), ("float32", 0.1))
-PEER_SIZE = {"t5_1_0_small": "small", "t5_1_0_base": "base", "t5_1_0_tiny": "small"}
-
-
-def emit(check: str, ok: bool, **fields) -> dict:
-  """Prints one JSON line (flushed at once, so a later timeout keeps it)."""
-  record = {"check": check, "ok": bool(ok), **fields}
-  print(json.dumps(record, default=str), flush=True)
-  return record
-
-
-def _rel(a, b) -> float:
-  import numpy as np
-  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
-def _max_rel(a, b) -> float:
-  import numpy as np
-  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+from accelerator_common import (ATTN_GRADS_TOL, ATTN_LOGITS_TOL, BF16_LOSS_TOL, DECODE_TOL,
+                                PACKAGES, REPO, _init_params, _max_rel, _model_cfg,
+                                _padded_batch, _rel, _resolved, emit)
+from accelerator_speed import (check_decode_speed, check_input, check_peer, check_ratio,
+                               check_speed)
 
 
 def cudnn_probe() -> tuple[bool, str]:
@@ -102,42 +65,6 @@ def check_env(a) -> Iterator[dict]:
 
 
 # ---------------------------------------------------------------- model helpers
-def _model_cfg(tiny: bool, **kw):
-  from synthpre_jax.models import T5Config
-  if tiny:  # gin/models/t5_1_0_tiny.gin's shape, written out (no Gin needed here)
-    base = dict(vocab_size=512, emb_dim=64, num_heads=4, head_dim=16, num_encoder_layers=2,
-                num_decoder_layers=2, mlp_dim=256, dropout_rate=0.0)
-  else:  # T5 v1.0 small
-    base = dict(dropout_rate=0.0)
-  base.update(kw)
-  return T5Config(**base)
-
-
-def _padded_batch(vocab: int, batch: int, inp: int, tgt: int, seed: int = 0) -> dict:
-  """Random tokens, right-padded to different lengths in every row (row 0 is full)."""
-  import numpy as np
-  rng = np.random.default_rng(seed)
-  enc = rng.integers(2, vocab, (batch, inp)).astype(np.int32)
-  targets = rng.integers(2, vocab, (batch, tgt)).astype(np.int32)
-  for r in range(1, batch):
-    enc[r, max(1, inp - r * inp // (batch + 1)):] = 0
-    targets[r, max(1, tgt - r * tgt // (batch + 1)):] = 0
-  dec_in = np.concatenate([np.zeros((batch, 1), np.int32), targets[:, :-1]], 1)
-  return dict(encoder_input_tokens=enc, decoder_input_tokens=dec_in,
-              decoder_target_tokens=targets,
-              decoder_loss_weights=(targets > 0).astype(np.int32))
-
-
-def _init_params(cfg, seed: int = 0):
-  import flax.linen as nn
-  import jax
-  import jax.numpy as jnp
-  from synthpre_jax.models import Transformer
-  tokens = jnp.ones((1, 8), jnp.int32)
-  return nn.unbox(Transformer(cfg).init(jax.random.key(seed), tokens, tokens)["params"])
-
-
-# ---------------------------------------------------------------- attention
 def check_attention(a) -> Iterator[dict]:
   """cuDNN vs XLA attention in the whole model: bf16 logits and loss gradients."""
   import jax
@@ -236,12 +163,6 @@ def _decode_once(tiny: bool, dtype: str, batch: int, inp: int, length: int) -> d
               attention=_resolved(cfg))
 
 
-def _resolved(cfg) -> str:
-  from synthpre_jax.models import attention
-  return attention.resolve_implementation(cfg.attention_implementation, cfg.compute_dtype)
-
-
-# ---------------------------------------------------------------- bf16 vs f32
 def check_bf16_vs_f32(a) -> Iterator[dict]:
   """The same model, batches and optimizer in both dtypes; per-step losses compared."""
   import jax
@@ -293,121 +214,6 @@ def check_bf16_vs_f32(a) -> Iterator[dict]:
 
 
 # ---------------------------------------------------------------- speed (ours)
-def check_speed(a) -> Iterator[dict]:
-  """benchmarks/train_step.py's `measure` over the matrix, in priority order."""
-  sys.path.insert(0, str(Path(__file__).resolve().parent))
-  import train_step  # benchmarks/train_step.py
-
-  shapes = TINY_SHAPES if a.tiny else FULL_SHAPES
-  variants = TINY_VARIANTS if a.tiny else FULL_VARIANTS
-  n_steps, warmup = (2, 1) if a.tiny else (10, 2)
-  start, cost = time.perf_counter(), {}
-  # Per dtype (bf16 first), each shape with both dropouts side by side, so a budget cut
-  # drops float32 and T5 base before the paper shape's like-for-like (dropout 0.1) row.
-  order = [(dtype, dropout, shape) for dtype in dict.fromkeys(d for d, _ in variants)
-           for shape in shapes for d, dropout in variants if d == dtype]
-  for dtype, dropout, (model, batch, inp, tgt) in order:
-    conf = dict(model=model, batch=batch, inp=inp, tgt=tgt, dtype=dtype, dropout=dropout)
-    left = a.budget_s - (time.perf_counter() - start)
-    # Expected: this shape's slowest run so far, else the slowest of any shape.
-    expect = cost.get((model, batch, inp, tgt), max(cost.values(), default=0.0))
-    if left < expect * 1.2:
-      yield emit("speed", False, skipped=f"budget: {left:.0f} s left", **conf)
-      continue
-    t0 = time.perf_counter()
-    try:
-      rec = train_step.measure(model=model, batch=batch, inp=inp, tgt=tgt,
-                               steps=n_steps, warmup=warmup, dtype=dtype,
-                               dropout=dropout)
-      yield emit("speed", True, **rec)
-    except Exception as e:  # pylint: disable=broad-except
-      yield emit("speed", False, error=f"{type(e).__name__}: {str(e)[:500]}", **conf)
-    cost[(model, batch, inp, tgt)] = max(cost.get((model, batch, inp, tgt), 0.0),
-                                        time.perf_counter() - t0)
-
-
-# ---------------------------------------------------------------- peer
-def peer_path() -> Optional[Path]:
-  for p in (os.environ.get("PEER_BENCH", "benchmarks/peer/hf_t5_bench.py"),
-            "../shared/bench/hf_t5_bench.py"):
-    path = Path(p) if Path(p).is_absolute() else REPO / p
-    if path.is_file():
-      return path
-  return None
-
-
-def check_peer(a) -> Iterator[dict]:
-  """The peer (HF T5 in PyTorch, --compile) on the same shapes, one subprocess each."""
-  shapes = TINY_SHAPES if a.tiny else FULL_SHAPES
-  path = peer_path()
-  why = None
-  if path is None:
-    why = ("no peer script: copy ../shared/bench/hf_t5_bench.py to "
-           "benchmarks/peer/ (or set PEER_BENCH)")
-  elif any(importlib.util.find_spec(p) is None for p in ("torch", "transformers")):
-    why = "torch or transformers not importable"
-  else:
-    probe = subprocess.run([sys.executable, "-c",
-                            "import torch; print(torch.cuda.is_available())"],
-                           capture_output=True, text=True, timeout=120)
-    if probe.stdout.strip() != "True":
-      why = "torch sees no CUDA device" + (f" ({probe.stderr.strip()[-200:]})"
-                                           if probe.returncode else "")
-  if why:
-    for model, batch, inp, tgt in shapes:
-      yield emit("peer", True, skipped=why, size=PEER_SIZE[model], batch=batch, inp=inp,
-                 tgt=tgt)
-    return
-  start = time.perf_counter()
-  for model, batch, inp, tgt in shapes:
-    conf = dict(size=PEER_SIZE[model], batch=batch, inp=inp, tgt=tgt, compile=True)
-    left = a.budget_s - (time.perf_counter() - start)
-    if left < 20:
-      yield emit("peer", False, skipped=f"budget: {left:.0f} s left", **conf)
-      continue
-    cmd = [sys.executable, str(path), "--size", conf["size"], "--batch", str(batch),
-           "--inp", str(inp), "--tgt", str(tgt), "--steps", "3" if a.tiny else "10",
-           "--compile"]
-    try:
-      r = subprocess.run(cmd, capture_output=True, text=True, timeout=left)
-      lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
-      if r.returncode == 0 and lines:
-        yield emit("peer", True, **json.loads(lines[-1]))
-      else:
-        yield emit("peer", False, error=(r.stderr or r.stdout)[-500:], **conf)
-    except subprocess.TimeoutExpired:
-      yield emit("peer", False, error=f"timeout after {left:.0f} s", **conf)
-
-
-# ---------------------------------------------------------------- ratio
-def check_ratio(a) -> Iterator[dict]:
-  """Ours / peer tokens/s per shape, from the JSON lines of this run (--results)."""
-  records = _records(a.results)
-  ours = {(r["model"], r["batch"], r["inp"], r["tgt"], r["dtype"], r["dropout"]): r
-          for r in records if r.get("check") == "speed" and r.get("tokens_per_s")}
-  peers = {(r["size"], r["batch"], r["inp"], r["tgt"]): r for r in records
-           if r.get("check") == "peer" and r.get("tokens_per_s")}
-  found = False
-  for model, batch, inp, tgt in (TINY_SHAPES if a.tiny else FULL_SHAPES):
-    peer = peers.get((PEER_SIZE[model], batch, inp, tgt))
-    if peer is None:
-      continue
-    for dropout in (0.0, 0.1):
-      mine = ours.get((model, batch, inp, tgt, "bfloat16", dropout))
-      if mine is None:
-        continue
-      found = True
-      # The peer's T5Config keeps transformers' default dropout_rate=0.1.
-      yield emit("ratio", True, model=model, batch=batch, inp=inp, tgt=tgt,
-                 ours_dtype="bfloat16", ours_dropout=dropout, peer_dropout=0.1,
-                 like_for_like=dropout == 0.1, ours_tokens_per_s=mine["tokens_per_s"],
-                 peer_tokens_per_s=peer["tokens_per_s"],
-                 ratio=round(mine["tokens_per_s"] / peer["tokens_per_s"], 3))
-  if not found:
-    yield emit("ratio", True, skipped="no shape has both our and the peer's figure")
-
-
-# ---------------------------------------------------------------- real run
 def _train_cmd(a, model_dir: str) -> tuple[list[str], str]:
   if a.tiny:
     gin = ["--gin_file=gin/quickstart/pretrain_set.gin"]
@@ -498,59 +304,6 @@ def check_real_run(a) -> Iterator[dict]:
 
 
 # ---------------------------------------------------------------- decode speed
-def check_decode_speed(a) -> Iterator[dict]:
-  """benchmarks/decode.py: greedy and beam-4 throughput (random weights, EOS off)."""
-  args = (["--models", "tiny", "--batch", "4", "--inp", "16", "--out", "8", "--repeats", "1"]
-          if a.tiny else ["--models", "small", "--batch", "64", "--inp", "512", "--out",
-                          "64", "--repeats", "2"])
-  r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "decode.py"), *args,
-                      "--beams", "1", "4"], cwd=REPO, capture_output=True, text=True,
-                     timeout=a.budget_s)
-  lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
-  for rec in lines:
-    yield emit("decode_speed", True, **rec)
-  if r.returncode != 0 or len(lines) != 2:
-    yield emit("decode_speed", False, error=(r.stderr or r.stdout)[-600:])
-
-
-# ---------------------------------------------------------------- input pipeline
-def check_input(a) -> Iterator[dict]:
-  """Tokens/s of the native (TF-free) input path for Set at the paper's shape, against
-  the fastest train step measured at that shape in this run: the pipeline must keep up."""
-  sys.path.insert(0, str(Path(__file__).resolve().parent))
-  import input_pipeline  # benchmarks/input_pipeline.py
-  from synthpre_jax.data import pipeline, task_modules
-
-  task_modules.import_task_modules(["tasks"])
-  task, batch, inp, tgt = ("set_tiny", 4, 68, 68) if a.tiny else ("set", 128, 512, 512)
-  stream = pipeline.get_batches(
-      task_name=task, feature_lengths={"inputs": inp, "targets": tgt}, split="train",
-      global_batch_size=batch, seed=0, shuffle=True, process_index=0, process_count=1,
-      input_pipeline="native")
-  rec = input_pipeline.measure(stream, n=10 if a.tiny else 40, warmup=2)
-  rec = {k: round(v, 3) for k, v in rec.items()}
-  shape = TINY_SHAPES[0] if a.tiny else FULL_SHAPES[0]
-  steps = [r for r in _records(a.results) if r.get("check") == "speed"
-           and (r.get("model"), r.get("batch"), r.get("inp"), r.get("tgt")) == shape
-           and r.get("tokens_per_s")]
-  need = max((r["tokens_per_s"] for r in steps), default=None)
-  yield emit("input", True, task=task, batch=batch, inp=inp, tgt=tgt, path="native", **rec,
-             step_tokens_per_s=need, step_shape=list(shape),
-             keeps_up=None if need is None or a.tiny else rec["tokens_per_s"] >= need)
-
-
-def _records(path: Optional[str]) -> list[dict]:
-  """The JSON lines written so far in this run (--results), unreadable lines skipped."""
-  out = []
-  if path and Path(path).is_file():
-    for line in Path(path).read_text().splitlines():
-      try:
-        out.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue
-  return out
-
-
 CHECKS: dict[str, Callable] = {
     "env": check_env, "attention": check_attention, "decode": check_decode,
     "bf16_vs_f32": check_bf16_vs_f32, "speed": check_speed, "peer": check_peer,
