@@ -145,7 +145,9 @@ def test_function_level_imports_are_of_optional_dependencies_only():
 
 
 def test_no_module_is_over_500_lines():
-  long = {name: n for name, path in MODULES.items()
+  paths = {**MODULES, **{f"benchmarks.{p.stem}": p
+                         for p in sorted((REPO / "benchmarks").glob("*.py"))}}
+  long = {name: n for name, path in paths.items()
           if (n := len(path.read_text().splitlines())) > MAX_LINES}
   assert long == {}
 

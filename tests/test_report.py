@@ -140,7 +140,7 @@ TIE = {"scratch": [0.50, 0.52, 0.48, 0.51, 0.49],    # natural ~ scratch
 
 
 def _study_record(source, task, seed, score, **provenance):
-  """A record with the keys synthpre_jax.study.runner.make_record writes."""
+  """A record with the keys synthpre_jax.study.records.make_record writes."""
   record = _record(source, task, 1000, seed, score)
   record.update({"version": 1, "study": "five", "mixture_or_task_name": f"{task}_train1000",
                  "metrics": {"exact_match": score}, "transfer_mode": "all_but_embeddings",

@@ -10,7 +10,6 @@ from etils import epath
 from synthpre_jax.convert import hf as hf_lib
 from synthpre_jax.convert import project
 from synthpre_jax.convert import t5x as t5x_lib
-from synthpre_jax.convert.project import ConversionError
 from synthpre_jax.data import vocabulary
 from synthpre_jax.models import T5Config
 

@@ -1,7 +1,7 @@
 """Natural-token equivalence: how many natural pre-training tokens give a source's score.
 
 The curve is the downstream score of one pre-training run fine-tuned from several of its
-steps (study sources `<run>@<step>`, synthpre_jax.study.runner `token_steps`), against the
+steps (study sources `<run>@<step>`, the study spec's `token_steps`, synthpre_jax/study/spec.py), against the
 pre-training tokens each step stands for. Its mean scores are made monotone
 non-decreasing in tokens (weighted isotonic regression, pool-adjacent-violators, weights
 = seeds per point) and joined piecewise-linearly (linear in tokens); a score's equivalent

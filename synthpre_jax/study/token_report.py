@@ -19,7 +19,7 @@ from synthpre_jax.study.tables import format_score, markdown_table, number_forma
 
 def token_curves(summary: Summary) -> tuple[dict[str, dict[str, float]], list[str]]:
   """({run: {`<run>@<step>` source: its natural_tokens}}, notes) from the records that
-  carry `natural_run` (synthpre_jax.study.runner token_steps); a source whose records lack
+  carry `natural_run` (the study spec's token_steps, synthpre_jax/study/spec.py); a source whose records lack
   `natural_tokens` is left out with a note."""
   curves: dict[str, dict[str, float]] = {}
   notes = []

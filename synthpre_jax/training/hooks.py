@@ -6,7 +6,10 @@ user hook that is due with a `StepInfo`. A hook is any callable with an `every`
 attribute (`Hook`); `every_n_steps(fn, n)` makes one from a function. Examples: a Weights
 & Biases logger (`StepInfo.train_metrics` is set on logging steps), a custom evaluation
 on `StepInfo.params`, an early stop (raise an exception: the loop records the finished
-save's checksums and re-raises it).
+save's checksums and re-raises it). Hooks run on every process of a multi-process run:
+a logger that writes files or calls a service guards itself with
+`jax.process_index() == 0`. A hook bound in Gin (`train.hooks = [@my_logger()]`) lives in
+a module the Gin file imports (`import my_hooks`), so the run's config.gin replays it.
 """
 
 from __future__ import annotations

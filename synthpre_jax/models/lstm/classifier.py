@@ -13,7 +13,7 @@ Parameter names: `token_embedder/embedding`, `encoder/layers_i/...`,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import flax.linen as nn
 import jax
