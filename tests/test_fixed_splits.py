@@ -294,7 +294,8 @@ def test_fixed_twins_derive_from_the_catalogue_nesting_included():
     got = seqio.get_mixture_or_task(mix)
     assert sorted(x.name for x in got.tasks) == sorted(members)
     assert {got.get_rate(x) for x in got.tasks} == {1.0}
-  assert set(catalog.mixtures()) == {"simple_tasks", "simple_tasks_tiny", "lime", "lime_tiny"}
+  assert set(catalog.mixtures()) == {"simple_tasks", "simple_tasks_tiny", "lime", "lime_tiny",
+                                     "procedural", "procedural_tiny"}
 
   # Pinned: the caches users have built stay valid (a change here rebuilds them all).
   assert {n: key(n) for n in ("set", "set_tiny", "identity", "lime_abduct_tiny",

@@ -69,4 +69,5 @@ def test_a_family_is_listed_drawn_and_given_a_fixed_split(toy_family, capsys):
 def test_the_project_families_list_every_task_once():
   names = [v.name for f in catalog.FAMILIES for v in f.variants()]
   assert names == list(catalog.synthetic_tasks()) and len(set(names)) == len(names)
-  assert [f.name for f in catalog.FAMILIES] == ["simple", "lime", "nesting"]
+  assert [f.name for f in catalog.FAMILIES] == ["simple", "lime", "nesting",
+                                                "formal_languages", "procedural"]

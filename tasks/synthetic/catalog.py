@@ -13,12 +13,13 @@ import difflib
 import functools
 from typing import Any
 
-from tasks.synthetic import families, generators
+from tasks.synthetic import families, formal_families, generators
 from tasks.synthetic.family import BatchFn, GenerateFn, TaskFamily
 
 # Every family, in registration order.
 FAMILIES: tuple[TaskFamily, ...] = (
-    families.SimpleFamily(), families.LimeFamily(), families.NestingFamily())
+    families.SimpleFamily(), families.LimeFamily(), families.NestingFamily(),
+    formal_families.FormalLanguageFamily(), formal_families.ProceduralFamily())
 
 # The id layouts of the simple and LIME families, by task-name suffix.
 SIMPLE_CONFIGS = families.SIMPLE_CONFIGS

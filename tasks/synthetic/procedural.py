@@ -1,0 +1,124 @@
+"""Procedural tasks: stack manipulation, elementary cellular automata, FST simulation.
+
+Pure numpy: example `index` of (task, split, seed) is a pure function of those four
+values and the `FormalConfig` (`seeding.example_rng`). Outputs are int32 arrays without
+EOS; the ids are those of `FormalConfig.symbol_ids`. Framings (docs/tasks.md):
+
+- stack: inputs = L operations (L in [min_len, max_len]): `push x` is the two ids
+  [push, symbol + x], `pop` the id [pop]; a pop is drawn only on a non-empty stack
+  (an empty stack always pushes; otherwise push with probability push_prob). targets =
+  the final stack top first, or [empty] when it is empty. Draws: L, L uniforms, L values.
+- eca: inputs = [rule + r] + the initial row (width cells, cell + 0/1, i.i.d. fair);
+  targets = the row after `steps` updates of Wolfram rule r with periodic boundaries:
+  new[i] = bit (4 * row[i-1] + 2 * row[i] + row[i+1]) of r. Draws: r (when cfg.rule is
+  RANDOM_RULE), then the row.
+- fst: a random complete deterministic Mealy transducer, start state 0: for every
+  (state q, input a) a next state and one output symbol, uniform. inputs = its
+  num_states * num_inputs transitions as quadruples [state + q, input + a, state + q',
+  output + b] in a random order, then [sep], then the input string (L symbols, L in
+  [min_len, max_len]); targets = the output string (L symbols). Draws: the next-state
+  table, the output table (both num_states x num_inputs), the order, L, the string.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.synthetic.formal_config import (NUM_ECA_RULES, PROCEDURAL_KINDS, RANDOM_RULE,
+                                           FormalConfig)
+from tasks.synthetic.formal_languages import check_config
+from tasks.synthetic.seeding import example_rng
+
+
+def _stack(rng: np.random.Generator, cfg: FormalConfig) -> tuple[np.ndarray, np.ndarray]:
+  length = int(rng.integers(cfg.min_len, cfg.max_len + 1))
+  pushes = (rng.random(length) < cfg.push_prob).tolist()
+  values = (cfg.first_token + rng.integers(cfg.num_symbols, size=length)).tolist()
+  out, stack = [], []
+  for t in range(length):
+    if not stack or pushes[t]:
+      out += [cfg.push, values[t]]
+      stack.append(values[t])
+    else:
+      out.append(cfg.pop)
+      stack.pop()
+  targets = stack[::-1] if stack else [cfg.empty]
+  return np.asarray(out, np.int32), np.asarray(targets, np.int32)
+
+
+def eca_step(row: np.ndarray, rule: int) -> np.ndarray:
+  """One update of elementary cellular automaton `rule` (0..255) on a 0/1 row with
+  periodic boundaries."""
+  table = (int(rule) >> np.arange(8)) & 1
+  return table[4 * np.roll(row, 1) + 2 * row + np.roll(row, -1)].astype(row.dtype)
+
+
+def _eca(rng: np.random.Generator, cfg: FormalConfig) -> tuple[np.ndarray, np.ndarray]:
+  rule = int(rng.integers(NUM_ECA_RULES)) if cfg.rule == RANDOM_RULE else cfg.rule
+  row = rng.integers(2, size=cfg.width).astype(np.int32)
+  ids = cfg.symbol_ids()
+  inputs = np.concatenate([np.asarray([ids["rule"] + rule], np.int32), ids["cell"] + row])
+  for _ in range(cfg.steps):
+    row = eca_step(row, rule)
+  return inputs.astype(np.int32), (ids["cell"] + row).astype(np.int32)
+
+
+def _fst(rng: np.random.Generator, cfg: FormalConfig) -> tuple[np.ndarray, np.ndarray]:
+  shape = (cfg.num_states, cfg.num_inputs)
+  nxt = rng.integers(cfg.num_states, size=shape)
+  emit = rng.integers(cfg.num_outputs, size=shape)
+  order = rng.permutation(cfg.num_states * cfg.num_inputs)
+  length = int(rng.integers(cfg.min_len, cfg.max_len + 1))
+  string = rng.integers(cfg.num_inputs, size=length)
+  ids = cfg.symbol_ids()
+  q, a = np.divmod(order, cfg.num_inputs)
+  table = np.stack([ids["state"] + q, ids["input"] + a, ids["state"] + nxt[q, a],
+                    ids["output"] + emit[q, a]], axis=1).reshape(-1)
+  out, state = [], 0
+  for sym in string.tolist():
+    out.append(ids["output"] + int(emit[state, sym]))
+    state = int(nxt[state, sym])
+  inputs = np.concatenate([table, [cfg.sep], ids["input"] + string])
+  return inputs.astype(np.int32), np.asarray(out, np.int32)
+
+
+_GENERATORS = {"stack": _stack, "eca": _eca, "fst": _fst}
+
+
+def generate_procedural(task: str, cfg: FormalConfig, split: str, seed: int,
+                        index: int) -> tuple[np.ndarray, np.ndarray]:
+  """Example `index` of (task, split, seed): int32 (inputs, targets) without EOS, of
+  the procedural task `cfg.kind` (stack, eca or fst). `task` names the random stream.
+  Raises TypeError / ValueError for another config or kind, or a negative seed/index."""
+  check_config(cfg, PROCEDURAL_KINDS)
+  return _GENERATORS[cfg.kind](example_rng(task, split, seed, index), cfg)
+
+
+def procedural_max_lengths(task: str, cfg: FormalConfig) -> dict[str, int]:
+  """Longest inputs / targets INCLUDING SeqIO's EOS (attained: stack for
+  0 < push_prob, eca and fst always)."""
+  check_config(cfg, PROCEDURAL_KINDS)
+  if cfg.kind == "stack":
+    return {"inputs": 2 * cfg.max_len + 1, "targets": cfg.max_len + 1}
+  if cfg.kind == "eca":
+    return {"inputs": cfg.width + 2, "targets": cfg.width + 1}
+  table = 4 * cfg.num_states * cfg.num_inputs
+  return {"inputs": table + 1 + cfg.max_len + 1, "targets": cfg.max_len + 1}
+
+
+def describe_procedural(task: str, cfg: FormalConfig) -> str:
+  """One line on the generator and its id layout."""
+  check_config(cfg, PROCEDURAL_KINDS)
+  head = (f"generator procedural.generate_procedural({task!r}), vocab "
+          f"{cfg.vocab_size}, ")
+  if cfg.kind == "stack":
+    return head + (f"stack: {cfg.min_len}..{cfg.max_len} push x / pop operations -> "
+                   f"final stack top first, {cfg.num_symbols} values from id "
+                   f"{cfg.first_token}, push_prob {cfg.push_prob}")
+  if cfg.kind == "eca":
+    rule = "drawn per example" if cfg.rule == RANDOM_RULE else str(cfg.rule)
+    return head + (f"elementary cellular automaton, rule {rule} (id {cfg.first_token + 2}"
+                   f" + rule), width {cfg.width} periodic, {cfg.steps} steps, cells "
+                   f"{cfg.first_token}/{cfg.first_token + 1}")
+  return head + (f"random Mealy FST: {cfg.num_states} states, {cfg.num_inputs} inputs, "
+                 f"{cfg.num_outputs} outputs as shuffled quadruples, <sep>, a string "
+                 f"of {cfg.min_len}..{cfg.max_len} -> its output string")
