@@ -1,6 +1,6 @@
 """Examples/s of the synthetic-task generators on ONE core, against plain Python.
 
-For each task prints one JSON line: the project's compiled generator
+For each simple task prints one JSON line: the project's compiled generator
 (`tasks.synthetic.generators.generate_batch`, numba kernels) and a plain
 one-example-at-a-time Python version of the same definitions written below (lists and
 `random`, like the public reference generator), and the speed-up. `first_call_s` is the
@@ -8,7 +8,10 @@ first call's time: compiling the kernel, or loading it from the on-disk cache. T
 fixed split (1,050,000 generated, deduplicated, 1,000,000 + 10,000 written) into a
 temporary cache directory (`--split_task`, `--no_split` to skip).
 
-  python benchmarks/generate.py [--tasks set,sort,union] [--num 100000] [--core 0]
+For each formal-language / procedural task (`FORMAL_TASKS`, paper layout) one line:
+the catalogue's `generate_batch` (numpy, one example at a time) in examples/s.
+
+  python benchmarks/generate.py [--tasks set,sort,union,dyck] [--num 100000] [--core 0]
 
 The process pins itself to one core (os.sched_setaffinity) and sets the usual
 single-thread variables before numpy loads. Figures depend on what else runs on the
@@ -36,6 +39,10 @@ ALL_TASKS = (
     "identity", "reverse", "set", "deduplicate", "duplicate", "first_token",
     "last_token", "length", "longest_word", "count", "search", "delete", "sort",
     "replace", "union", "intersect", "set1_minus_set2", "set2_minus_set1")
+# The formal-language and procedural tasks (tasks/synthetic/formal_config.py), timed on
+# their paper layout through the catalogue's generate_batch (numpy, one example at a
+# time: they have no plain-Python twin here).
+FORMAL_TASKS = ("dyck", "shuffle_dyck", "ww", "stack", "eca", "eca_rule110", "fst")
 
 
 # ------------------------------------------------------------------ plain Python
@@ -269,6 +276,16 @@ def bench_task(task: str, cfg, num: int, plain_num: int, min_seconds: float) -> 
           "first_call_s": round(first_call, 2)}
 
 
+def bench_catalog_task(name: str, num: int, min_seconds: float) -> dict:
+  from tasks.synthetic import catalog
+  import numpy as np
+  e = catalog.get(name)
+  rate = _rate(lambda n: e.generate_batch(e.task, e.cfg, "bench", 0, np.arange(n)), num,
+               min_seconds)
+  return {"task": name, "family": e.family, "project_examples_per_s": round(rate),
+          "num": num}
+
+
 def bench_split(task: str, cfg) -> dict:
   from tasks.fixed_splits import build as fixed_build, records as fixed_records
   from tasks.synthetic import generators
@@ -295,10 +312,12 @@ def bench_split(task: str, cfg) -> dict:
 
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--tasks", default=",".join(ALL_TASKS),
-                 help="comma-separated simple task ids (default: all 18)")
+  p.add_argument("--tasks", default=",".join(ALL_TASKS + FORMAL_TASKS),
+                 help="comma-separated simple or formal task ids (default: all)")
   p.add_argument("--num", type=int, default=100_000,
                  help="examples per timed call of the project's generator")
+  p.add_argument("--formal_num", type=int, default=5_000,
+                 help="examples per timed call of a formal-language / procedural task")
   p.add_argument("--plain_num", type=int, default=5_000,
                  help="examples per timed call of the plain Python version")
   p.add_argument("--min_seconds", type=float, default=2.0,
@@ -312,9 +331,9 @@ def main() -> None:
   os.sched_setaffinity(0, {core})
 
   tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-  unknown = [t for t in tasks if t not in ALL_TASKS]
+  unknown = [t for t in tasks if t not in ALL_TASKS + FORMAL_TASKS]
   if unknown:
-    p.error(f"unknown task(s) {unknown}; known: {', '.join(ALL_TASKS)}")
+    p.error(f"unknown task(s) {unknown}; known: {', '.join(ALL_TASKS + FORMAL_TASKS)}")
   # The generators without the SeqIO registrations (no TensorFlow) for the task lines.
   pkg = types.ModuleType("tasks")
   pkg.__path__ = [os.path.join(os.path.dirname(os.path.dirname(
@@ -322,7 +341,10 @@ def main() -> None:
   sys.modules.setdefault("tasks", pkg)
   from tasks.synthetic.config import PAPER
   for task in tasks:
-    line = bench_task(task, PAPER, args.num, args.plain_num, args.min_seconds)
+    if task in FORMAL_TASKS:
+      line = bench_catalog_task(task, args.formal_num, args.min_seconds)
+    else:
+      line = bench_task(task, PAPER, args.num, args.plain_num, args.min_seconds)
     print(json.dumps({**line, "core": core}), flush=True)
   if not args.no_split:
     if sys.modules.get("tasks") is pkg:  # now the real package: fixed_splits needs TF

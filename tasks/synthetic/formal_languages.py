@@ -20,6 +20,8 @@ A prefix step opens when opening is allowed and (closing is not, or its uniform 
 """
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from tasks.synthetic.formal_config import LANGUAGE_KINDS, FormalConfig
@@ -62,22 +64,30 @@ def _shuffle_dyck(rng: np.random.Generator,
   length = _length(rng, cfg)
   opens = (rng.random(length) < cfg.open_prob).tolist()
   picks = rng.random(length).tolist()
-  base = cfg.first_token
+  base, depth = cfg.first_token, cfg.max_depth
   counts = [0] * cfg.k
-  out = []
+  openable, closable = list(range(cfg.k)), []  # sorted: count < depth, count > 0
+  out, total = [], 0
   for t in range(length):
-    total = sum(counts)
-    can_open = [i for i in range(cfg.k) if counts[i] < cfg.max_depth]
-    can_close = ([] if t == length - 1 and total == 1
-                 else [i for i in range(cfg.k) if counts[i] > 0])
-    if can_open and (not can_close or opens[t]):
-      i = can_open[int(picks[t] * len(can_open))]
+    can_close = not (t == length - 1 and total == 1) and closable
+    if openable and (not can_close or opens[t]):
+      i = openable[int(picks[t] * len(openable))]
       counts[i] += 1
+      total += 1
       out.append(base + 2 * i)
+      if counts[i] == 1:
+        bisect.insort(closable, i)
+      if counts[i] == depth:
+        openable.remove(i)
     else:
-      i = can_close[int(picks[t] * len(can_close))]
+      i = closable[int(picks[t] * len(closable))]
       counts[i] -= 1
+      total -= 1
       out.append(base + 2 * i + 1)
+      if counts[i] == 0:
+        closable.remove(i)
+      if counts[i] == depth - 1:
+        bisect.insort(openable, i)
   closers = [base + 2 * i + 1 for i in range(cfg.k) for _ in range(counts[i])]
   return np.asarray(out, np.int32), np.asarray(closers, np.int32)
 

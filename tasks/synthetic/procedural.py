@@ -48,8 +48,9 @@ def _stack(rng: np.random.Generator, cfg: FormalConfig) -> tuple[np.ndarray, np.
 def eca_step(row: np.ndarray, rule: int) -> np.ndarray:
   """One update of elementary cellular automaton `rule` (0..255) on a 0/1 row with
   periodic boundaries."""
-  table = (int(rule) >> np.arange(8)) & 1
-  return table[4 * np.roll(row, 1) + 2 * row + np.roll(row, -1)].astype(row.dtype)
+  table = ((int(rule) >> np.arange(8)) & 1).astype(row.dtype)
+  padded = np.concatenate([row[-1:], row, row[:1]])
+  return table[4 * padded[:-2] + 2 * row + padded[2:]]
 
 
 def _eca(rng: np.random.Generator, cfg: FormalConfig) -> tuple[np.ndarray, np.ndarray]:
