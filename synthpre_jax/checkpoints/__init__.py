@@ -21,9 +21,12 @@ from flax import traverse_util
 from orbax.checkpoint import checkpoint_managers as ocp_managers
 
 from synthpre_jax.checkpoints import checksums
+from synthpre_jax.checkpoints import transfer_modes
 from synthpre_jax.training.train_state import TrainState
 
-TRANSFER_MODES = ("all", "all_but_embeddings")
+# The fixed transfer modes; 'first_k_layers:K' and 'regex:...' take an argument
+# (all forms and their validation: synthpre_jax.checkpoints.transfer_modes).
+TRANSFER_MODES = transfer_modes.FIXED_MODES
 # Tensors with one row per token id, kept fresh by 'all_but_embeddings' when the model
 # family names none (each family names its own: `ModelConfig.embedding_names`).
 EMBEDDING_NAMES = ("token_embedder/embedding", "decoder/logits_dense/kernel")
@@ -72,7 +75,7 @@ class CheckpointConfig:
   # 'sizes' (sizes only: for very large checkpoints; misses flipped bits).
   verify: str = "full"
   # Steps that are always saved and never deleted (0: the initial state, saved before
-  # the first step), e.g. a natural-token curve's steps (synthpre_jax.study.runner token_steps).
+  # the first step), e.g. a natural-token curve's steps (the study spec's token_steps, synthpre_jax/study/spec.py).
   keep_steps: tuple[int, ...] = ()
 
   def __post_init__(self):
@@ -236,18 +239,17 @@ def load_params(params_path: epath.Path, shapes: Any, shardings: Any) -> Any:
 def transfer(loaded: Any, fresh: Any, mode: str,
              embedding_names: Sequence[str] = EMBEDDING_NAMES
              ) -> tuple[Any, list[str], list[str]]:
-  """Combines loaded and freshly initialised params by transfer mode
-  ('all_but_embeddings' keeps `embedding_names` fresh).
+  """Combines loaded and freshly initialised params by transfer mode (a form in
+  `transfer_modes.FORMS`; 'all_but_embeddings' keeps `embedding_names` fresh).
 
-  Returns (params, names taken from the checkpoint, names kept fresh).
+  Returns (params, names taken from the checkpoint, names kept fresh). Raises
+  ValueError for an invalid mode or one that takes nothing of this model.
   """
-  if mode not in TRANSFER_MODES:
-    raise ValueError(f"Unknown transfer mode {mode!r}; choose one of {TRANSFER_MODES}.")
-  keep_fresh = set(embedding_names) if mode == "all_but_embeddings" else set()
   flat_loaded, flat_fresh = flat_names(loaded), flat_names(fresh)
+  taken, kept = transfer_modes.select(mode, list(flat_loaded), embedding_names)
+  keep_fresh = set(kept)
   out = {k: (flat_fresh[k] if k in keep_fresh else v) for k, v in flat_loaded.items()}
-  taken = sorted(k for k in out if k not in keep_fresh)
-  return traverse_util.unflatten_dict(out, sep="/"), taken, sorted(keep_fresh & set(out))
+  return traverse_util.unflatten_dict(out, sep="/"), taken, kept
 
 
 def summarize_names(names: Sequence[str], limit: int = 4) -> str:

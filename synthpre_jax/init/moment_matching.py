@@ -242,12 +242,15 @@ class MomentMatchingInit:
 
   `grouping`: a name in `param_groups.GROUPINGS` (or a grouping function);
   `stats_fn`: 'mean_std' or 'scale'. Use as `trainer.train(init_transform=...)`.
+  `only_fresh`: re-draw only the tensors the INITIAL_CHECKPOINT_PATH transfer kept fresh
+  (the trainer passes them as `fresh=`); the groups' statistics still pool all members.
   """
   stats_checkpoint: str
   grouping: Union[str, param_groups.Grouping] = "per_param"
   stats_fn: str = "mean_std"
   # Which step of a MODEL_DIR: 'latest', 'best', 'first_ge:0.99' or a number.
   checkpoint_step: Union[str, int] = "first_ge:0.99"
+  only_fresh: bool = False
 
   def __post_init__(self):
     if not self.stats_checkpoint:
@@ -263,8 +266,9 @@ class MomentMatchingInit:
 
   @property
   def description(self) -> str:
+    only = ", only tensors kept fresh by the transfer" if self.only_fresh else ""
     return (f"moment matching from {self.stats_checkpoint} (grouping "
-            f"{self.grouping_name}, stats {self.stats_fn})")
+            f"{self.grouping_name}, stats {self.stats_fn}{only})")
 
   def resolve(self) -> tuple[epath.Path, Optional[int], str]:
     """(params path, step, how the step was chosen) of the statistics' checkpoint."""
@@ -285,16 +289,26 @@ class MomentMatchingInit:
     stats = group_moments(groups, per_tensor)
     return plan(groups, stats, self.stats_fn), groups, stats, differing, path
 
-  def __call__(self, params: Any, mesh: Any, param_shardings: Any,
-               seed: int) -> tuple[Any, list[str]]:
+  def __call__(self, params: Any, mesh: Any, param_shardings: Any, seed: int, *,
+               fresh: Optional[Sequence[str]] = None) -> tuple[Any, list[str]]:
+    """Re-draws the grouped tensors (only those in `fresh` when `only_fresh` and it is
+    given); returns (params, restore-log lines)."""
     del mesh  # the shardings carry it
     shapes = _shape_names(params)
     specs, groups, stats, differing, path = self.compute(shapes)
+    restricted = self.only_fresh and fresh is not None
+    if restricted:
+      keep = set(fresh)
+      specs = {n: s for n, s in specs.items() if n in keep}
     params = redraw(params, specs, draw_key(seed), param_shardings)
     kept = sorted(set(shapes) - set(specs))
     lines = [f"moment matching from {path}: grouping {self.grouping_name}, stats "
              f"{self.stats_fn}, re-drew {len(specs)} tensors, kept "
              f"{checkpoints.summarize_names(kept) if kept else 'nothing'} (default init)"]
+    if restricted:
+      lines[0] = lines[0].replace("(default init)", "(transferred or default init)")
+      lines.append(f"  only the tensors the transfer kept fresh (ONLY_FRESH=True): "
+                   f"{checkpoints.summarize_names(sorted(specs)) if specs else 'none'}")
     shown = ", ".join(f"{k} mean {stats[k].mean:.4g} SD {stats[k].sd:.4g}"
                       for k in list(groups)[:3])
     more = f", ... (+{len(groups) - 3} more)" if len(groups) > 3 else ""

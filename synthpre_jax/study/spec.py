@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from synthpre_jax import checkpoints
+from synthpre_jax.checkpoints import transfer_modes
 from synthpre_jax.evaluation import results
 from synthpre_jax.study.run_config import Binding, CheckpointRef, RunConfig, parse_bindings
 
@@ -89,9 +89,11 @@ class Source:
       self._check_token_steps()
     if self.pretrain and self.checkpoint:
       raise ValueError(f"Source {self.name!r} has both `pretrain` and `checkpoint`: keep one.")
-    if self.transfer_mode not in checkpoints.TRANSFER_MODES:
+    try:
+      transfer_modes.check(self.transfer_mode)
+    except ValueError as e:
       raise ValueError(f"Source {self.name!r}: transfer_mode must be one of "
-                       f"{checkpoints.TRANSFER_MODES}, got {self.transfer_mode!r}.")
+                       f"{transfer_modes.FORMS}, got {self.transfer_mode!r} ({e})") from e
     if self.load_checkpoint and not self.has_checkpoint:
       raise ValueError(f"Source {self.name!r} sets load_checkpoint but has neither "
                        "`pretrain` nor `checkpoint`.")
@@ -128,7 +130,8 @@ class Source:
     vocabulary (a synthetic source fine-tuned on text); the run logs that it was used."""
     if self.allow_vocab_mismatch is not None:
       return self.allow_vocab_mismatch
-    return self.loads_checkpoint and self.transfer_mode == "all_but_embeddings"
+    return (self.loads_checkpoint
+            and transfer_modes.parse(self.transfer_mode).keeps_embeddings_fresh)
 
   def finetune_bindings(self) -> tuple[Binding, ...]:
     extra = ()

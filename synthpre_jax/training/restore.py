@@ -11,11 +11,14 @@ import jax
 from synthpre_jax import checkpoints
 from synthpre_jax import distributed
 from synthpre_jax.checkpoints import recovery as checkpoint_recovery
+from synthpre_jax.checkpoints import transfer_modes
 from synthpre_jax.data import vocabulary
 from synthpre_jax.training import parts as parts_lib
 
 # (params, mesh, param shardings, seed) -> (params, restore-log lines); run at step 0 only,
 # after the INITIAL_CHECKPOINT_PATH transfer (e.g. synthpre_jax.init.moment_matching).
+# A transform whose `only_fresh` is true is also passed `fresh=` the names the transfer
+# kept fresh (all names when nothing was loaded).
 InitTransform = Callable[[Any, Any, Any, int], tuple[Any, list[str]]]
 
 
@@ -51,7 +54,7 @@ def initial_state(cfg: Any, parts: parts_lib.Parts, mesh: Any, verify: str,
                    "only when a run starts at step 0")
     return restored, lines
   lines.append("  no checkpoint in MODEL_DIR -> starting at step 0")
-  state, more = _step0_state(cfg, parts, embedding_names)
+  state, more, fresh = _step0_state(cfg, parts, embedding_names)
   lines.extend(more)
   if init_transform is not None:
     embedding_source = getattr(init_transform, "embedding_source", None)
@@ -60,7 +63,11 @@ def initial_state(cfg: Any, parts: parts_lib.Parts, mesh: Any, verify: str,
       lines.extend("  " + line for line in vocabulary.check_transfer(
           recorded_vocabulary(path), cfg.vocabulary, source_path=str(path),
           copies_embedding=True, allow_mismatch=False))
-    params, more = init_transform(state.params, mesh, parts.shardings.params, cfg.seed)
+    if getattr(init_transform, "only_fresh", False):  # re-draw what was not transferred
+      params, more = init_transform(state.params, mesh, parts.shardings.params, cfg.seed,
+                                    fresh=fresh)
+    else:
+      params, more = init_transform(state.params, mesh, parts.shardings.params, cfg.seed)
     lines.extend("  " + line for line in more)
     state = state.replace(params=params)
   return state, lines
@@ -68,20 +75,23 @@ def initial_state(cfg: Any, parts: parts_lib.Parts, mesh: Any, verify: str,
 
 def _step0_state(cfg: Any, parts: parts_lib.Parts,
                  embedding_names: tuple[str, ...] = checkpoints.EMBEDDING_NAMES):
-  """The fresh state, with INITIAL_CHECKPOINT_PATH's parameters transferred into it."""
+  """The fresh state, with INITIAL_CHECKPOINT_PATH's parameters transferred into it by
+  TRANSFER_MODE; returns (state, log lines, the names kept fresh)."""
   lines = []
   if not cfg.initial_checkpoint_path:
     lines.append(f"  INITIAL_CHECKPOINT_PATH: none -> all parameters freshly initialised "
                  f"(seed {cfg.seed})")
-    return parts.init(cfg.seed), lines
+    return parts.init(cfg.seed), lines, sorted(checkpoints.flat_names(parts.shapes.params))
   params_path = checkpoints.resolve_params_path(cfg.initial_checkpoint_path)
   expected = {k: tuple(v.shape)
               for k, v in checkpoints.flat_names(parts.shapes.params).items()}
   checkpoints.check_compatible(checkpoints.params_metadata(params_path), expected,
                                str(params_path))
+  # Before any array is read: a mode that takes nothing of this model fails here.
+  taken, _ = transfer_modes.select(cfg.transfer_mode, list(expected), embedding_names)
   vocab_lines = vocabulary.check_transfer(
       recorded_vocabulary(params_path), cfg.vocabulary, source_path=str(params_path),
-      copies_embedding=cfg.transfer_mode == "all", allow_mismatch=cfg.allow_vocab_mismatch)
+      copies_embedding=bool(set(taken) & set(embedding_names)), allow_mismatch=cfg.allow_vocab_mismatch)
   state = parts.init(cfg.seed)
   loaded = checkpoints.load_params(params_path, parts.shapes.params, parts.shardings.params)
   params, taken, fresh = checkpoints.transfer(loaded, state.params, cfg.transfer_mode,
@@ -93,7 +103,7 @@ def _step0_state(cfg: Any, parts: parts_lib.Parts,
                f"{checkpoints.summarize_names(fresh) if fresh else 'nothing'}")
   lines.extend("    " + line for line in vocab_lines)
   lines.append("    optimizer state: fresh; step: 0")
-  return state.replace(params=params), lines
+  return state.replace(params=params), lines, fresh
 
 
 def recorded_vocabulary(params_path) -> Optional[dict]:

@@ -32,6 +32,7 @@ from synthpre_jax import checkpoints
 from synthpre_jax import distributed
 from synthpre_jax import partitioning
 from synthpre_jax.checkpoints import saver as checkpoint_saver
+from synthpre_jax.checkpoints import transfer_modes
 from synthpre_jax.models import registry
 from synthpre_jax.training import flops as flops_lib
 from synthpre_jax.training import hooks as hooks_lib
@@ -91,13 +92,12 @@ class TrainConfig:
     for name in ("train_steps", "batch_size", "log_period", "eval_period"):
       if getattr(self, name) < 1:
         raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}.")
-    if self.transfer_mode not in checkpoints.TRANSFER_MODES:
-      raise ValueError(f"Unknown TRANSFER_MODE {self.transfer_mode!r}; choose one of "
-                       f"{checkpoints.TRANSFER_MODES}.")
-    if self.allow_vocab_mismatch and self.transfer_mode != "all_but_embeddings":
+    mode = transfer_modes.parse(self.transfer_mode)  # ValueError naming a bad mode
+    if self.allow_vocab_mismatch and mode.kind == "all":
+      # A regex that takes the embedding is refused at restore (vocabulary.check_transfer).
       raise ValueError("ALLOW_VOCAB_MISMATCH=True needs TRANSFER_MODE="
-                       "'all_but_embeddings': a copied embedding must match the run's "
-                       "vocabulary.")
+                       "'all_but_embeddings' (or a partial mode that keeps the embedding "
+                       "fresh): a copied embedding must match the run's vocabulary.")
 
 
 @dataclasses.dataclass
