@@ -8,7 +8,7 @@ import pytest
 import seqio
 
 import tasks  # noqa: F401  (registers the tasks)
-from synthpre_jax.data import native, task_metadata
+from synthpre_jax.data import native, pipeline, task_metadata, vocabulary
 from tasks import registry  # noqa: F401  (SeqIO registration)
 from tasks.fixed_splits import specs
 from tasks.fixed_splits import seqio_tasks  # noqa: F401  (the `_fixed` twins)
@@ -216,6 +216,9 @@ def test_registered_with_seqio_fixed_twins_and_native_sources():
         catalog.get(name).task, catalog.get(name).cfg, catalog.get(name).generate)
     assert native.native_source(name) is not None
     assert native.native_source(name + "_fixed") is not None
+    assert pipeline.select_input_pipeline(name) == "native"
+    assert (vocabulary.identity_of(native.native_source(name).vocabulary)
+            == vocabulary.task_identity(pipeline.resolve_task(name).output_features))
   mix = seqio.get_mixture_or_task("procedural_tiny")
   assert sorted(t.name for t in mix.tasks) == ["eca_tiny", "fst_tiny", "stack_tiny"]
   assert seqio.get_mixture_or_task("procedural_tiny_fixed") is not None
