@@ -255,6 +255,14 @@ def test_trainer_moment_matching_and_param_stats_run_on_it(tmp_path):
                           ckpt_period=1, eval_period=1, log_period=1)
   log = "\n".join(drawn.restore_log)
   assert "moment matching from" in log and "re-drew" in log
+  # all_but_embeddings keeps the (tied) token embedding fresh and copies the rest.
+  moved = train_utils.run(str(tmp_path / "transfer"), steps=1, model=TINY,
+                          initial=str(tmp_path / "pre"), transfer_mode="all_but_embeddings",
+                          ckpt_period=1, eval_period=1, log_period=1)
+  log = "\n".join(moved.restore_log)
+  assert "kept fresh (seed 0): token_embedder/embedding" in log, log
+  # 2 layers x (2 norms, 4 attention and 2 MLP kernels), the relpos table, the final norm.
+  assert "loaded 18 tensors" in log, log
   stats = param_stats.checkpoint_stats(str(tmp_path / "pre" / "checkpoints" / "16"))
   names = {row["name"] for row in stats["tensors"]}
   assert "decoder/layers_1/self_attention/query/kernel" in names
