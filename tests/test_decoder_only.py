@@ -198,6 +198,19 @@ def test_cached_decode_steps_equal_the_full_forward_and_greedy_decodes(prefix_lm
     if eos.size:
       row[eos[0] + 1:] = 0
   np.testing.assert_array_equal(np.asarray(got), want)
+  # Beam search runs on the same cache (its leaves are expanded and gathered per beam).
+  # With alpha = 0 a beam's score is its tokens' summed log-probability (to EOS), which
+  # the full forward pass recomputes.
+  beams, scores = decoding.predict_batch_with_scores(
+      cfg, params, ENC, max_decode_length=length, num_beams=2, alpha=0.0)
+  beams = np.asarray(beams)
+  assert beams.shape == (len(ENC), length)
+  dec = np.concatenate([np.zeros((len(ENC), 1), np.int32), beams[:, :-1]], axis=1)
+  log_probs = jax.nn.log_softmax(forward(np.pad(dec, ((0, 0), (0, 1)))))[:, :length]
+  picked = np.take_along_axis(np.asarray(log_probs), beams[..., None], -1)[..., 0]
+  ended = np.cumsum(beams == decoding.EOS_ID, axis=1) - (beams == decoding.EOS_ID) > 0
+  np.testing.assert_allclose(np.asarray(scores), np.where(ended, 0, picked).sum(1),
+                             atol=1e-4)
 
 
 def test_registry_counts_and_names_and_validates():
