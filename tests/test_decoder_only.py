@@ -150,6 +150,29 @@ def test_padding_and_packing_do_not_change_the_logits(prefix_lm):
   np.testing.assert_allclose(packed[0, lt:], padded[2, :lt], atol=1e-5, rtol=0)
 
 
+def test_dropout_and_remat():
+  cfg = DecoderOnlyConfig(**{**SMALL, "dropout_rate": 0.3})
+  params = _params(cfg)
+  plain = np.asarray(DecoderOnly(cfg).apply({"params": params}, ENC, DEC))
+  remat = DecoderOnly(cfg.replace(remat_policy="full"))
+
+  def loss(model, p, rng):
+    logits = model.apply({"params": p}, ENC, DEC, enable_dropout=True,
+                         rngs={"dropout": rng})
+    return jnp.sum(jnp.sin(logits))
+
+  key = jax.random.PRNGKey(3)
+  np.testing.assert_allclose(
+      remat.apply({"params": params}, ENC, DEC), plain, atol=1e-6, rtol=0)
+  grads = [jax.grad(loss, argnums=1)(m, params, key) for m in (DecoderOnly(cfg), remat)]
+  for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+  dropped = loss(DecoderOnly(cfg), params, key)
+  assert abs(float(dropped) - float(jnp.sum(jnp.sin(plain)))) > 1e-3  # dropout acts
+  with pytest.raises(ValueError, match="remat_policy"):
+    cfg.replace(remat_policy="some")
+
+
 @pytest.mark.parametrize("prefix_lm", [False, True])
 def test_a_later_token_does_not_change_earlier_logits(prefix_lm):
   cfg = DecoderOnlyConfig(**SMALL, prefix_lm=prefix_lm)

@@ -12,6 +12,7 @@ from synthpre_jax.models.decoder_only import network
 
 _ACTIVATIONS = ("relu", "gelu", "linear", "silu")
 _DTYPES = ("float32", "bfloat16", "float16")
+_REMAT = ("none", "full", "minimal")
 
 
 @registry.register
@@ -23,6 +24,8 @@ class DecoderOnlyConfig:
   inputs attend to each other in both directions (a prefix LM), otherwise attention is
   causal throughout. The loss is on the target positions only. Parameters are stored in
   float32; `dtype` is the compute dtype, `logits_dtype` that of the output logits.
+  `remat_policy` ('none', 'full', 'minimal') recomputes each layer in the backward pass
+  as `T5Config.remat_policy` does.
   """
 
   vocab_size: int = 32128
@@ -39,6 +42,7 @@ class DecoderOnlyConfig:
   logits_dtype: str = "float32"
   relative_attention_num_buckets: int = 32
   relative_attention_max_distance: int = 128
+  remat_policy: str = "none"
 
   # The input embedding and, for untied models, the output layer.
   embedding_names: ClassVar[tuple[str, ...]] = ("token_embedder/embedding",
@@ -63,6 +67,9 @@ class DecoderOnlyConfig:
       if getattr(self, name) not in _DTYPES:
         raise ValueError(
             f"DecoderOnlyConfig.{name}={getattr(self, name)!r}; choose one of {_DTYPES}.")
+    if self.remat_policy not in _REMAT:
+      raise ValueError(
+          f"DecoderOnlyConfig.remat_policy={self.remat_policy!r}; choose one of {_REMAT}.")
 
   @property
   def compute_dtype(self) -> jnp.dtype:

@@ -157,8 +157,14 @@ class DecoderOnlyStack(nn.Module):
                                 cfg.compute_dtype, name="relpos_bias")(relative, span)
 
   def _layers(self, x, bias, mask, deterministic: bool, **decode_args):
+    layer_cls = DecoderOnlyLayer
+    if not decode_args and self.config.remat_policy == "full":
+      layer_cls = nn.remat(DecoderOnlyLayer)
+    elif not decode_args and self.config.remat_policy == "minimal":
+      layer_cls = nn.remat(
+          DecoderOnlyLayer, policy=jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims)
     for i in range(self.config.num_layers):
-      x = DecoderOnlyLayer(self.config, deterministic, name=f"layers_{i}")(
+      x = layer_cls(self.config, deterministic, name=f"layers_{i}")(
           x, bias, mask, **decode_args)
     return x
 
