@@ -139,7 +139,8 @@ def test_lstm_family_gets_a_clear_error_for_t5_groups_and_works_by_layer():
   assert EMB in kept
 
 
-@pytest.mark.parametrize("family", registry.registered())
+# The project's families (a test elsewhere may register a toy family in this process).
+@pytest.mark.parametrize("family", [n for n in registry.registered() if hasattr(models, n)])
 def test_every_registered_family_gets_its_groups_or_a_clear_error(family):
   config = getattr(models, family)()  # default sizes: only shapes are traced
   model = registry.build_model(config)

@@ -10,7 +10,7 @@ from flax import traverse_util
 from synthpre_jax import checkpoints, partitioning
 from synthpre_jax.training import optimizers
 from synthpre_jax.training import trainer
-from synthpre_jax.data import pipeline
+from synthpre_jax.data import pipeline, task_modules
 from synthpre_jax.models import T5Config
 
 TINY = T5Config(vocab_size=512, emb_dim=64, num_heads=4, head_dim=16, num_encoder_layers=2,
@@ -162,4 +162,5 @@ if __name__ == "__main__":
                        format="%(asctime)s %(levelname)s %(message)s")
   _faulthandler.dump_traceback_later(float(_os.environ.get("SYNTHPRE_TEST_DUMP_AFTER", "600")),
                                      exit=True)
+  task_modules.import_task_modules()  # a worker process registers the project's tasks too
   _sys.exit(_worker(_json.loads(_sys.argv[1])))
