@@ -30,7 +30,7 @@ def register_all() -> None:
   from tasks.fixed_splits import seqio_tasks  # noqa: F401  (registers the <task>_fixed tasks)
   from tasks import downstream  # noqa: F401  (registers scan_* and the paper's six tasks)
   from tasks import nonsense  # noqa: F401  (registers nonsense_summary)
-  from tasks import natural  # noqa: F401  (registers c4_span_corruption, corpus_span_corruption)
+  from tasks import natural  # noqa: F401  (registers the span-corruption and LM tasks)
   from tasks import classification  # noqa: F401  (yelp_polarity_reviews, imdb_reviews, ag_news_subset)
   from tasks import subsets  # noqa: F401  (the on-demand `<task>_train<N>` subsets)
 

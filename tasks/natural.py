@@ -1,10 +1,15 @@
-"""Natural pre-training: T5 span corruption on C4 (TFDS) and on the embedded corpus.
+"""Natural pre-training on C4 (TFDS) and on the embedded corpus: T5 span corruption, and
+plain language modelling for decoder-only models.
 
 Tasks (registered at import):
   c4_span_corruption       TFDS `c4/en:3.*.*`, splits train / validation (T5's C4; any
                            prepared 3.x version: T5's 3.0.1, or 3.1.0 built by tfds 4.9).
   corpus_span_corruption   the embedded English corpus (`tasks.corpus`, prose of the
                            Python docs), splits train / validation; offline.
+  c4_lm, corpus_lm         the same documents as language modelling: empty inputs (EOS
+                           only, which a decoder-only model reads as its first token) and
+                           targets = consecutive chunks of `targets length - 1` tokens of
+                           the concatenated stream (step 2 below), EOS appended.
 
 Both use the project's text vocabulary (`text_features.TEXT_VOCABULARY`, the 8k SentencePiece
 model + 100 sentinels unless SYNTHPRE_VOCAB_PATH says otherwise).
@@ -71,6 +76,8 @@ C4_TFDS_NAME = "c4/en:3.*.*"
 C4_SPLITS = {"train": "train", "validation": "validation"}
 C4_TASK = "c4_span_corruption"
 CORPUS_TASK = "corpus_span_corruption"
+C4_LM_TASK = "c4_lm"
+CORPUS_LM_TASK = "corpus_lm"
 
 
 # --- chunk sizes -----------------------------------------------------------------------
@@ -168,15 +175,9 @@ def _inputs_length(sequence_length: Optional[Mapping[str, int]]) -> int:
   return DEFAULT_INPUTS_LENGTH
 
 
-def concat_and_split(ds: tf.data.Dataset,
-                     sequence_length: Optional[Mapping[str, int]] = None, *,
-                     docs_per_group: int = DOCS_PER_GROUP,
-                     noise_density: float = NOISE_DENSITY,
-                     mean_noise_span_length: float = MEAN_NOISE_SPAN_LENGTH
-                     ) -> tf.data.Dataset:
-  """Step 2 of the module docstring: tokenized documents -> {'targets': chunk}."""
-  length = chunk_length(_inputs_length(sequence_length), noise_density,
-                        mean_noise_span_length)
+def _chunks(ds: tf.data.Dataset, length: int, docs_per_group: int) -> tf.data.Dataset:
+  """Tokenized documents -> {'targets': chunk}: the tokens of `docs_per_group`
+  consecutive documents concatenated, cut into consecutive `length`-token chunks."""
   ds = ds.map(lambda x: x["targets"], num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.ragged_batch(docs_per_group).map(lambda r: r.flat_values)
 
@@ -186,6 +187,32 @@ def concat_and_split(ds: tf.data.Dataset,
         lambda i: {"targets": tokens[i * length:(i + 1) * length]})
 
   return ds.flat_map(split)
+
+
+def concat_and_split(ds: tf.data.Dataset,
+                     sequence_length: Optional[Mapping[str, int]] = None, *,
+                     docs_per_group: int = DOCS_PER_GROUP,
+                     noise_density: float = NOISE_DENSITY,
+                     mean_noise_span_length: float = MEAN_NOISE_SPAN_LENGTH
+                     ) -> tf.data.Dataset:
+  """Step 2 of the module docstring: tokenized documents -> {'targets': chunk}."""
+  length = chunk_length(_inputs_length(sequence_length), noise_density,
+                        mean_noise_span_length)
+  return _chunks(ds, length, docs_per_group)
+
+
+def lm_chunks(ds: tf.data.Dataset, sequence_length: Optional[Mapping[str, int]] = None,
+              *, docs_per_group: int = DOCS_PER_GROUP) -> tf.data.Dataset:
+  """Language modelling: tokenized documents -> {'inputs': [], 'targets': chunk} with
+  chunks of `sequence_length['targets'] - 1` tokens (DEFAULT_INPUTS_LENGTH - 1 without
+  one), so that EOS still fits."""
+  targets = (sequence_length or {}).get("targets") or DEFAULT_INPUTS_LENGTH
+  if targets < 2:
+    raise ValueError(f"A language-modelling task needs a targets length >= 2 (a token "
+                     f"and EOS), got {targets}.")
+  empty = tf.zeros([0], tf.int32)
+  return _chunks(ds, int(targets) - 1, docs_per_group).map(
+      lambda x: {"inputs": empty, "targets": x["targets"]})
 
 
 def span_corrupt(ds: tf.data.Dataset, output_features: Mapping[str, seqio.Feature],
@@ -274,6 +301,31 @@ def span_corruption_preprocessors(name: str, *, text_key: str = "text",
   ]
 
 
+def lm_preprocessors(*, text_key: str = "text",
+                     docs_per_group: int = DOCS_PER_GROUP) -> list[Any]:
+  """The preprocessors of a language-modelling task on documents under `text_key`."""
+  if docs_per_group < 1:
+    raise ValueError(f"docs_per_group must be >= 1, got {docs_per_group}")
+  return [
+      functools.partial(text_to_targets, text_key=text_key),
+      functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=False),
+      seqio.CacheDatasetPlaceholder(),
+      functools.partial(lm_chunks, docs_per_group=docs_per_group),
+      seqio.preprocessors.append_eos_after_trim,
+  ]
+
+
+def register_lm_task(name: str, source: seqio.DataSource, *,
+                     vocabulary: Optional[seqio.Vocabulary] = None,
+                     text_key: str = "text", **kwargs) -> seqio.Task:
+  """Registers language modelling of `source`'s documents (`text_key`) as `name`;
+  `kwargs` go to `lm_preprocessors`."""
+  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
+  return seqio.TaskRegistry.add(
+      name, source=source, output_features=text_features.text_features(vocabulary),
+      preprocessors=lm_preprocessors(text_key=text_key, **kwargs), metric_fns=[])
+
+
 def register_span_corruption_task(name: str, source: seqio.DataSource, *,
                                   vocabulary: Optional[seqio.Vocabulary] = None,
                                   text_key: str = "text", **kwargs) -> seqio.Task:
@@ -289,16 +341,26 @@ def register_span_corruption_task(name: str, source: seqio.DataSource, *,
   )
 
 
+def _c4_source() -> seqio.DataSource:
+  return ReadOnlyTfdsSource(
+      C4_TFDS_NAME, C4_SPLITS,
+      prepare_note=(" (C4 needs Apache Beam and about 1 TB of scratch space: see "
+                    "https://www.tensorflow.org/datasets/catalog/c4)"))
+
+
 def register_all() -> None:
-  """Registers c4_span_corruption and corpus_span_corruption (idempotent)."""
-  if C4_TASK not in seqio.TaskRegistry.names():
-    register_span_corruption_task(C4_TASK, ReadOnlyTfdsSource(
-        C4_TFDS_NAME, C4_SPLITS,
-        prepare_note=(" (C4 needs Apache Beam and about 1 TB of scratch space: see "
-                      "https://www.tensorflow.org/datasets/catalog/c4)")))
-  if CORPUS_TASK not in seqio.TaskRegistry.names():
+  """Registers the span-corruption and language-modelling tasks of C4 and the corpus
+  (idempotent)."""
+  names = seqio.TaskRegistry.names()
+  if C4_TASK not in names:
+    register_span_corruption_task(C4_TASK, _c4_source())
+  if CORPUS_TASK not in names:
     register_span_corruption_task(
         CORPUS_TASK, IndexedSource(corpus_dataset_fn, splits=corpus.SPLITS))
+  if C4_LM_TASK not in names:
+    register_lm_task(C4_LM_TASK, _c4_source())
+  if CORPUS_LM_TASK not in names:
+    register_lm_task(CORPUS_LM_TASK, IndexedSource(corpus_dataset_fn, splits=corpus.SPLITS))
 
 
 register_all()

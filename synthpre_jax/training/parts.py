@@ -44,14 +44,17 @@ def get(model_config: Any, optimizer_config: Any, mesh: Any, z_loss: float,
   model = registry.build_model(model_config)
   tx = optimizers.make_optimizer(optimizer_config)
   shapes, shardings = state_lib.abstract_state(model, tx, mesh)
+  # A family may rewrite the batch its loss is computed on (decoder-only loss_on='all').
+  batch_fn = getattr(model_config, "training_batch", None)
   parts = Parts(
       model=model, tx=tx, shapes=shapes, shardings=shardings,
       init=state_lib.make_initializer(model, tx, mesh, shardings),
       train_step=steps_lib.make_train_step(
           model, tx, mesh, shardings, z_loss=z_loss,
           loss_normalizing_factor=loss_normalizing_factor,
-          learning_rate_fn=optimizers.make_schedule(optimizer_config)),
-      eval_step=steps_lib.make_eval_step(model, mesh, shardings.params, z_loss=z_loss))
+          learning_rate_fn=optimizers.make_schedule(optimizer_config), batch_fn=batch_fn),
+      eval_step=steps_lib.make_eval_step(model, mesh, shardings.params, z_loss=z_loss,
+                                         batch_fn=batch_fn))
   _CACHE[key] = parts
   while len(_CACHE) > KEPT:
     _CACHE.popitem(last=False)

@@ -30,12 +30,14 @@ def _logits(model: nn.Module, params: Any, batch: Batch, *, enable_dropout: bool
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, mesh: Mesh,
                     state_shardings: TrainState, *, z_loss: float = 1e-4,
                     loss_normalizing_factor: Optional[str] = None,
-                    learning_rate_fn: Optional[Callable] = None) -> Callable:
+                    learning_rate_fn: Optional[Callable] = None,
+                    batch_fn: Optional[Callable[[Batch], Batch]] = None) -> Callable:
   """Returns jitted `step(state, batch, dropout_key) -> (state, metric sums)`.
 
   The loss is the sum over target tokens (T5X's default, `loss_normalizing_factor=None`)
   or the per-token mean (`'num_tokens'`). Dropout keys are `fold_in(key, step)`, so a
-  resumed run draws the same masks. The state is donated.
+  resumed run draws the same masks. The state is donated. `batch_fn` (the model
+  config's `training_batch`, if it has one) rewrites the batch inside the step.
   """
   if loss_normalizing_factor not in LOSS_NORMALIZATIONS:
     raise ValueError(f"loss_normalizing_factor={loss_normalizing_factor!r}; choose one "
@@ -43,6 +45,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, mesh: Me
 
   def step(state: TrainState, batch: Batch, dropout_key: jax.Array):
     rng = jax.random.fold_in(dropout_key, state.step)
+    if batch_fn is not None:
+      batch = batch_fn(batch)
 
     def loss_fn(params):
       logits = _logits(model, params, batch, enable_dropout=True, rng=rng)
@@ -75,10 +79,14 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, mesh: Me
 
 
 def make_eval_step(model: nn.Module, mesh: Mesh, param_shardings: Any, *,
-                   z_loss: float = 1e-4) -> Callable:
-  """Returns jitted `eval_step(params, batch) -> metric sums` (teacher-forced)."""
+                   z_loss: float = 1e-4,
+                   batch_fn: Optional[Callable[[Batch], Batch]] = None) -> Callable:
+  """Returns jitted `eval_step(params, batch) -> metric sums` (teacher-forced);
+  `batch_fn` as in `make_train_step`."""
 
   def step(params, batch):
+    if batch_fn is not None:
+      batch = batch_fn(batch)
     logits = _logits(model, params, batch, enable_dropout=False, rng=None)
     return losses.batch_metrics(logits, batch["decoder_target_tokens"],
                                 batch.get("decoder_loss_weights"), z_loss)

@@ -8,7 +8,7 @@ from typing import ClassVar, Sequence
 import jax.numpy as jnp
 
 from synthpre_jax.models import registry
-from synthpre_jax.models.decoder_only import network
+from synthpre_jax.models.decoder_only import lm_batch, network
 
 _ACTIVATIONS = ("relu", "gelu", "linear", "silu")
 _DTYPES = ("float32", "bfloat16", "float16")
@@ -22,7 +22,10 @@ class DecoderOnlyConfig:
 
   The model reads `[inputs | decoder inputs]` as one sequence; `prefix_lm=True` lets the
   inputs attend to each other in both directions (a prefix LM), otherwise attention is
-  causal throughout. The loss is on the target positions only. Parameters are stored in
+  causal throughout. `loss_on='targets'` (default) puts the training loss on the
+  target positions only; `loss_on='all'` trains on the concatenation `inputs + targets`
+  as plain language modelling (`lm_batch.concatenated`; train and in-training
+  validation steps; evaluation and decoding keep the inputs/targets framing). Parameters are stored in
   float32; `dtype` is the compute dtype, `logits_dtype` that of the output logits.
   `remat_policy` ('none', 'full', 'minimal') recomputes each layer in the backward pass
   as `T5Config.remat_policy` does.
@@ -43,6 +46,7 @@ class DecoderOnlyConfig:
   relative_attention_num_buckets: int = 32
   relative_attention_max_distance: int = 128
   remat_policy: str = "none"
+  loss_on: str = "targets"
 
   # The input embedding and, for untied models, the output layer.
   embedding_names: ClassVar[tuple[str, ...]] = ("token_embedder/embedding",
@@ -71,6 +75,10 @@ class DecoderOnlyConfig:
       raise ValueError(
           f"DecoderOnlyConfig.remat_policy={self.remat_policy!r}; choose one of {_REMAT}.")
 
+    if self.loss_on not in lm_batch.LOSS_ON:
+      raise ValueError(
+          f"DecoderOnlyConfig.loss_on={self.loss_on!r}; choose one of {lm_batch.LOSS_ON}.")
+
   @property
   def compute_dtype(self) -> jnp.dtype:
     return jnp.dtype(self.dtype)
@@ -81,6 +89,10 @@ class DecoderOnlyConfig:
   def build(self) -> network.DecoderOnly:
     """The decoder-only network of this configuration."""
     return network.DecoderOnly(self)
+
+  def training_batch(self, batch):
+    """The batch the train and validation steps compute the loss on (see `loss_on`)."""
+    return lm_batch.concatenated(batch) if self.loss_on == "all" else batch
 
   def flops_per_step(self, batch: int, inputs_length: int, targets_length: int) -> float:
     """Training FLOPs (forward + backward, 3x forward) of one step: every layer runs the
