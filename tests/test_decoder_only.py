@@ -252,9 +252,20 @@ def test_registry_counts_and_names_and_validates():
     DecoderOnlyConfig(mlp_activations=("tanh",))
 
 
-@pytest.mark.parametrize("name,layers,width,vocab", [
-    ("decoder_only_tiny", 4, 64, 512), ("decoder_only_small", 12, 512, 32128)])
-def test_gin_model_files_build_the_family(name, layers, width, vocab):
+def _analytic_param_count(cfg: DecoderOnlyConfig) -> int:
+  """Tied embedding + per layer (2 norms, q/k/v/o, one MLP input per activation and wo)
+  + the shared relative-position table + the final norm."""
+  d, inner = cfg.emb_dim, cfg.num_heads * cfg.head_dim
+  layer = 2 * d + 4 * d * inner + (len(cfg.mlp_activations) + 1) * d * cfg.mlp_dim
+  return (cfg.vocab_size * d + cfg.num_layers * layer
+          + cfg.relative_attention_num_buckets * cfg.num_heads + d)
+
+
+@pytest.mark.parametrize("name,layers,width,vocab,millions", [
+    ("decoder_only_tiny", 4, 64, 512, 0.23), ("decoder_only_small", 12, 512, 32128, 54),
+    ("decoder_only_base", 24, 768, 32128, 195), ("decoder_only_large", 48, 1024, 32128, 637),
+    ("decoder_only_1b", 20, 2048, 32128, 1072)])
+def test_gin_model_files_build_the_family(name, layers, width, vocab, millions):
   gin.clear_config()
   gin.add_config_file_search_path(str(REPO / "gin"))
   try:
@@ -268,6 +279,12 @@ def test_gin_model_files_build_the_family(name, layers, width, vocab):
   assert (cfg.num_layers, cfg.emb_dim, cfg.vocab_size, cfg.prefix_lm) == (
       layers, width, vocab, False)
   assert cfg.mlp_activations == ("relu",) and cfg.logits_via_embedding
+  # The size ladder: the parameters the module creates (shapes only, nothing allocated)
+  # are the analytic count, and the count is the one the Gin file's comment gives.
+  shapes = jax.eval_shape(lambda: DecoderOnly(cfg).init(jax.random.PRNGKey(0), ENC, DEC))
+  count = sum(math.prod(x.shape) for x in jax.tree.leaves(nn.unbox(shapes["params"])))
+  assert count == _analytic_param_count(cfg)
+  assert count == pytest.approx(millions * 1e6, rel=0.01), count
 
 
 # ------------------------------------------------- the real trainer, moment matching, stats
