@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import gin
 import jax
@@ -41,6 +41,7 @@ from synthpre_jax.evaluation import results
 from synthpre_jax.init import lstm_embedding as lstm_embedding_init
 from synthpre_jax.init import moment_matching
 from synthpre_jax.models import registry
+from synthpre_jax.training import curriculum
 from synthpre_jax.training import hooks as hooks_lib
 from synthpre_jax.training import optimizers
 from synthpre_jax.training import trainer
@@ -60,6 +61,8 @@ CONFIGURABLES["moment_matching_init"] = gin.external_configurable(
     moment_matching.MomentMatchingInit, name="moment_matching_init", module=None)
 CONFIGURABLES["pre_attention_norm_constant_init"] = gin.external_configurable(
     moment_matching.ConstantNormInit, name="pre_attention_norm_constant_init", module=None)
+CONFIGURABLES["LengthCurriculum"] = gin.external_configurable(
+    curriculum.LengthCurriculum, module=None)
 CONFIGURABLES["lstm_embedding_from_t5"] = gin.external_configurable(
     lstm_embedding_init.LSTMEmbeddingFromT5, name="lstm_embedding_from_t5", module=None)
 
@@ -87,6 +90,7 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           downstream_data_dir: Optional[str] = None,
           input_pipeline: str = "auto",
           hooks: Sequence[hooks_lib.Hook] = (),
+          length_curriculum: Optional[curriculum.LengthCurriculum] = None,
           devices: Optional[list] = None) -> trainer.TrainResult:
   """Trains on a SeqIO task or mixture; see gin/pretrain.gin and gin/finetune.gin.
 
@@ -104,6 +108,9 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
   PACK) and SeqIO otherwise (see `pipeline.select_input_pipeline`). The choice is logged.
   `hooks` (`train.hooks = [@my_logger()]`, a Gin configurable of the user's module):
   callables with an `every` attribute run after those steps (synthpre_jax/training/hooks.py).
+  `length_curriculum` (`train.length_curriculum = @LengthCurriculum()`,
+  gin/procedural/length_curriculum.gin): train on its stages first, each until the
+  validation token accuracy reaches its threshold (synthpre_jax/training/curriculum.py).
 
   Which checkpoint is read: `initial_checkpoint_step` (INITIAL_CHECKPOINT_STEP) picks
   the step of a MODEL_DIR given as INITIAL_CHECKPOINT_PATH ('latest', 'best',
@@ -171,18 +178,34 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
           allow_vocab_mismatch=allow_vocab_mismatch, init_transform=init_transform,
           gin_config_hash=provenance.config_hash(gin.config_str()))
 
-  def train_data(start_step: int):
+  def stage_train_data(task: str, start_step: int):
     return pipeline.get_batches(
-        task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
+        task_name=task, feature_lengths=task_feature_lengths,
         split="train", global_batch_size=batch_size, seed=data_seed, shuffle=shuffle,
         start_step=start_step, pack=pack, input_shards=input_shards, input_pipeline=path)
 
-  def eval_data():
+  def stage_eval_data(task: str):
     return pipeline.get_batches(
-        task_name=mixture_or_task_name, feature_lengths=task_feature_lengths,
+        task_name=task, feature_lengths=task_feature_lengths,
         split=eval_split, global_batch_size=batch_size, seed=data_seed, shuffle=False,
         num_epochs=1, pack=False, pad_last_batch=True, input_shards=input_shards,
         input_pipeline=path)
+
+  stages = None
+  if length_curriculum is not None:
+    stages = _curriculum_run(length_curriculum, mixture_or_task_name, model_dir,
+                             eval_period, eval_split, vocab, input_pipeline, path, pack)
+    hooks = [*hooks, stages.hook()]
+
+  def train_data(start_step: int):
+    if stages is None:
+      return stage_train_data(mixture_or_task_name, start_step)
+    return stages.train_batches(stage_train_data, start_step)
+
+  def eval_data():
+    if stages is None:
+      return stage_eval_data(mixture_or_task_name)
+    return stages.eval_batches(stage_eval_data)
 
   return trainer.train(model_config=model_config, train_config=train_config,
                        optimizer_config=optimizer_config, mesh_config=mesh_config,
@@ -190,6 +213,25 @@ def train(*, model_dir: str = gin.REQUIRED, mixture_or_task_name: str = gin.REQU
                        eval_data=eval_data if eval_split else None, devices=devices,
                        init_transform=init_transform, after_restore=record_run,
                        hooks=hooks)
+
+
+def _curriculum_run(length_curriculum: curriculum.LengthCurriculum, task: str,
+                    model_dir: str, eval_period: int, eval_split: Optional[str],
+                    vocab: Any, input_pipeline: str, path: str,
+                    pack: bool) -> curriculum.CurriculumRun:
+  """The run's curriculum, its stages checked against the run's task: same vocabulary,
+  same input path, a validation split to decide on."""
+  if not eval_split:
+    raise ValueError("train.length_curriculum advances on validation accuracy: it needs "
+                     "an EVAL_SPLIT (train.eval_split), not None.")
+  for stage in length_curriculum.stages:
+    if pipeline.task_vocabulary_identity(stage) != vocab:
+      raise ValueError(f"LengthCurriculum stage {stage!r} has another vocabulary than "
+                       f"{task!r}: every stage must share the run's vocabulary.")
+    if pipeline.select_input_pipeline(stage, input_pipeline, pack=pack) != path:
+      raise ValueError(f"LengthCurriculum stage {stage!r} needs another input pipeline "
+                       f"than {task!r} ({path}); choose stages of the same kind.")
+  return curriculum.CurriculumRun(length_curriculum, task, model_dir, eval_period)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

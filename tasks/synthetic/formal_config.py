@@ -171,3 +171,28 @@ FORMAL_TASKS: dict[str, dict[str, FormalConfig]] = {
         "_tiny": formal_config("fst", TINY, min_len=8, max_len=32, num_states=3,
                                num_inputs=2, num_outputs=2)},
 }
+
+# Length-curriculum stages (Jiang et al. 2026, "Procedural Pretraining"): the same task
+# with its examples cut to about a quarter and a half of the full max_len, as
+# `<task>_len<L>[_tiny]` (their own random streams). `synthpre_jax.training.curriculum`
+# trains such stages in order and moves on when validation token accuracy reaches a
+# threshold; the full task is the last stage (gin/procedural/length_curriculum.gin).
+CURRICULUM_TASKS = ("dyck", "shuffle_dyck", "ww", "stack")
+
+
+def curriculum_stage_lengths(cfg: FormalConfig) -> tuple[int, ...]:
+  """The max_len of each shorter stage of `cfg` (quarter, half; at least min_len)."""
+  return tuple(sorted({max(cfg.min_len, cfg.max_len // 4), max(cfg.min_len, cfg.max_len // 2)}))
+
+
+def _curriculum_stages() -> dict[str, dict[str, FormalConfig]]:
+  stages: dict[str, dict[str, FormalConfig]] = {}
+  for task in CURRICULUM_TASKS:
+    for suffix, cfg in FORMAL_TASKS[task].items():
+      for length in curriculum_stage_lengths(cfg):
+        stages.setdefault(f"{task}_len{length}", {})[suffix] = dataclasses.replace(
+            cfg, max_len=length)
+  return stages
+
+
+FORMAL_TASKS.update(_curriculum_stages())
