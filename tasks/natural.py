@@ -315,15 +315,24 @@ def lm_preprocessors(*, text_key: str = "text",
   ]
 
 
+def _register_text_task(name: str, source: seqio.DataSource,
+                        vocabulary: Optional[seqio.Vocabulary],
+                        preprocessors: list[Any]) -> seqio.Task:
+  """Registers `name` on `source` with the text features of `vocabulary` (default: the
+  project's text vocabulary) and `preprocessors`."""
+  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
+  return seqio.TaskRegistry.add(
+      name, source=source, output_features=text_features.text_features(vocabulary),
+      preprocessors=preprocessors, metric_fns=[])
+
+
 def register_lm_task(name: str, source: seqio.DataSource, *,
                      vocabulary: Optional[seqio.Vocabulary] = None,
                      text_key: str = "text", **kwargs) -> seqio.Task:
   """Registers language modelling of `source`'s documents (`text_key`) as `name`;
   `kwargs` go to `lm_preprocessors`."""
-  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
-  return seqio.TaskRegistry.add(
-      name, source=source, output_features=text_features.text_features(vocabulary),
-      preprocessors=lm_preprocessors(text_key=text_key, **kwargs), metric_fns=[])
+  return _register_text_task(name, source, vocabulary,
+                             lm_preprocessors(text_key=text_key, **kwargs))
 
 
 def register_span_corruption_task(name: str, source: seqio.DataSource, *,
@@ -331,14 +340,9 @@ def register_span_corruption_task(name: str, source: seqio.DataSource, *,
                                   text_key: str = "text", **kwargs) -> seqio.Task:
   """Registers T5 span corruption of `source`'s documents (`text_key`) as `name`;
   `kwargs` go to `span_corruption_preprocessors`."""
-  vocabulary = vocabulary if vocabulary is not None else text_features.TEXT_VOCABULARY
-  return seqio.TaskRegistry.add(
-      name,
-      source=source,
-      output_features=text_features.text_features(vocabulary),
-      preprocessors=span_corruption_preprocessors(name, text_key=text_key, **kwargs),
-      metric_fns=[],
-  )
+  return _register_text_task(
+      name, source, vocabulary,
+      span_corruption_preprocessors(name, text_key=text_key, **kwargs))
 
 
 def _c4_source() -> seqio.DataSource:
