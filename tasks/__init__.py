@@ -31,6 +31,7 @@ def register_all() -> None:
   from tasks import downstream  # noqa: F401  (registers scan_* and the paper's six tasks)
   from tasks import nonsense  # noqa: F401  (registers nonsense_summary)
   from tasks import natural  # noqa: F401  (registers the span-corruption and LM tasks)
+  from tasks import procedural_in_text  # noqa: F401  (<lm task>_with_<formal>_<p>pct)
   from tasks import classification  # noqa: F401  (yelp_polarity_reviews, imdb_reviews, ag_news_subset)
   from tasks import subsets  # noqa: F401  (the on-demand `<task>_train<N>` subsets)
 

@@ -50,9 +50,10 @@ def block_permutation(block: int, shard_index: int, num_shards: int,
 
 
 def vocab_layout(cfg: Any) -> dict[str, Any]:
-  """The id layout a synthetic vocabulary records (the config minus sampled lengths)."""
+  """The id layout a synthetic vocabulary records (the config minus what only restricts
+  which examples are drawn: the sampled lengths and the ECA gzip band)."""
   return {k: v for k, v in dataclasses.asdict(cfg).items()
-          if k not in ("min_len", "max_len")}
+          if k not in ("min_len", "max_len", "gzip_min_ratio", "gzip_max_ratio")}
 
 
 class SyntheticLayout:

@@ -123,7 +123,7 @@ def test_bad_inputs_get_clear_errors_and_leave_no_checkpoint(tmp_path, capsys, p
     rc, text = _main(capsys, *quick, f"--gin.MODEL_DIR='{run}'",
                      "--gin.MIXTURE_OR_TASK_NAME='set'",
                      "--gin.TASK_FEATURE_LENGTHS={'inputs': 224, 'targets': 224}")
-    assert rc == 1 and "vocabulary of 32128 ids but the model's T5Config.vocab_size is 512" in text
+    assert rc == 1 and "vocabulary of 32128 ids but the model's vocab_size is 512" in text
 
     # No finished step and no half-written (temporary) one either.
     leftovers = list((run / "checkpoints").glob("*")) if (run / "checkpoints").exists() else []

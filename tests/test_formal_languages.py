@@ -146,6 +146,55 @@ def test_eca_rule_110_matches_its_table():
   assert got == want
 
 
+def probe_gzip_ratio(rule):
+  """The gzip ratio of a rule's probe rollout, rebuilt from its definition (the
+  procedural module's docstring): 128 updates of a fixed 128-cell row, packed 8 cells
+  to a byte, most significant first."""
+  import gzip
+  row = np.random.default_rng(0).integers(2, size=128).tolist()
+  cells = []
+  for _ in range(128):
+    row = run_eca(format(rule, "08b"), row, 1)
+    cells += row
+  raw = bytes(int("".join(map(str, cells[i:i + 8])), 2) for i in range(0, len(cells), 8))
+  return len(gzip.compress(raw, compresslevel=9, mtime=0)) / len(raw)
+
+
+def test_eca_gzip_band_draws_only_and_all_its_rules():
+  cfg = FORMAL_TASKS["eca_complex"]["_tiny"]
+  ratios = {rule: probe_gzip_ratio(rule) for rule in range(256)}
+  band = {r for r, v in ratios.items() if v >= cfg.gzip_min_ratio}
+  assert procedural.eca_rules(cfg).tolist() == sorted(band)
+  # Known landmarks: rule 30 is incompressible, rule 110 complex, rules 0 and 255 trivial.
+  assert {30, 45, 110} <= band and not {0, 4, 204, 255} & band
+  drawn = [draw("eca_complex_tiny", i)[0][0] - cfg.first_token - 2 for i in range(2000)]
+  assert set(drawn) == band  # ~53 draws per rule: every rule appears
+  # An upper bound too: the simple end only.
+  simple = dataclasses.replace(cfg, gzip_min_ratio=0.0, gzip_max_ratio=0.05)
+  assert procedural.eca_rules(simple).tolist() == sorted(
+      r for r, v in ratios.items() if v <= 0.05)
+
+
+def test_eca_gzip_band_default_keeps_the_stream_and_bad_bands_are_refused():
+  plain = FORMAL_TASKS["eca"]["_tiny"]
+  assert procedural.eca_rules(plain).tolist() == list(range(256))
+  wide = dataclasses.replace(plain, gzip_min_ratio=0.0, gzip_max_ratio=10.0)
+  for i in range(20):  # a band holding every rule draws what the unfiltered task draws
+    a = procedural.generate_procedural("eca_tiny", plain, "train", 0, i)
+    b = procedural.generate_procedural("eca_tiny", wide, "train", 0, i)
+    assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
+  for bad, match in ((dict(gzip_min_ratio=0.6, gzip_max_ratio=0.5), "<="),
+                     (dict(gzip_min_ratio=-0.1), ">= 0"),
+                     (dict(gzip_max_ratio=float("inf")), "finite"),
+                     (dict(rule=110, gzip_min_ratio=0.5), "RANDOM_RULE")):
+    with pytest.raises(ValueError, match=match):
+      dataclasses.replace(plain, **bad)
+  with pytest.raises(ValueError, match="RANDOM_RULE"):
+    dataclasses.replace(FORMAL_TASKS["dyck"]["_tiny"], gzip_min_ratio=0.5)
+  with pytest.raises(ValueError, match="ratios run from"):
+    procedural.eca_rules(dataclasses.replace(plain, gzip_min_ratio=1.5))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_deterministic_from_seed_and_index(name):
   assert draw(name, 5) == draw(name, 5)

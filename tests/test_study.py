@@ -75,7 +75,7 @@ def test_matrix_commands_and_dependency_order(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["quickstart.gin", "paper_table1.gin",
-                                  "cpu_reproduction.gin"])
+                                  "cpu_reproduction.gin", "quickstart_decoder_only.gin"])
 def test_shipped_studies_parse_and_print_commands(name, capsys):
   assert study_lib.main([f"--gin_file=gin/studies/{name}", "--print_commands"]) == 0
   out = capsys.readouterr().out
@@ -96,6 +96,18 @@ def test_shipped_studies_parse_and_print_commands(name, capsys):
     assert all("--gin.evaluate.split='test'" in c for c in evaluates)  # the test split
   if name == "quickstart.gin":
     assert len(spec.cells()) == 4 * 5
+  if name == "quickstart_decoder_only.gin":  # the quickstart, every run on another model
+    quick = study_lib.load_study(["gin/studies/quickstart.gin"])
+    assert [c.cell_id for c in spec.cells()] == [c.cell_id for c in quick.cells()]
+    model = "models/decoder_only_tiny_text.gin"
+    assert spec.model_gin_files == (model,) and quick.model_gin_files == ()
+    assert spec.pretrain_run("set").gin_files == (
+        quick.pretrain_run("set").gin_files + (model,))
+    moments = study_lib.Cell("set_moments", "wordnet_definitions", 1000, 0)
+    assert spec.finetune_run(moments).gin_files == (
+        "quickstart/finetune_wordnet.gin", model, "init/moment_matching.gin")
+    assert spec.to_json()["model_gin_files"] == [model]
+    assert all(f"--gin_file={model}" in c for c in commands if c[2] == "synthpre_jax.train")
   if name == "cpu_reproduction.gin":
     assert len(spec.sizes) >= 3 and len(spec.tasks) >= 2 and "wordnet_definitions" in spec.tasks
     sources = {c.source for c in spec.cells()}

@@ -140,15 +140,24 @@ def check_feature_lengths(task_name: str, feature_lengths: Mapping[str, int], *,
 
 
 def check_vocabulary(task_name: str, model_vocab_size: int) -> None:
-  """Raises ValueError if a feature's vocabulary has ids the model cannot embed."""
+  """Raises ValueError if a feature's vocabulary, or the ids a task records beyond it
+  (`task_metadata.id_limit`, e.g. procedural data in the text vocabulary), has ids the
+  model cannot embed."""
   for feature, vocab in task_vocabularies(task_name).items():
     size = vocab.vocab_size
     if size > model_vocab_size:
       raise ValueError(
           f"Task {task_name!r}: feature {feature!r} uses a vocabulary of {size} ids but the "
-          f"model's T5Config.vocab_size is {model_vocab_size}; ids beyond it cannot be "
+          f"model's vocab_size is {model_vocab_size}; ids beyond it cannot be "
           "embedded. Use a model Gin file with a large enough vocabulary (the *_tiny "
           "tasks go with models/*_tiny.gin, the others with small/base/large).")
+  limit = task_metadata.id_limit(task_name)
+  if limit is not None and limit > model_vocab_size:
+    raise ValueError(
+        f"Task {task_name!r} emits ids up to {limit - 1} (procedural ids placed above the "
+        f"text vocabulary) but the model's vocab_size is {model_vocab_size}: raise the "
+        f"model's vocab_size to >= {limit} (every run that shares its checkpoints needs "
+        "the same), or choose a task with fewer ids.")
 
 
 def _seqio_task_is_twin(name: str) -> bool:

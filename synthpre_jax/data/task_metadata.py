@@ -10,6 +10,9 @@ when they register a task; the library reads them and never imports a task modul
   training subsets `<task>_train<N>_seed<S>`): `resolve(name)` registers `name` and
   returns True if it can; `hint(name)` returns a sentence for an unknown name, or None;
   `base(name)` the registered name it was derived from (used to suggest close names).
+- `set_id_limit(name, limit)`: a task that emits ids up to `limit - 1`, beyond its
+  vocabulary's size (ids placed in a model's spare embedding rows, as
+  tasks/procedural_in_text.py does), so `pipeline.check_vocabulary` needs that many rows.
 - `add_length_warnings(warnings)`: a check of examples longer than the feature lengths
   (for example the downstream tasks' overlong counts), run before training.
 """
@@ -32,6 +35,7 @@ class NameResolver:
 
 
 _RESOLVERS: list[NameResolver] = []
+_ID_LIMITS: dict[str, int] = {}
 
 
 def set_max_lengths(task_name: str, lengths: Mapping[str, int]) -> None:
@@ -47,6 +51,17 @@ def max_lengths(task_name: str) -> Optional[Mapping[str, int]]:
 def has_max_lengths(task_name: str) -> bool:
   """True when `task_name` recorded maximum lengths (without measuring lazy ones)."""
   return task_name in _MAX_LENGTHS
+
+
+def set_id_limit(task_name: str, limit: int) -> None:
+  """Records that task (or mixture) `task_name` emits ids below `limit`, which may
+  exceed its vocabulary's size."""
+  _ID_LIMITS[task_name] = int(limit)
+
+
+def id_limit(task_name: str) -> Optional[int]:
+  """The id limit recorded for `task_name`, or None (its vocabulary's size holds)."""
+  return _ID_LIMITS.get(task_name)
 
 
 def add_name_resolver(resolve: Callable[[str], bool],

@@ -81,10 +81,11 @@ def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
           evaluate_bindings: Sequence[str] = (), natural: str = "natural",
           scratch: str = "scratch", isolation: str = "in_process",
           subset_seed: Optional[int] = None, data_seed: Optional[int] = None,
-          comparisons: Sequence[str] = ()) -> Study:
+          comparisons: Sequence[str] = (), model_gin_files: Sequence[str] = ()) -> Study:
   """Builds the study from its Gin bindings (see gin/studies/*.gin). `comparisons`:
-  'a:b' strings, source pairs the report tests head to head. ValueError for a study
-  that is incomplete or inconsistent."""
+  'a:b' strings, source pairs the report tests head to head. `model_gin_files`: read
+  after every training run's own Gin files (swaps the model of the whole study).
+  ValueError for a study that is incomplete or inconsistent."""
   if not study_dir:
     raise ValueError("No study directory: pass --study_dir=DIR or bind "
                      "study.study_dir = '/path' in the study's Gin file.")
@@ -112,7 +113,8 @@ def study(*, sources: Mapping[str, Any] = gin.REQUIRED,
       subset_seed=None if subset_seed is None else int(subset_seed),
       data_seed=None if data_seed is None else int(data_seed),
       comparisons=tuple(parse_comparison(c) for c in
-                        _tuple(comparisons, "study.comparisons")))
+                        _tuple(comparisons, "study.comparisons")),
+      model_gin_files=_tuple(model_gin_files, "study.model_gin_files"))
 
 
 def load_study(gin_files: Sequence[str], bindings: Sequence[str] = (),

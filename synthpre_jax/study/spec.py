@@ -227,6 +227,10 @@ class Study:
   data_seed: Optional[int] = None
   # (a, b) source pairs the report compares head to head (its "Pairwise comparisons").
   comparisons: tuple[tuple[str, str], ...] = ()
+  # Gin files read after each pre-training and fine-tuning run's own files (before
+  # moment matching's): one binding swaps the model of the whole study, e.g.
+  # ('models/decoder_only_tiny_text.gin',) (gin/studies/quickstart_decoder_only.gin).
+  model_gin_files: tuple[str, ...] = ()
 
   def __post_init__(self):
     if not self.sources or not self.tasks:
@@ -370,8 +374,9 @@ class Study:
     steps = ((Binding("TRAIN_STEPS", str(s.token_steps[-1])),
               Binding("CheckpointConfig.keep_steps", str(list(s.token_steps))))
              if s.token_steps else ())
-    return self._run("train", s.pretrain, self.pretrain_bindings + s.pretrain_bindings
-                     + steps, self.pretrain_dir(source))
+    return self._run("train", s.pretrain + self.model_gin_files,
+                     self.pretrain_bindings + s.pretrain_bindings + steps,
+                     self.pretrain_dir(source))
 
   def finetune_run(self, cell: Cell) -> RunConfig:
     """The cell's fine-tuning run (into `cell_dir(cell)`)."""
@@ -387,7 +392,8 @@ class Study:
     if s.allows_vocab_mismatch:
       bindings.append(Binding("ALLOW_VOCAB_MISMATCH", "True"))
     bindings += self.finetune_bindings + t.bindings + s.finetune_bindings()
-    return self._run("train", t.gin_files + s.finetune_gin_files(), bindings,
+    return self._run("train", t.gin_files + self.model_gin_files + s.finetune_gin_files(),
+                     bindings,
                      self.cell_dir(cell))
 
   def evaluate_run(self, cell: Cell) -> RunConfig:
@@ -412,6 +418,7 @@ class Study:
             "natural": self.natural, "scratch": self.scratch,
             "subset_seed": self.subset_seed, "data_seed": self.data_seed,
             "comparisons": [list(pair) for pair in self.comparisons],
+            "model_gin_files": list(self.model_gin_files),
             # JSON objects are written with sorted keys: the declared order is kept here.
             "source_order": list(self.sources), "task_order": list(self.tasks),
             "cells": [c.cell_id for c in self.cells()]}

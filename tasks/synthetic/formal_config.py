@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Optional
 
 from tasks.synthetic.config import EOS_ID, PAPER, TINY, SyntheticConfig
 
@@ -37,6 +38,10 @@ class FormalConfig:
   num_symbols: the alphabet of ww and of the stack's pushed values.
   push_prob: the probability of a push when the stack is not empty.
   width, steps, rule: ECA row width (periodic), steps applied, rule (RANDOM_RULE: drawn).
+  gzip_min_ratio, gzip_max_ratio: ECA with a drawn rule only: draw among the rules whose
+    gzip compression ratio (`procedural.eca_gzip_ratio`, a fixed probe rollout) lies in
+    [min, max] (max None: no upper bound), the complexity filter of NCA pre-pretraining
+    (defaults 0 and None: every rule).
   num_states, num_inputs, num_outputs: FST states, input and output alphabet sizes.
   """
 
@@ -60,6 +65,8 @@ class FormalConfig:
   num_states: int = 1
   num_inputs: int = 1
   num_outputs: int = 1
+  gzip_min_ratio: float = 0.0
+  gzip_max_ratio: Optional[float] = None
 
   def __post_init__(self):
     def fail(msg: str):
@@ -75,6 +82,12 @@ class FormalConfig:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
             or not 0.0 <= v <= 1.0:
           fail(f"{f.name} must be a float in [0, 1], not {v!r}")
+      elif f.name.endswith("_ratio"):
+        if (v is not None or f.name == "gzip_min_ratio") and (
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+            or v < 0):
+          fail(f"{f.name} must be a finite float >= 0 (gzip_max_ratio may be None: no "
+               f"upper bound), not {v!r}")
       elif isinstance(v, bool) or not isinstance(v, int):
         fail(f"{f.name} must be an int, not {type(v).__name__} {v!r}")
     if self.first_token <= EOS_ID:
@@ -89,6 +102,13 @@ class FormalConfig:
         fail(f"{name} must be >= {lowest}, not {getattr(self, name)}")
     if not RANDOM_RULE <= self.rule < NUM_ECA_RULES:
       fail(f"rule must be in 0..{NUM_ECA_RULES - 1} or RANDOM_RULE (-1), not {self.rule}")
+    if self.filters_rules:
+      if self.kind != "eca" or self.rule != RANDOM_RULE:
+        fail("gzip_min_ratio / gzip_max_ratio filter the drawn rules of kind 'eca' with "
+             "rule = RANDOM_RULE (-1); leave them at 0 and None otherwise")
+      if self.gzip_max_ratio is not None and self.gzip_min_ratio > self.gzip_max_ratio:
+        fail(f"need gzip_min_ratio <= gzip_max_ratio, got {self.gzip_min_ratio}, "
+             f"{self.gzip_max_ratio}")
     specials = self.special_ids
     if len(set(specials.values())) != len(specials):
       fail(f"special ids must be distinct, got {specials}")
@@ -97,6 +117,11 @@ class FormalConfig:
       if not top < sid < self.vocab_size:
         fail(f"{name} ({sid}) must lie above the symbol ids {self.first_token}..{top} "
              f"and below vocab_size ({self.vocab_size})")
+
+  @property
+  def filters_rules(self) -> bool:
+    """Whether the gzip band restricts the drawn ECA rules."""
+    return self.gzip_min_ratio > 0.0 or self.gzip_max_ratio is not None
 
   @property
   def special_ids(self) -> dict[str, int]:
@@ -160,6 +185,13 @@ FORMAL_TASKS: dict[str, dict[str, FormalConfig]] = {
     "eca": {
         "": formal_config("eca", PAPER, min_len=1, max_len=1, width=128, steps=8),
         "_tiny": formal_config("eca", TINY, min_len=1, max_len=1, width=32, steps=4)},
+    # Only the rules whose rollouts gzip compresses least (38 of 256, e.g. 30, 45, 54,
+    # 110, 150; `procedural.eca_gzip_ratio` >= 0.5): the complex / chaotic end.
+    "eca_complex": {
+        "": formal_config("eca", PAPER, min_len=1, max_len=1, width=128, steps=8,
+                          gzip_min_ratio=0.5),
+        "_tiny": formal_config("eca", TINY, min_len=1, max_len=1, width=32, steps=4,
+                               gzip_min_ratio=0.5)},
     "eca_rule110": {
         "": formal_config("eca", PAPER, min_len=1, max_len=1, width=128, steps=8,
                           rule=110),

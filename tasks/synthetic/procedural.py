@@ -11,7 +11,8 @@ EOS; the ids are those of `FormalConfig.symbol_ids`. Framings (docs/tasks.md):
 - eca: inputs = [rule + r] + the initial row (width cells, cell + 0/1, i.i.d. fair);
   targets = the row after `steps` updates of Wolfram rule r with periodic boundaries:
   new[i] = bit (4 * row[i-1] + 2 * row[i] + row[i+1]) of r. Draws: r (when cfg.rule is
-  RANDOM_RULE), then the row.
+  RANDOM_RULE: uniform over the rules whose `eca_gzip_ratio` lies in [gzip_min_ratio,
+  gzip_max_ratio], all 256 by default), then the row.
 - fst: a random complete deterministic Mealy transducer, start state 0: for every
   (state q, input a) a next state and one output symbol, uniform. inputs = its
   num_states * num_inputs transitions as quadruples [state + q, input + a, state + q',
@@ -20,6 +21,9 @@ EOS; the ids are those of `FormalConfig.symbol_ids`. Framings (docs/tasks.md):
   table, the output table (both num_states x num_inputs), the order, L, the string.
 """
 from __future__ import annotations
+
+import functools
+import gzip
 
 import numpy as np
 
@@ -53,8 +57,57 @@ def eca_step(row: np.ndarray, rule: int) -> np.ndarray:
   return table[4 * padded[:-2] + 2 * row + padded[2:]]
 
 
+# The probe that rates a rule's complexity (our choice; NCA pre-pretraining filters
+# rules by how well gzip compresses what they generate): a fixed random row of 128 cells
+# (numpy's default_rng(0)), 128 updates, the 128 x 128 cells after the first row packed
+# 8 to a byte, gzip level 9. Ratio = compressed / raw bytes: about 0.02 for rules that
+# die out, about 1.01 for incompressible ones (rule 30), 0.87 for rule 110.
+ECA_PROBE_CELLS = 128
+ECA_PROBE_STEPS = 128
+
+
+@functools.lru_cache(maxsize=None)
+def _eca_gzip_ratios() -> tuple[float, ...]:
+  start = np.random.default_rng(0).integers(2, size=ECA_PROBE_CELLS).astype(np.int32)
+  ratios = []
+  for rule in range(NUM_ECA_RULES):
+    row, rows = start, []
+    for _ in range(ECA_PROBE_STEPS):
+      row = eca_step(row, rule)
+      rows.append(row)
+    raw = np.packbits(np.stack(rows).astype(np.uint8)).tobytes()
+    ratios.append(len(gzip.compress(raw, compresslevel=9, mtime=0)) / len(raw))
+  return tuple(ratios)
+
+
+def eca_gzip_ratio(rule: int) -> float:
+  """Rule `rule`'s gzip compression ratio on the fixed probe (see ECA_PROBE_CELLS)."""
+  return _eca_gzip_ratios()[int(rule)]
+
+
+def eca_rules(cfg: FormalConfig) -> np.ndarray:
+  """The rules an ECA task draws from, ascending: cfg.rule alone when fixed, else those
+  in its gzip band. ValueError when the band holds none."""
+  if cfg.rule != RANDOM_RULE:
+    return np.asarray([cfg.rule])
+  if not cfg.filters_rules:
+    return np.arange(NUM_ECA_RULES)
+  ratios = np.asarray(_eca_gzip_ratios())
+  top = np.inf if cfg.gzip_max_ratio is None else cfg.gzip_max_ratio
+  rules = np.flatnonzero((ratios >= cfg.gzip_min_ratio) & (ratios <= top))
+  if not len(rules):
+    raise ValueError(f"No ECA rule has a gzip ratio in [{cfg.gzip_min_ratio}, "
+                     f"{cfg.gzip_max_ratio}]; the rules' ratios run from "
+                     f"{ratios.min():.3f} to {ratios.max():.3f} (procedural.eca_gzip_ratio).")
+  return rules
+
+
 def _eca(rng: np.random.Generator, cfg: FormalConfig) -> tuple[np.ndarray, np.ndarray]:
-  rule = int(rng.integers(NUM_ECA_RULES)) if cfg.rule == RANDOM_RULE else cfg.rule
+  if cfg.rule == RANDOM_RULE:
+    rules = eca_rules(cfg)  # all 256 by default: the same draw as integers(256)
+    rule = int(rules[rng.integers(len(rules))])
+  else:
+    rule = cfg.rule
   row = rng.integers(2, size=cfg.width).astype(np.int32)
   ids = cfg.symbol_ids()
   inputs = np.concatenate([np.asarray([ids["rule"] + rule], np.int32), ids["cell"] + row])
@@ -101,6 +154,7 @@ def procedural_max_lengths(task: str, cfg: FormalConfig) -> dict[str, int]:
   if cfg.kind == "stack":
     return {"inputs": 2 * cfg.max_len + 1, "targets": cfg.max_len + 1}
   if cfg.kind == "eca":
+    eca_rules(cfg)  # an empty gzip band fails at registration
     return {"inputs": cfg.width + 2, "targets": cfg.width + 1}
   table = 4 * cfg.num_states * cfg.num_inputs
   return {"inputs": table + 1 + cfg.max_len + 1, "targets": cfg.max_len + 1}
@@ -117,6 +171,10 @@ def describe_procedural(task: str, cfg: FormalConfig) -> str:
                    f"{cfg.first_token}, push_prob {cfg.push_prob}")
   if cfg.kind == "eca":
     rule = "drawn per example" if cfg.rule == RANDOM_RULE else str(cfg.rule)
+    if cfg.filters_rules:
+      top = "inf)" if cfg.gzip_max_ratio is None else f"{cfg.gzip_max_ratio}]"
+      rule += (f" among the {len(eca_rules(cfg))} with gzip ratio in "
+               f"[{cfg.gzip_min_ratio}, {top}")
     return head + (f"elementary cellular automaton, rule {rule} (id {cfg.first_token + 2}"
                    f" + rule), width {cfg.width} periodic, {cfg.steps} steps, cells "
                    f"{cfg.first_token}/{cfg.first_token + 1}")
