@@ -42,7 +42,8 @@ ALL_TASKS = (
 # The formal-language and procedural tasks (tasks/synthetic/formal_config.py), timed on
 # their paper layout through the catalogue's generate_batch (numpy, one example at a
 # time: they have no plain-Python twin here).
-FORMAL_TASKS = ("dyck", "shuffle_dyck", "ww", "stack", "eca", "eca_rule110", "fst")
+FORMAL_TASKS = ("dyck", "shuffle_dyck", "ww", "stack", "eca", "eca_complex", "eca_rule110",
+                "fst")
 
 
 # ------------------------------------------------------------------ plain Python

@@ -342,6 +342,33 @@ def test_progress_times_pre_training_and_cells_apart():
   assert out.getvalue().splitlines()[-1].endswith("est. remaining 1m10s")
 
 
+def test_code_version_sees_uncommitted_changes(tmp_path):
+  """git_dirty is read in the checkout that holds the package (it once looked one
+  directory too deep and was always False)."""
+  import subprocess
+  from synthpre_jax.evaluation import provenance
+  assert os.path.isfile(os.path.join(provenance.SOURCE_ROOT, "synthpre_jax", "__init__.py"))
+  repo = tmp_path / "repo"
+  (repo / "tasks").mkdir(parents=True)
+  (repo / "tasks" / "a.py").write_text("x = 1\n")
+  (repo / "notes.txt").write_text("outside the sources\n")
+  git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+  subprocess.run(git[:3] + ["init", "-q"], check=True)
+  subprocess.run(git + ["add", "."], check=True)
+  subprocess.run(git + ["commit", "-qm", "init"], check=True)
+  commit, dirty = provenance.git_state(str(repo))
+  assert len(commit) == 40 and dirty is False
+  (repo / "notes.txt").write_text("changed\n")  # not a source directory
+  assert provenance.git_state(str(repo))[1] is False
+  (repo / "tasks" / "a.py").write_text("x = 2\n")
+  assert provenance.git_state(str(repo)) == (commit, True)
+  (repo / "tasks" / "a.py").write_text("x = 1\n")
+  (repo / "gin").mkdir()
+  (repo / "gin" / "new.gin").write_text("A = 1\n")  # untracked counts
+  assert provenance.git_state(str(repo))[1] is True
+  assert provenance.git_state(str(tmp_path / "nowhere")) == (None, None)
+
+
 def test_code_version_is_taken_once_per_process(monkeypatch):
   """An in-process study runs the code it imported: a commit made while it runs must not
   appear in its later records."""

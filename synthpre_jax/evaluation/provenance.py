@@ -37,9 +37,13 @@ def code_version() -> dict[str, Optional[str]]:
   return dict(_process_code_version())
 
 
-@functools.lru_cache(maxsize=None)
-def _process_code_version() -> tuple:
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The checkout holding this package: synthpre_jax/evaluation/provenance.py -> its root.
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def git_state(root: str) -> tuple[Optional[str], Optional[bool]]:
+  """(HEAD commit, whether synthpre_jax/, tasks/ or gin/ under `root` differ from it,
+  untracked files included); (None, None) outside a git checkout."""
   try:
     commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
                             text=True, timeout=10, check=True).stdout.strip() or None
@@ -47,8 +51,14 @@ def _process_code_version() -> tuple:
                             "tasks", "gin"], capture_output=True, text=True, timeout=10,
                            check=True).stdout.strip()
   except (OSError, subprocess.SubprocessError):
-    commit, dirty = None, ""
-  return (("git_commit", commit), ("git_dirty", bool(dirty) if commit else None),
+    return None, None
+  return commit, (bool(dirty) if commit else None)
+
+
+@functools.lru_cache(maxsize=None)
+def _process_code_version() -> tuple:
+  commit, dirty = git_state(SOURCE_ROOT)
+  return (("git_commit", commit), ("git_dirty", dirty),
           ("source_sha256", distributed.code_fingerprint()))
 
 
