@@ -6,15 +6,16 @@ text vocabulary as `<task>_in_text` (e.g. `shuffle_dyck_tiny_in_text`):
 - its ids move to the model's spare embedding rows, the ids at and above the text
   vocabulary's size that the text never produces (8,100..8,191 with the shipped 8k
   model and an 8,192-row embedding; 32,100..32,127 with T5's): symbol ids first, then
-  the four special ids (`id_map`). Pad 0 and EOS 1 stay. The model's embedding keeps
+  the special ids its kind emits (`id_map`). Pad 0 and EOS 1 stay. The model's embedding keeps
   its shape, so the checkpoint fine-tunes on text like a natural one;
 - it is framed as language modelling like `corpus_lm`: inputs empty (EOS only),
   targets = inputs, EOS, targets, EOS of the formal example: the sequence a decoder-only
   model trains on with loss_on='all' for the formal task itself.
 `<text task>_with_<formal task>_<p>pct` (e.g. `corpus_lm_with_shuffle_dyck_tiny_0.1pct`,
 registered on demand) is the SeqIO mixture of the text task at rate 1 - p/100 and the
-formal task at rate p/100 ("Procedural Pretraining", Jiang et al. 2026: 0.1-0.3% of
-procedural data). A model whose embedding is too small for the moved ids is refused
+formal task at rate p/100: p% of the SEQUENCES are procedural (fewer of the tokens, as
+formal sequences are shorter than the text chunks); "Procedural Pretraining" (Jiang et
+al. 2026) mixes in 0.1-0.3% of procedural data. A model whose embedding is too small for the moved ids is refused
 before training (`task_metadata.set_id_limit`, `pipeline.check_vocabulary`).
 """
 from __future__ import annotations
@@ -44,11 +45,17 @@ def formal_task_names() -> list[str]:
   return [task + suffix for task, layouts in FORMAL_TASKS.items() for suffix in layouts]
 
 
+# The special ids each kind emits (tasks/synthetic/formal_languages.py, procedural.py).
+EMITTED_SPECIALS = {"dyck": (), "shuffle_dyck": (), "ww": ("sep",),
+                    "stack": ("push", "pop", "empty"), "eca": (), "fst": ("sep",)}
+
+
 def id_map(cfg: FormalConfig, first_id: int) -> dict[int, int]:
-  """The formal task's ids -> text-vocabulary ids: its symbol ids, then sep, push, pop
-  and empty, to first_id, first_id + 1, ...; pad and EOS unchanged."""
+  """The formal task's ids -> text-vocabulary ids: its symbol ids, then the special ids
+  its kind emits (EMITTED_SPECIALS), to first_id, first_id + 1, ...; pad and EOS
+  unchanged."""
   ids = list(range(cfg.first_token, cfg.first_token + cfg.num_symbol_ids))
-  ids += list(cfg.special_ids.values())
+  ids += [cfg.special_ids[name] for name in EMITTED_SPECIALS[cfg.kind]]
   return {0: 0, EOS_ID: EOS_ID, **{old: first_id + j for j, old in enumerate(ids)}}
 
 
@@ -69,17 +76,17 @@ def _to_text_lm(ex: dict, table: tf.Tensor) -> dict:
   return {"inputs": tf.zeros([0], tf.int32), "targets": seq}
 
 
-def register_in_text(formal_task: str,
-                     vocabulary: Optional[seqio.Vocabulary] = None) -> str:
-  """Registers `<formal_task>_in_text` (idempotent) and returns its name. ValueError for
-  a task that is not a formal-language or procedural catalogue task."""
+def register_in_text(formal_task: str) -> str:
+  """Registers `<formal_task>_in_text` in the project's text vocabulary (idempotent) and
+  returns its name. ValueError for a task that is not a formal-language or procedural
+  catalogue task."""
   name = formal_task + SUFFIX
   if name in seqio.TaskRegistry.names():
     return name
   if formal_task not in formal_task_names():
     raise ValueError(f"{formal_task!r} is not a formal-language or procedural task; "
                      f"choose one of {formal_task_names()}.")
-  vocabulary = vocabulary or text_features.TEXT_VOCABULARY
+  vocabulary = text_features.TEXT_VOCABULARY
   entry = catalog.get(formal_task)
   first_id = int(vocabulary.vocab_size)
   table = _lookup_table(entry.cfg, first_id)
@@ -115,6 +122,9 @@ def register_mixture(text_task: str, formal_task: str, percent: float) -> str:
   if not 0.0 < percent < 100.0:
     raise ValueError(f"The procedural share is a percentage in (0, 100), not {percent}.")
   name = mixture_name(text_task, formal_task, percent)
+  if not _MIX.match(name):
+    raise ValueError(f"{percent}% gives the name {name!r}, which cannot be read back; "
+                     "write the share as a plain decimal (e.g. 0.1, 0.25).")
   if name not in seqio.MixtureRegistry.names():
     in_text = register_in_text(formal_task)
     seqio.MixtureRegistry.add(

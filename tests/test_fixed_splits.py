@@ -303,6 +303,10 @@ def test_fixed_twins_derive_from_the_catalogue_nesting_included():
       "set": "a9d2d834abfce38a", "set_tiny": "c477ba71651832cd",
       "identity": "5e5a9989dbeaef33", "lime_abduct_tiny": "7477661bf895fa93",
       "nesting_language": "c0dacbf18c23a244", "nesting_language_tiny": "f3d41223eb562155"}
+  # The formal tasks' keys from before the ECA gzip band existed (commit 44a6aa6).
+  assert {n: key(n) for n in ("dyck_tiny", "eca", "shuffle_dyck_len15_tiny", "fst_tiny")} == {
+      "dyck_tiny": "5c9722c85159f8a3", "eca": "df45877269b467ca",
+      "shuffle_dyck_len15_tiny": "4eb0f70d3b6046b3", "fst_tiny": "93a80b2b97b7bcf1"}
 
 
 def test_nesting_fixed_split_is_the_generator_stream(tmp_path):

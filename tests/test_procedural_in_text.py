@@ -14,7 +14,7 @@ from tasks import text_vocab
 from tasks.synthetic import catalog
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEXT_IDS = 8100  # the shipped 8k SentencePiece model + 100 sentinels
+TEXT_IDS = text_vocab.get_vocabulary().vocab_size  # 8,100 with the shipped model
 
 
 def test_in_text_examples_are_the_formal_examples_with_moved_ids():
@@ -23,7 +23,7 @@ def test_in_text_examples_are_the_formal_examples_with_moved_ids():
   cfg = catalog.get("shuffle_dyck_tiny").cfg
   moved = pit.id_map(cfg, TEXT_IDS)
   back = {new: old for old, new in moved.items()}
-  assert len(back) == len(moved) == 2 + cfg.num_symbol_ids + 4  # one-to-one
+  assert len(back) == len(moved) == 2 + cfg.num_symbol_ids  # one-to-one, no specials
   assert sorted(moved.values())[2:] == list(range(TEXT_IDS, TEXT_IDS + len(moved) - 2))
   task = pipeline.resolve_task(name)
   assert task.output_features["targets"].vocabulary == text_vocab.get_vocabulary()
@@ -61,7 +61,7 @@ def test_mixture_draws_its_share_deterministically():
 def test_names_errors_and_the_embedding_check():
   assert pipeline.resolve_task("corpus_lm_with_dyck_tiny_0.1pct").name == \
       "corpus_lm_with_dyck_tiny_0.1pct"
-  assert task_metadata.id_limit("corpus_lm_with_dyck_tiny_0.1pct") == TEXT_IDS + 8 + 4
+  assert task_metadata.id_limit("corpus_lm_with_dyck_tiny_0.1pct") == TEXT_IDS + 8
   pipeline.check_vocabulary("corpus_lm_with_dyck_tiny_0.1pct", 8192)
   for bad in ("corpus_lm_with_set_tiny_1pct", "corpus_lm_with_dyck_tiny_0.10pct",
               "wordnet_definitions_with_dyck_tiny_1pct"):
@@ -71,9 +71,32 @@ def test_names_errors_and_the_embedding_check():
     pit.register_mixture("corpus_lm", "dyck_tiny", 100)
   with pytest.raises(ValueError, match="not a formal-language"):
     pit.register_in_text("set_tiny")
-  # ECA's 258 symbol ids + 4 specials do not fit the 92 spare rows of 8,192.
-  with pytest.raises(ValueError, match="raise the model's vocab_size to >= 8362"):
+  # ECA's 258 symbol ids do not fit the 92 spare rows of 8,192.
+  with pytest.raises(ValueError, match="DecoderOnlyConfig.vocab_size = 8448"):
     pipeline.check_vocabulary("corpus_lm_with_eca_tiny_0.1pct", 8192)
+  with pytest.raises(ValueError, match="plain decimal"):
+    pit.register_mixture("corpus_lm", "dyck_tiny", 0.00001)
+  # A user's mixture holding an _in_text task is checked through its sub-task.
+  import seqio
+  seqio.MixtureRegistry.add("user_mix_with_eca_in_text",
+                            [("corpus_lm", 1.0), (pit.register_in_text("eca_tiny"), 1.0)])
+  with pytest.raises(ValueError, match="emits ids up to 8357"):
+    pipeline.check_vocabulary("user_mix_with_eca_in_text", 8192)
+
+
+@pytest.mark.parametrize("task", ["dyck_tiny", "ww_tiny", "stack_tiny", "fst_tiny",
+                                  "eca_complex_tiny"])
+def test_every_kind_moves_only_the_ids_it_emits(task):
+  """The map covers every id each kind emits (an unmapped id fails the dataset)."""
+  name = pit.register_in_text(task)
+  entry = catalog.get(task)
+  back = {new: old for old, new in pit.id_map(entry.cfg, TEXT_IDS).items()}
+  ds = pipeline.resolve_task(name).get_dataset({"inputs": 1, "targets": 512},
+                                               split="validation", shuffle=False)
+  for i, ex in enumerate(ds.take(40).as_numpy_iterator()):
+    inputs, targets = entry.generate(entry.task, entry.cfg, "validation", 0, i)
+    assert [back[t] for t in ex["targets"].tolist()] == (
+        inputs.tolist() + [1] + targets.tolist() + [1])
 
 
 def test_natural_lm_pretraining_trains_on_the_mixture(tmp_path, capsys):
@@ -93,5 +116,5 @@ def test_natural_lm_pretraining_trains_on_the_mixture(tmp_path, capsys):
     err = capsys.readouterr().err
   finally:
     os.chdir(cwd)
-  assert rc == 1 and "emits ids up to 8361" in err
+  assert rc == 1 and "emits ids up to 8357" in err
   assert not os.path.exists(tmp_path / "bad" / "checkpoints")

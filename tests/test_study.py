@@ -342,6 +342,18 @@ def test_progress_times_pre_training_and_cells_apart():
   assert out.getvalue().splitlines()[-1].endswith("est. remaining 1m10s")
 
 
+def test_a_study_dir_refuses_another_model(tmp_path, capsys):
+  """Runs made with one model are not reused as the runs of another."""
+  args = ["--gin_file=gin/studies/quickstart.gin", f"--study_dir={tmp_path}"]
+  spec = study_lib.load_study(["gin/studies/quickstart.gin"], study_dir=str(tmp_path))
+  from synthpre_jax.study import records
+  records.write_study_json(spec)
+  assert study_lib.main(args + ["--dry_run"]) == 0
+  model = "--gin_bindings=study.model_gin_files = ['models/decoder_only_tiny_text.gin']"
+  assert study_lib.main(args + [model, "--dry_run"]) == 1
+  assert "holds runs made with study.model_gin_files = []" in capsys.readouterr().err
+
+
 def test_code_version_sees_uncommitted_changes(tmp_path):
   """git_dirty is read in the checkout that holds the package (it once looked one
   directory too deep and was always False)."""

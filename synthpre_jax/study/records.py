@@ -133,5 +133,20 @@ def write_record(spec: Study, cell: Cell, record: Mapping[str, Any]) -> None:
   results.write_json_atomic(epath.Path(spec.record_path(cell)), dict(record))
 
 
+def check_study_dir(spec: Study) -> None:
+  """ValueError when the directory's study.json names other `model_gin_files`: its runs
+  were made with another model and would be reused."""
+  path = epath.Path(spec.study_dir) / "study.json"
+  if path.exists():
+    before = json.loads(path.read_text()).get("model_gin_files", [])
+    if list(before) != list(spec.model_gin_files):
+      raise ValueError(
+          f"{spec.study_dir} holds runs made with study.model_gin_files = {before}, not "
+          f"{list(spec.model_gin_files)}: finished runs would be reused as if made with "
+          "the new model. Use another study_dir (--study_dir=...).")
+
+
 def write_study_json(spec: Study) -> None:
+  """Writes study.json (after `check_study_dir`)."""
+  check_study_dir(spec)
   results.write_json_atomic(epath.Path(spec.study_dir) / "study.json", spec.to_json())

@@ -253,6 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if flags.isolation:
       spec = dataclasses.replace(spec, isolation=flags.isolation)
     cells = select_cells(spec, flags.only)
+    records.check_study_dir(spec)
   except (ValueError, FileNotFoundError, IOError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -82,10 +82,16 @@ def _fn_name(fn: Callable) -> str:
   return f"{getattr(fn, '__module__', '?')}.{qualname}"
 
 
+# Config fields added after caches were built: left out of the key at this default
+# value, so the caches built before them stay valid (FormalConfig's ECA gzip band).
+KEY_OMITTED_AT_DEFAULT = {"gzip_min_ratio": 0.0, "gzip_max_ratio": None}
+
+
 def _config_dict(cfg: Any) -> dict:
   if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
     raise TypeError(f"cfg must be a dataclass instance (a SyntheticConfig), got {cfg!r}")
-  return dataclasses.asdict(cfg)
+  return {k: v for k, v in dataclasses.asdict(cfg).items()
+          if k not in KEY_OMITTED_AT_DEFAULT or v != KEY_OMITTED_AT_DEFAULT[k]}
 
 
 def cache_params(task: str, cfg: Any, *, generate_fn: "GenerateFn | BatchFn", seed: int,

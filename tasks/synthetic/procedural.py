@@ -22,9 +22,6 @@ EOS; the ids are those of `FormalConfig.symbol_ids`. Framings (docs/tasks.md):
 """
 from __future__ import annotations
 
-import functools
-import gzip
-
 import numpy as np
 
 from tasks.synthetic.formal_config import (NUM_ECA_RULES, PROCEDURAL_KINDS, RANDOM_RULE,
@@ -60,29 +57,37 @@ def eca_step(row: np.ndarray, rule: int) -> np.ndarray:
 # The probe that rates a rule's complexity (our choice; NCA pre-pretraining filters
 # rules by how well gzip compresses what they generate): a fixed random row of 128 cells
 # (numpy's default_rng(0)), 128 updates, the 128 x 128 cells after the first row packed
-# 8 to a byte, gzip level 9. Ratio = compressed / raw bytes: about 0.02 for rules that
-# die out, about 1.01 for incompressible ones (rule 30), 0.87 for rule 110.
+# 8 to a byte (2,048 bytes), gzip level 9. ECA_PROBE_GZIP_BYTES is each rule's
+# compressed size, measured once (zlib 1.2.13) and kept as data, so a task's rule set
+# does not depend on the machine's zlib; tests/test_formal_languages.py recomputes it.
+# Ratio = compressed / raw: about 0.02 for rules that die out, 1.01 for incompressible
+# ones (rule 30), 0.87 for rule 110.
 ECA_PROBE_CELLS = 128
 ECA_PROBE_STEPS = 128
-
-
-@functools.lru_cache(maxsize=None)
-def _eca_gzip_ratios() -> tuple[float, ...]:
-  start = np.random.default_rng(0).integers(2, size=ECA_PROBE_CELLS).astype(np.int32)
-  ratios = []
-  for rule in range(NUM_ECA_RULES):
-    row, rows = start, []
-    for _ in range(ECA_PROBE_STEPS):
-      row = eca_step(row, rule)
-      rows.append(row)
-    raw = np.packbits(np.stack(rows).astype(np.uint8)).tobytes()
-    ratios.append(len(gzip.compress(raw, compresslevel=9, mtime=0)) / len(raw))
-  return tuple(ratios)
+ECA_PROBE_RAW_BYTES = ECA_PROBE_CELLS * ECA_PROBE_STEPS // 8
+ECA_PROBE_GZIP_BYTES = (
+      35,   68,  270,  512,   51,   71,  402,  491,   50,  532,  366,  443,   53,  115,  525,  458,
+     271,  490, 1508,   74,  414,  478, 1912,   95,  357,  719,  599,  597,  144,   72, 2071,  494,
+      71,  101,  372,  628,   65,  185,  390,  582,   95, 1544,  408,  617,   76, 2071,  371,  475,
+     385,  583,  107,   71,  399,  562, 1341,   81,  442,  492,  487,  625, 1507,  673,  764,  544,
+      49,  706,  345,  838,   53,  122,  139,   71,   65,  849,  464, 2071,   53,   76,  129,  118,
+     375,  500,  736,  580,  599,  439, 2071,  507,  462, 2071,  782,  189,  125,  119,  220,   71,
+      99, 1304,  437,  532,   81, 2071, 1510,  702,  122, 1106, 2071, 1240,   85,  680, 1784,  555,
+     422,  542,  477,  589,  388,  451,  826,  523, 2071, 1285, 1550,  101, 1545,  608, 1642,   71,
+      69, 1642,  365,  530,   74,  233,  478, 2071,  105, 1925,  408,  373,  101,  131,  539,  529,
+     384,  796, 1549, 1697,  500, 2071, 1106, 1870,  427, 1511,  443,  393,  138,  139,  485,  432,
+     122, 1622,  403,  413,  144,  786,  575,  620,  184, 2071,  443,  409,  217,  466,  400,  361,
+     422,  414,   95,  106,  647,  694, 1576, 1507,  484,  417,  404,  368,  407,  345,  366,  308,
+     103, 1713,  413, 1506,   99,  128,  132,  139,   53,   75,  146,   75,   53,   54,   92,   54,
+     425,  392,  463,  412,  615,  586,  469,  443,  152,   75,  102,   66,   91,   54,   73,   54,
+     190, 2071,  473,  414,  226,  450,  401,  357,   76,   94,  122,   82,   54,   64,   92,   50,
+     463,  443,  422,  392,  420,  386,  373,  326,  127,   82,   88,   71,   92,   50,   64,   36,
+)
 
 
 def eca_gzip_ratio(rule: int) -> float:
   """Rule `rule`'s gzip compression ratio on the fixed probe (see ECA_PROBE_CELLS)."""
-  return _eca_gzip_ratios()[int(rule)]
+  return ECA_PROBE_GZIP_BYTES[int(rule)] / ECA_PROBE_RAW_BYTES
 
 
 def eca_rules(cfg: FormalConfig) -> np.ndarray:
@@ -92,7 +97,7 @@ def eca_rules(cfg: FormalConfig) -> np.ndarray:
     return np.asarray([cfg.rule])
   if not cfg.filters_rules:
     return np.arange(NUM_ECA_RULES)
-  ratios = np.asarray(_eca_gzip_ratios())
+  ratios = np.asarray(ECA_PROBE_GZIP_BYTES) / ECA_PROBE_RAW_BYTES
   top = np.inf if cfg.gzip_max_ratio is None else cfg.gzip_max_ratio
   rules = np.flatnonzero((ratios >= cfg.gzip_min_ratio) & (ratios <= top))
   if not len(rules):
