@@ -151,7 +151,8 @@ def check_vocabulary(task_name: str, model_vocab_size: int) -> None:
           f"model's vocab_size is {model_vocab_size}; ids beyond it cannot be "
           "embedded. Use a model Gin file with a large enough vocabulary (the *_tiny "
           "tasks go with models/*_tiny.gin, the others with small/base/large).")
-  limits = [task_metadata.id_limit(n) for n in [task_name] + _subtask_names(task_name)]
+  names = [task_name] + (_subtask_names(task_name) if seqio_available() else [])
+  limits = [task_metadata.id_limit(n) for n in names]
   limit = max((x for x in limits if x is not None), default=None)
   if limit is not None and limit > model_vocab_size:
     raise ValueError(
