@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import jax
@@ -102,7 +101,7 @@ class CurriculumRun:
     tmp.write_text(json.dumps({"tasks": list(self.tasks), "starts": self.starts,
                                "threshold": self.curriculum.threshold,
                                "metric": self.curriculum.metric}, indent=1))
-    os.replace(tmp, self.path)
+    tmp.replace(self.path)  # epath: also on gs:// model dirs
 
   def train_batches(self, make_batches: StageBatchesFn, start_step: int) -> Iterator[Any]:
     """The run's batches from `start_step` on: each from the stage current at its step,
