@@ -133,6 +133,12 @@ def test_gin_file_trains_through_the_stages(tmp_path, capsys):
   assert saved["starts"] == [0, 2, 4]
   assert "length curriculum: validation token_accuracy" in err
   assert "stage 3/3 (shuffle_dyck_tiny) from the next step" in err
+  # Its validation accuracy is per stage: only 'latest' or a step may pick a checkpoint.
+  from synthpre_jax.evaluation import results  # pylint: disable=g-import-not-at-top
+  for rule in ("best", "first_ge:0.99"):
+    with pytest.raises(ValueError, match="length-curriculum run"):
+      results.select_step(str(model_dir), rule)
+  assert results.select_step(str(model_dir), "latest")[0] == 6
   # A stage of another vocabulary is refused before any training.
   rc, err = _main(capsys, *base, f"--gin.MODEL_DIR='{tmp_path / 'bad'}'",
                   "--gin.LengthCurriculum.stages=['set_tiny']")

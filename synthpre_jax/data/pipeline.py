@@ -151,16 +151,17 @@ def check_vocabulary(task_name: str, model_vocab_size: int) -> None:
           f"model's vocab_size is {model_vocab_size}; ids beyond it cannot be "
           "embedded. Use a model Gin file with a large enough vocabulary (the *_tiny "
           "tasks go with models/*_tiny.gin, the others with small/base/large).")
-  names = [task_name] + (_subtask_names(task_name) if seqio_available() else [])
+  names = {task_name, *(_subtask_names(task_name) if seqio_available() else [])}
   limits = [task_metadata.id_limit(n) for n in names]
   limit = max((x for x in limits if x is not None), default=None)
   if limit is not None and limit > model_vocab_size:
     raise ValueError(
         f"Task {task_name!r} emits ids up to {limit - 1} (procedural ids placed above the "
         f"text vocabulary) but the model's vocab_size is {model_vocab_size}: bind the "
-        f"model config's vocab_size (e.g. DecoderOnlyConfig.vocab_size = "
-        f"{-(-limit // 128) * 128}, a multiple of 128 >= {limit}; every run that shares "
-        "its checkpoints needs the same), or choose a task with fewer ids.")
+        f"model config's vocab_size to {-(-limit // 128) * 128}, a multiple of 128 >= "
+        f"{limit} (T5Config.vocab_size or DecoderOnlyConfig.vocab_size = "
+        f"{-(-limit // 128) * 128}; every run that shares its checkpoints needs the "
+        "same), or choose a task with fewer ids.")
 
 
 def _seqio_task_is_twin(name: str) -> bool:

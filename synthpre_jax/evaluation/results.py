@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Union
 from etils import epath
 
 from synthpre_jax import checkpoints
+from synthpre_jax.training import curriculum
 from synthpre_jax.training import metric_writers
 
 SELECTION_METRIC = checkpoints.BEST_METRIC  # "token_accuracy"
@@ -88,6 +89,10 @@ def parse_step_rule(rule: Union[str, int]) -> tuple[str, Optional[float]]:
                    "paper's rule) or a step number.")
 
 
+# A length-curriculum run's stage record.
+CURRICULUM_FILE = curriculum.STATE_FILE
+
+
 def select_step(model_dir: str, rule: Union[str, int]) -> tuple[int, str]:
   """(step, how it was chosen) of `model_dir`'s checkpoint picked by `rule`.
 
@@ -96,6 +101,11 @@ def select_step(model_dir: str, rule: Union[str, int]) -> tuple[int, str]:
   validation record (e.g. a converted checkpoint) resolves every rule to its only step.
   Raises FileNotFoundError / ValueError when the chosen checkpoint does not exist."""
   kind, value = parse_step_rule(rule)
+  if kind in ("best", "first_ge") and (epath.Path(model_dir) / CURRICULUM_FILE).exists():
+    raise ValueError(
+        f"{model_dir} is a length-curriculum run: its validation accuracy was measured "
+        f"on whichever stage was current, so {rule!r} could pick a short stage's "
+        "checkpoint. Read it with 'latest' or a step number.")
   saved = saved_steps(model_dir)
   if not saved:
     raise FileNotFoundError(f"{model_dir} holds no finished checkpoint "

@@ -95,6 +95,7 @@ class CurriculumRun:
              list(self.tasks), self.curriculum.threshold, self.curriculum.metric)
 
   def _write(self) -> None:
+    # Not evaluation.results.write_json_atomic: training/ sits below evaluation/.
     if jax.process_index() != 0:
       return
     tmp = self.path.parent / f".{STATE_FILE}.tmp"

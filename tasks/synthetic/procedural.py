@@ -22,6 +22,8 @@ EOS; the ids are those of `FormalConfig.symbol_ids`. Framings (docs/tasks.md):
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tasks.synthetic.formal_config import (NUM_ECA_RULES, PROCEDURAL_KINDS, RANDOM_RULE,
@@ -90,20 +92,25 @@ def eca_gzip_ratio(rule: int) -> float:
   return ECA_PROBE_GZIP_BYTES[int(rule)] / ECA_PROBE_RAW_BYTES
 
 
+@functools.lru_cache(maxsize=None)
 def eca_rules(cfg: FormalConfig) -> np.ndarray:
-  """The rules an ECA task draws from, ascending: cfg.rule alone when fixed, else those
-  in its gzip band. ValueError when the band holds none."""
+  """The rules an ECA task draws from, ascending (read-only, computed once per config):
+  cfg.rule alone when fixed, else those in its gzip band. ValueError when the band holds
+  none."""
   if cfg.rule != RANDOM_RULE:
-    return np.asarray([cfg.rule])
-  if not cfg.filters_rules:
-    return np.arange(NUM_ECA_RULES)
-  ratios = np.asarray(ECA_PROBE_GZIP_BYTES) / ECA_PROBE_RAW_BYTES
-  top = np.inf if cfg.gzip_max_ratio is None else cfg.gzip_max_ratio
-  rules = np.flatnonzero((ratios >= cfg.gzip_min_ratio) & (ratios <= top))
-  if not len(rules):
-    raise ValueError(f"No ECA rule has a gzip ratio in [{cfg.gzip_min_ratio}, "
-                     f"{cfg.gzip_max_ratio}]; the rules' ratios run from "
-                     f"{ratios.min():.3f} to {ratios.max():.3f} (procedural.eca_gzip_ratio).")
+    rules = np.asarray([cfg.rule])
+  elif not cfg.filters_rules:
+    rules = np.arange(NUM_ECA_RULES)
+  else:
+    ratios = np.asarray(ECA_PROBE_GZIP_BYTES) / ECA_PROBE_RAW_BYTES
+    top = np.inf if cfg.gzip_max_ratio is None else cfg.gzip_max_ratio
+    rules = np.flatnonzero((ratios >= cfg.gzip_min_ratio) & (ratios <= top))
+    if not len(rules):
+      raise ValueError(f"No ECA rule has a gzip ratio in [{cfg.gzip_min_ratio}, "
+                       f"{cfg.gzip_max_ratio}]; the rules' ratios run from "
+                       f"{ratios.min():.3f} to {ratios.max():.3f} "
+                       "(procedural.eca_gzip_ratio).")
+  rules.setflags(write=False)
   return rules
 
 
